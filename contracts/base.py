@@ -1,0 +1,177 @@
+"""The contract base: a frozen pydantic model plus metadata, and the neutral field view derivers read.
+
+Every artefact (JSON Schema, SQL table, quality suite) is derived from a contract through ``field_specs()``, so
+this package never imports SQLAlchemy or Great Expectations and a schema is never written twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["Classification", "Contract", "ContractMeta", "FieldSpec", "FieldType", "Reference", "schema_id"]
+
+FieldType = Literal["string", "number", "integer", "boolean", "datetime"]
+
+
+class Classification(StrEnum):
+    """Who may see a dataset (GB/T 35273-style three-level practice used by the city's data office)."""
+
+    PUBLIC = "public"
+    INTERNAL = "internal"
+    RESTRICTED = "restricted"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A field whose values must exist as keys of another dataset (a foreign key checked by quality)."""
+
+    field: str
+    dataset: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ContractMeta:
+    """What a consumer needs to know about a dataset besides its fields."""
+
+    key: str
+    version: str
+    owner: str
+    classification: Classification
+    primary_key: tuple[str, ...]
+    title: str = ""
+    cursor_field: str | None = None
+    references: tuple[Reference, ...] = ()
+
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".", 1)[0])
+
+    @property
+    def version_tuple(self) -> tuple[int, int, int]:
+        major, minor, patch = (int(part) for part in self.version.split("."))
+        return major, minor, patch
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field as every deriver sees it: no pydantic, no SQL, no GX."""
+
+    name: str
+    type: FieldType
+    nullable: bool
+    description: str = ""
+    unit: str | None = None
+    alias: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: float | None = None
+    exclusive_maximum: float | None = None
+    allowed: tuple[str, ...] | None = None
+    pattern: str | None = None
+    max_length: int | None = None
+
+    @property
+    def is_bounded(self) -> bool:
+        return any(
+            bound is not None for bound in (self.minimum, self.maximum, self.exclusive_minimum, self.exclusive_maximum)
+        )
+
+
+class Contract(BaseModel):
+    """Base of every dataset contract: frozen, strict about NaN and infinity, fields by name or source alias."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        allow_inf_nan=False,
+        validate_by_name=True,
+        validate_by_alias=True,
+        extra="ignore",
+        str_strip_whitespace=True,
+    )
+
+    meta: ClassVar[ContractMeta]
+
+    @classmethod
+    def field_specs(cls) -> tuple[FieldSpec, ...]:
+        """The neutral view of the fields, read off the model's own JSON Schema so both always agree."""
+        schema = cls.model_json_schema(by_alias=False, mode="validation")
+        definitions: dict[str, Any] = schema.get("$defs", {})
+        specs = []
+        for name, prop in schema["properties"].items():
+            info = cls.model_fields[name]
+            specs.append(_spec_from_property(name, prop, definitions, info.alias))
+        return tuple(specs)
+
+    @classmethod
+    def field_spec(cls, name: str) -> FieldSpec:
+        for spec in cls.field_specs():
+            if spec.name == name:
+                return spec
+        raise KeyError(f"{cls.meta.key} has no field {name!r}")
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """The published JSON Schema: the model's schema plus the contract metadata consumers need."""
+        schema = cls.model_json_schema(by_alias=False, mode="serialization")
+        meta = cls.meta
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        schema["$id"] = schema_id(meta.key, meta.version)
+        schema["title"] = meta.title or cls.__name__
+        schema["x-waterhub"] = {
+            "key": meta.key,
+            "version": meta.version,
+            "owner": meta.owner,
+            "classification": meta.classification.value,
+            "primary_key": list(meta.primary_key),
+            "cursor_field": meta.cursor_field,
+            "references": [
+                {"field": ref.field, "dataset": ref.dataset, "reason": ref.reason} for ref in meta.references
+            ],
+        }
+        return schema
+
+
+def schema_id(key: str, version: str) -> str:
+    """The stable URI a CloudEvent's ``dataschema`` points at."""
+    return f"urn:waterhub:contract:{key}:{version}"
+
+
+_JSON_TYPES: dict[str, FieldType] = {
+    "string": "string",
+    "number": "number",
+    "integer": "integer",
+    "boolean": "boolean",
+}
+
+
+def _spec_from_property(name: str, prop: dict[str, Any], definitions: dict[str, Any], alias: str | None) -> FieldSpec:
+    variants = prop.get("anyOf", [prop])
+    nullable = any(variant.get("type") == "null" for variant in variants)
+    (body,) = [variant for variant in variants if variant.get("type") != "null"]
+    if "$ref" in body:
+        body = definitions[body["$ref"].rsplit("/", 1)[-1]]
+    if "const" in body:
+        body = {**body, "enum": [body["const"]]}
+    json_type = body.get("type", "string")
+    field_type: FieldType = "datetime" if body.get("format") == "date-time" else _JSON_TYPES[json_type]
+    allowed = tuple(str(value) for value in body["enum"]) if "enum" in body else None
+    return FieldSpec(
+        name=name,
+        type=field_type,
+        nullable=nullable,
+        description=prop.get("description", body.get("description", "")),
+        unit=prop.get("unit"),
+        alias=alias,
+        minimum=body.get("minimum"),
+        maximum=body.get("maximum"),
+        exclusive_minimum=body.get("exclusiveMinimum"),
+        exclusive_maximum=body.get("exclusiveMaximum"),
+        allowed=allowed,
+        pattern=body.get("pattern"),
+        max_length=body.get("maxLength"),
+    )

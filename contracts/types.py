@@ -1,0 +1,46 @@
+"""Field types shared by contracts.
+
+Sources in this domain send Beijing time without an offset (SL 651, HJ 212, SL 323 and the bureau's API all do);
+``BeijingTime`` attaches +08:00 to a naive value and stores UTC, so nothing downstream guesses a zone.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
+
+__all__ = ["BEIJING", "BeijingTime", "Concentration", "as_utc"]
+
+BEIJING = timezone(timedelta(hours=8), name="Asia/Shanghai")
+
+
+def as_utc(value: datetime) -> datetime:
+    """A naive value is Beijing time; an aware one keeps its offset. Either way the result is UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=BEIJING)
+    return value.astimezone(UTC)
+
+
+def _attach_beijing(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return value  # pydantic reports the format error with the field's name
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=BEIJING)
+    return value
+
+
+BeijingTime = Annotated[
+    AwareDatetime,
+    BeforeValidator(_attach_beijing),
+    AfterValidator(as_utc),
+    Field(json_schema_extra={"x-source-zone": "Asia/Shanghai", "x-stored-zone": "UTC"}),
+]
+"""A timestamp the source sends in Beijing time (with or without offset), stored in UTC."""
+
+Concentration = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+"""A measured concentration: finite and never negative."""

@@ -1,0 +1,1 @@
+"""The shared dataset: store, change log, snapshots, notifications. Import submodules; nothing heavy here."""

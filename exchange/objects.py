@@ -1,0 +1,85 @@
+"""The object store seam: snapshots and staged batches are objects under keys like ``snapshots/<dataset>/...``.
+
+The embedded default is a local folder (``file://``); an S3-compatible store plugs in behind the same protocol.
+Writes go to a temporary name and are renamed into place, so a reader never sees half an object.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import unquote, urlparse
+
+__all__ = ["LocalObjectStore", "ObjectStore", "open_object_store"]
+
+
+class ObjectStore(Protocol):
+    def put(self, key: str, data: bytes) -> str:
+        """Store ``data`` under ``key``, replacing what was there; returns the object's URI."""
+        ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list(self, prefix: str) -> Iterator[str]: ...
+
+    def uri(self, key: str) -> str: ...
+
+
+class LocalObjectStore:
+    """Objects as files under a root folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if self.root not in path.parents:
+            raise ValueError(f"object key {key!r} escapes the store root")
+        return path
+
+    def put(self, key: str, data: bytes) -> str:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path.as_uri()
+
+    def get(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str) -> Iterator[str]:
+        base = self._path(prefix) if prefix else self.root
+        folder = base if base.is_dir() else base.parent
+        if not folder.exists():
+            return
+        for path in sorted(folder.rglob("*")):
+            key = path.relative_to(self.root).as_posix()
+            if path.is_file() and not path.name.startswith(".") and key.startswith(prefix):
+                yield key
+
+    def uri(self, key: str) -> str:
+        return self._path(key).as_uri()
+
+
+def open_object_store(url: str) -> ObjectStore:
+    """The store behind ``url``; only ``file://`` exists so far (S3 comes with the department exchange)."""
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        return LocalObjectStore(Path(unquote(parsed.path)))
+    raise ValueError(f"unsupported object store URL scheme {parsed.scheme!r} in {url!r}; use file:///path")

@@ -1,0 +1,117 @@
+"""Batches waiting between tasks: raw records and validated frames in the object store, a manifest in the database.
+
+Tasks hand each other a batch id, never rows, because the next task may run on another worker. Staging is keyed by
+batch id (derived from source and run id), so a retried task overwrites its own output instead of adding to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, select
+
+from exchange.errors import BatchNotFoundError
+from exchange.objects import ObjectStore
+from exchange.tables import batches
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Batch", "BatchStaging", "batch_id_for"]
+
+
+def batch_id_for(source: str, run_id: str) -> str:
+    """A stable, path-safe id: the same run of the same source always stages into the same place."""
+    digest = hashlib.sha256(run_id.encode()).hexdigest()[:16]
+    return f"{source}-{digest}"
+
+
+@dataclass(frozen=True)
+class Batch:
+    batch_id: str
+    source: str
+    run_id: str
+    interval_end: datetime
+    status: str
+    manifest: dict[str, Any]
+
+
+class BatchStaging:
+    """Reads and writes staged batches."""
+
+    def __init__(self, engine: Engine, store: ObjectStore) -> None:
+        self.engine = engine
+        self.store = store
+
+    def open(self, *, source: str, run_id: str, interval_end: datetime, now: datetime) -> Batch:
+        """Start (or restart) the batch of one run; a restart forgets what the earlier attempt staged."""
+        batch = Batch(batch_id_for(source, run_id), source, run_id, interval_end, "open", {"streams": {}})
+        values = {
+            "batch_id": batch.batch_id,
+            "source": source,
+            "run_id": run_id,
+            "interval_end": interval_end,
+            "status": batch.status,
+            "created_at": now,
+            "manifest": json.dumps(batch.manifest),
+        }
+        with self.engine.begin() as conn:
+            conn.execute(batches.delete().where(batches.c.batch_id == batch.batch_id))
+            conn.execute(batches.insert().values(values))
+        return batch
+
+    def get(self, batch_id: str) -> Batch:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(batches).where(batches.c.batch_id == batch_id)).mappings().first()
+        if row is None:
+            raise BatchNotFoundError(f"batch {batch_id} was never staged; rerun the DAG from extract")
+        return Batch(
+            row["batch_id"],
+            row["source"],
+            row["run_id"],
+            row["interval_end"],
+            row["status"],
+            json.loads(row["manifest"]),
+        )
+
+    def update(self, batch: Batch, *, status: str, streams: Mapping[str, Mapping[str, Any]]) -> Batch:
+        """Merge per-stream entries into the manifest and move the batch to ``status``."""
+        manifest = {"streams": {**batch.manifest["streams"]}}
+        for stream, entry in streams.items():
+            manifest["streams"][stream] = {**manifest["streams"].get(stream, {}), **entry}
+        with self.engine.begin() as conn:
+            conn.execute(
+                batches.update()
+                .where(batches.c.batch_id == batch.batch_id)
+                .values(status=status, manifest=json.dumps(manifest))
+            )
+        return Batch(batch.batch_id, batch.source, batch.run_id, batch.interval_end, status, manifest)
+
+    def put_records(self, batch: Batch, stream: str, records: Sequence[Mapping[str, object]]) -> str:
+        """Stage raw records as NDJSON, exactly as the connector produced them; returns the object key."""
+        key = f"staging/{batch.batch_id}/{stream}.raw.ndjson"
+        body = "".join(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n" for record in records)
+        self.store.put(key, body.encode())
+        return key
+
+    def read_records(self, key: str) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.store.get(key).decode().splitlines() if line]
+
+    def put_frame(self, batch: Batch, name: str, frame: pd.DataFrame) -> str:
+        """Stage a typed frame as Parquet, so the next task reads the same dtypes the validator produced."""
+        key = f"staging/{batch.batch_id}/{name}.parquet"
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False, compression="zstd")
+        self.store.put(key, buffer.getvalue())
+        return key
+
+    def read_frame(self, key: str) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.read_parquet(io.BytesIO(self.store.get(key)))

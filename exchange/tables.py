@@ -1,0 +1,212 @@
+"""The hub's tables: bookkeeping tables, and one table per contract major version derived from its fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeEngine
+
+from contracts import Contract, FieldSpec, all_contracts
+from exchange.db import UtcDateTime
+
+__all__ = [
+    "HASH_COLUMN",
+    "RUN_COLUMN",
+    "SEQ_COLUMN",
+    "batches",
+    "change_log",
+    "dataset_table",
+    "dataset_table_name",
+    "datasets",
+    "ensure_schema",
+    "metadata",
+    "outbox",
+    "quarantine",
+    "snapshots",
+    "stream_state",
+    "validation_runs",
+]
+
+metadata = MetaData()
+
+HASH_COLUMN = "_hash"
+SEQ_COLUMN = "_seq"
+RUN_COLUMN = "_run_id"
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("contract_version", String(20), nullable=False),
+    Column("table_name", String(120), nullable=False),
+    Column("last_seq", BigInteger, nullable=False, default=0),
+    Column("row_count", BigInteger, nullable=False, default=0),
+    Column("last_published_at", UtcDateTime),
+    Column("last_run_id", String(250)),
+    comment="One row per published dataset; its row is locked while a publish assigns sequence numbers.",
+)
+
+change_log = Table(
+    "change_log",
+    metadata,
+    Column("dataset", String(100), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("key", Text, nullable=False, comment="Primary key of the changed row as a JSON array"),
+    Column("op", String(6), nullable=False, comment="insert, update or delete"),
+    Column("contract_version", String(20), nullable=False),
+    Column("run_id", String(250), nullable=False),
+    Column("changed_at", UtcDateTime, nullable=False),
+    comment="Append-only: one entry per real change, sequence monotonic per dataset.",
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("dataset", String(100), nullable=False),
+    Column("contract_version", String(20), nullable=False),
+    Column("run_id", String(250), nullable=False),
+    Column("first_seq", BigInteger, nullable=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("inserted", Integer, nullable=False),
+    Column("updated", Integer, nullable=False),
+    Column("deleted", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("dispatched_at", UtcDateTime),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Index("ix_outbox_pending", "dispatched_at", "id"),
+    comment="Written in the publish transaction; notifications are sent from here after commit.",
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dataset", String(100), nullable=False),
+    Column("payload_hash", String(64), nullable=False),
+    Column("reasons", Text, nullable=False, comment="JSON array of stable reason codes"),
+    Column("payload", Text, nullable=False, comment="The raw record as received, JSON"),
+    Column("contract_version", String(20), nullable=False),
+    Column("run_id", String(250), nullable=False),
+    Column("batch_id", String(120), nullable=False),
+    Column("quarantined_at", UtcDateTime, nullable=False),
+    UniqueConstraint("dataset", "payload_hash", name="uq_quarantine_payload"),
+    comment="Records that failed validation, kept whole so they can be replayed.",
+)
+
+validation_runs = Table(
+    "validation_runs",
+    metadata,
+    Column("batch_id", String(120), primary_key=True),
+    Column("dataset", String(100), primary_key=True),
+    Column("run_id", String(250), nullable=False),
+    Column("contract_version", String(20), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("valid", Integer, nullable=False),
+    Column("quarantined", Integer, nullable=False),
+    Column("results", Text, nullable=False, comment="JSON: unexpected count per expectation"),
+    Column("validated_at", UtcDateTime, nullable=False),
+)
+
+stream_state = Table(
+    "stream_state",
+    metadata,
+    Column("source", String(100), primary_key=True),
+    Column("stream", String(100), primary_key=True),
+    Column("cursor_value", UtcDateTime, nullable=False),
+    Column("run_id", String(250), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    comment="Incremental watermark per stream; advanced only in the publish transaction.",
+)
+
+batches = Table(
+    "batches",
+    metadata,
+    Column("batch_id", String(120), primary_key=True),
+    Column("source", String(100), nullable=False),
+    Column("run_id", String(250), nullable=False),
+    Column("interval_end", UtcDateTime, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("manifest", Text, nullable=False, comment="JSON: per stream, staged object keys and counts"),
+)
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("dataset", String(100), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("uri", Text, nullable=False),
+    Column("manifest_uri", Text, nullable=False),
+    Column("row_count", BigInteger, nullable=False),
+    Column("checksum", String(80), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+
+def dataset_table_name(key: str, major: int) -> str:
+    """``water_quality.samples`` major 1 → ``ds_water_quality__samples_v1``: majors live side by side."""
+    return f"ds_{key.replace('.', '__')}_v{major}"
+
+
+def _column_type(spec: FieldSpec) -> TypeEngine[Any]:
+    if spec.type == "string":
+        return String(spec.max_length) if spec.max_length else Text()
+    types: dict[str, TypeEngine[Any]] = {
+        "number": Float(precision=53),
+        "integer": BigInteger(),
+        "boolean": Boolean(),
+        "datetime": UtcDateTime(),
+    }
+    return types[spec.type]
+
+
+def dataset_table(contract: type[Contract]) -> Table:
+    """The table a contract publishes into, built once per contract on the shared metadata."""
+    name = dataset_table_name(contract.meta.key, contract.meta.major)
+    existing = metadata.tables.get(name)
+    if existing is not None:
+        return existing
+    primary_key = set(contract.meta.primary_key)
+    columns = [
+        Column(
+            spec.name,
+            _column_type(spec),
+            primary_key=spec.name in primary_key,
+            nullable=spec.nullable and spec.name not in primary_key,
+            comment=f"{spec.description} [{spec.unit}]" if spec.unit else spec.description or None,
+        )
+        for spec in contract.field_specs()
+    ]
+    return Table(
+        name,
+        metadata,
+        *columns,
+        Column(HASH_COLUMN, BigInteger, nullable=False, comment="Content hash of the contract fields"),
+        Column(SEQ_COLUMN, BigInteger, nullable=False, comment="Change-log sequence of the last change"),
+        Column(RUN_COLUMN, String(250), nullable=False, comment="Run that last changed the row"),
+        comment=f"{contract.meta.key} {contract.meta.version}: {contract.meta.title}",
+    )
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create every hub table and every registered contract's table that does not exist yet."""
+    for contract in all_contracts():
+        dataset_table(contract)
+    metadata.create_all(engine)

@@ -1,0 +1,87 @@
+"""Shared fixtures: the real services (PostgreSQL, Mosquitto) and explicit Settings for each test.
+
+A missing service fails the test with the variable to set; nothing here skips.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from sqlalchemy import Engine, text
+
+from exchange.db import make_engine
+from waterhub.settings import Settings
+
+DEFAULT_TEST_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+DEFAULT_TEST_MQTT_URL = "mqtt://127.0.0.1:1883"
+
+
+def _service_missing(what: str, variable: str, url: str, error: Exception) -> None:
+    pytest.fail(
+        f"{what} is not reachable at {url} ({error}). Start it, or point {variable} at one. "
+        "Tests that need real services fail rather than skip.",
+        pytrace=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """URL of the real PostgreSQL server the tests use (``WATERHUB_TEST_DATABASE_URL``)."""
+    url = os.environ.get("WATERHUB_TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL)
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+    except Exception as exc:  # noqa: BLE001 - any failure to connect means the service is missing
+        _service_missing("PostgreSQL", "WATERHUB_TEST_DATABASE_URL", url, exc)
+    finally:
+        engine.dispose()
+    return url
+
+
+@pytest.fixture
+def pg_engine(pg_url: str) -> Iterator[Engine]:
+    """An engine whose tables live in a fresh schema of their own, dropped afterwards."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(pg_url)
+    with admin.begin() as conn:
+        conn.execute(text(f'create schema "{schema}"'))
+    engine = make_engine(pg_url, connect_args={"options": f"-csearch_path={schema}"})
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'drop schema "{schema}" cascade'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'hub.db'}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def mqtt_url() -> str:
+    """URL of the real Mosquitto broker the tests use (``WATERHUB_TEST_MQTT_URL``)."""
+    url = os.environ.get("WATERHUB_TEST_MQTT_URL", DEFAULT_TEST_MQTT_URL)
+    parsed = urlparse(url)
+    try:
+        socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 1883), timeout=3).close()
+    except OSError as exc:
+        _service_missing("The MQTT broker", "WATERHUB_TEST_MQTT_URL", url, exc)
+    return url
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Embedded-default settings rooted in the test's own folder."""
+    return Settings(data_dir=tmp_path / "var")

@@ -1,0 +1,164 @@
+"""Contracts: metadata, UTC normalisation, NaN refusal, derived field specs, JSON Schema, compatibility."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Annotated, ClassVar
+
+import pytest
+from pydantic import Field, ValidationError
+
+from contracts import (
+    Classification,
+    Contract,
+    ContractMeta,
+    IncompatibleChangeError,
+    UnknownContractError,
+    all_contracts,
+    check_compatible,
+    get_contract,
+    schema_id,
+)
+from contracts.water_quality import FACTOR_CODES, WaterQualitySample, WaterQualityStation
+
+SAMPLE = {
+    "station_code": "44010001",
+    "sampled_at": "2026-11-22 08:00:00",
+    "updated_at": "2026-11-22 08:20:00",
+    "w01001": 7.4,
+    "w01001-Flag": "N",
+    "w21003": 0.42,
+}
+
+
+def test_registry_lists_both_water_quality_contracts_in_key_order() -> None:
+    keys = [(c.meta.key, c.meta.version) for c in all_contracts()]
+    assert keys == [("water_quality.samples", "1.0.0"), ("water_quality.stations", "1.0.0")]
+    assert get_contract("water_quality.samples") is WaterQualitySample
+    assert get_contract("water_quality.stations", "1.0.0") is WaterQualityStation
+
+
+def test_unknown_contract_names_the_registered_keys() -> None:
+    with pytest.raises(UnknownContractError, match=r"registered: water_quality\.samples, water_quality\.stations"):
+        get_contract("hydrology.rainfall")
+
+
+def test_beijing_time_without_offset_is_stored_as_utc() -> None:
+    sample = WaterQualitySample.model_validate(SAMPLE)
+    assert sample.sampled_at == datetime(2026, 11, 22, 0, 0, tzinfo=UTC)
+    assert sample.sampled_at.utcoffset() is not None
+    assert sample.sampled_at.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+
+
+def test_an_explicit_offset_is_kept_not_reinterpreted_as_beijing() -> None:
+    sample = WaterQualitySample.model_validate({**SAMPLE, "sampled_at": "2026-11-22T08:00:00+00:00"})
+    assert sample.sampled_at == datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+
+
+def test_hj212_codes_and_field_names_both_validate() -> None:
+    by_code = WaterQualitySample.model_validate(SAMPLE)
+    by_name = WaterQualitySample.model_validate(
+        {
+            "station_code": "44010001",
+            "sampled_at": "2026-11-22 08:00:00",
+            "updated_at": "2026-11-22 08:20:00",
+            "ph": 7.4,
+            "ph_flag": "N",
+            "ammonia_nitrogen": 0.42,
+        }
+    )
+    assert by_code == by_name
+    assert FACTOR_CODES["w21003"] == "ammonia_nitrogen"
+    assert len(FACTOR_CODES) == 9
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, "NaN", "Infinity"])
+@pytest.mark.parametrize("code", ["w01001", "w21003"])
+def test_nan_and_infinity_are_refused(code: str, bad: object) -> None:
+    with pytest.raises(ValidationError, match="finite"):
+        WaterQualitySample.model_validate({**SAMPLE, code: bad})
+
+
+@pytest.mark.parametrize(("code", "value"), [("w01001", 14.5), ("w21003", -0.1), ("w01003", 4000.5)])
+def test_values_outside_the_contract_range_are_refused(code: str, value: float) -> None:
+    with pytest.raises(ValidationError):
+        WaterQualitySample.model_validate({**SAMPLE, code: value})
+
+
+def test_field_specs_carry_bounds_units_flags_and_keys() -> None:
+    ph = WaterQualitySample.field_spec("ph")
+    assert (ph.minimum, ph.maximum, ph.unit, ph.alias, ph.nullable) == (0, 14, "dimensionless", "w01001", True)
+    ammonia = WaterQualitySample.field_spec("ammonia_nitrogen")
+    assert (ammonia.minimum, ammonia.unit) == (0, "mg/L")
+    assert WaterQualitySample.field_spec("ph_flag").allowed == ("N", "F", "M", "S", "D", "C", "T", "B")
+    code = WaterQualitySample.field_spec("station_code")
+    assert (code.type, code.nullable, code.pattern) == ("string", False, r"^\d{8}$")
+    assert WaterQualitySample.field_spec("sampled_at").type == "datetime"
+    assert WaterQualityStation.field_spec("water_body_type").allowed == ("river", "lake")
+    with pytest.raises(KeyError, match="no field 'cod'"):
+        WaterQualitySample.field_spec("cod")
+
+
+def test_every_primary_key_and_cursor_field_is_a_required_contract_field() -> None:
+    for contract in all_contracts():
+        names = {spec.name: spec for spec in contract.field_specs()}
+        wanted = [*contract.meta.primary_key, *([contract.meta.cursor_field] if contract.meta.cursor_field else [])]
+        for field in wanted:
+            assert field in names, f"{contract.meta.key}: {field} is not a field"
+            assert not names[field].nullable, f"{contract.meta.key}: {field} may be null"
+        for ref in contract.meta.references:
+            assert ref.field in names
+            get_contract(ref.dataset)
+
+
+def test_json_schema_carries_metadata_and_one_property_per_field() -> None:
+    schema = WaterQualitySample.json_schema()
+    assert schema["$id"] == schema_id("water_quality.samples", "1.0.0")
+    assert schema["$id"] == "urn:waterhub:contract:water_quality.samples:1.0.0"
+    assert schema["x-waterhub"]["primary_key"] == ["station_code", "sampled_at"]
+    assert schema["x-waterhub"]["classification"] == "public"
+    assert schema["x-waterhub"]["references"] == [
+        {"field": "station_code", "dataset": "water_quality.stations", "reason": "unknown_station"}
+    ]
+    assert set(schema["properties"]) == {spec.name for spec in WaterQualitySample.field_specs()}
+    assert schema["properties"]["conductivity"]["unit"] == "µS/cm"
+    assert schema["properties"]["conductivity"]["anyOf"][0]["minimum"] == 0
+
+
+def _station_variant(version: str, *, max_longitude: float, extra: bool = False) -> type[Contract]:
+    """A station contract variant, built the way a real next version would be written."""
+
+    class Variant(Contract):
+        meta: ClassVar[ContractMeta] = ContractMeta(
+            key="water_quality.stations",
+            version=version,
+            owner="ecology-environment-bureau",
+            classification=Classification.PUBLIC,
+            primary_key=("station_code",),
+        )
+        station_code: Annotated[str, Field(pattern=r"^\d{8}$")]
+        longitude: Annotated[float, Field(ge=73, le=max_longitude)]
+
+    if not extra:
+        return Variant
+
+    class WithNote(Variant):
+        meta: ClassVar[ContractMeta] = Variant.meta
+        note: str | None = None
+
+    return WithNote
+
+
+def test_a_narrowed_range_needs_a_major_version() -> None:
+    old = _station_variant("1.0.0", max_longitude=136)
+    with pytest.raises(IncompatibleChangeError, match=r"longitude: range narrowed.*publish it as 2\.0\.0"):
+        check_compatible(old, _station_variant("1.1.0", max_longitude=120))
+    check_compatible(old, _station_variant("2.0.0", max_longitude=120))
+
+
+def test_an_added_optional_field_is_a_compatible_minor_change() -> None:
+    old = _station_variant("1.0.0", max_longitude=136)
+    check_compatible(old, _station_variant("1.1.0", max_longitude=136, extra=True))
+    with pytest.raises(IncompatibleChangeError, match="must be greater"):
+        check_compatible(old, _station_variant("1.0.0", max_longitude=136, extra=True))

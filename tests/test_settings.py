@@ -1,0 +1,41 @@
+"""Settings: embedded defaults, environment overrides, placeholder secrets refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from waterhub.settings import Settings
+
+
+def test_defaults_are_the_embedded_ones_under_the_data_dir(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    assert settings.resolved_database_url == f"sqlite:///{tmp_path.resolve() / 'waterhub.db'}"
+    assert settings.resolved_object_store_url == (tmp_path / "objects").resolve().as_uri()
+    assert settings.mqtt_url is None
+
+
+def test_environment_overrides_with_prefix_and_nested_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WATERHUB_DATABASE_URL", "postgresql+psycopg://hub@db/hub")
+    monkeypatch.setenv("WATERHUB_MQTT_URL", "mqtt://broker:1883")
+    monkeypatch.setenv("WATERHUB_HTTP__MAX_ATTEMPTS", "7")
+    monkeypatch.setenv("WATERHUB_WATER_QUALITY__BASE_URL", "https://sthjj.example.gov.cn")
+    settings = Settings()
+    assert settings.resolved_database_url == "postgresql+psycopg://hub@db/hub"
+    assert settings.mqtt_url == "mqtt://broker:1883"
+    assert settings.http.max_attempts == 7
+    assert settings.water_quality.base_url == "https://sthjj.example.gov.cn"
+
+
+@pytest.mark.parametrize("placeholder", ["changeme", " ChangeMe ", "secret"])
+def test_a_placeholder_api_key_is_refused(monkeypatch: pytest.MonkeyPatch, placeholder: str) -> None:
+    monkeypatch.setenv("WATERHUB_WATER_QUALITY__API_KEY", placeholder)
+    with pytest.raises(ValidationError, match="WATERHUB_WATER_QUALITY__API_KEY"):
+        Settings()
+
+
+def test_the_api_key_never_shows_in_the_settings_repr() -> None:
+    settings = Settings()
+    assert settings.water_quality.api_key.get_secret_value() not in repr(settings)

@@ -1,0 +1,1 @@
+"""The ``waterhub`` command line: one module per noun, assembled in ``main``."""

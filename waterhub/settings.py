@@ -1,0 +1,76 @@
+"""The one place that reads the environment (prefix ``WATERHUB_``, nested blocks with ``__``).
+
+Library code receives a ``Settings`` (or just the values it needs) as an argument; only entry points build one.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["PLACEHOLDER_SECRETS", "HttpClientSettings", "Settings", "WaterQualitySourceSettings"]
+
+PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "password", "xxx"})
+
+
+class HttpClientSettings(BaseModel):
+    """How the shared HTTP client treats every source: timeouts and a bounded retry budget."""
+
+    model_config = ConfigDict(frozen=True)
+
+    timeout_s: float = Field(10.0, gt=0, description="Timeout of one HTTP request to a source")
+    max_attempts: int = Field(5, ge=1, le=20, description="Attempts per request before the run fails")
+    max_retry_time_s: float = Field(120.0, gt=0, description="Total time one request may spend retrying")
+    max_retry_after_s: float = Field(
+        60.0, ge=0, description="Longest Retry-After hint honoured; a longer one fails the run at once"
+    )
+    backoff_initial_s: float = Field(0.5, ge=0, description="First backoff wait; doubles per attempt, with jitter")
+    backoff_max_s: float = Field(30.0, ge=0, description="Longest backoff wait between two attempts")
+
+
+class WaterQualitySourceSettings(BaseModel):
+    """The Ecology and Environment Bureau's automatic water-quality station API."""
+
+    model_config = ConfigDict(frozen=True)
+
+    base_url: str = Field("http://127.0.0.1:8765", description="Base URL of the bureau's station API")
+    api_key: SecretStr = Field(SecretStr("waterhub-demo-key"), description="API key sent as X-Api-Key")
+    page_size: int = Field(500, ge=1, le=10_000, description="Records asked for per page")
+
+    @field_validator("api_key")
+    @classmethod
+    def _refuse_placeholder(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("api_key is a placeholder; set WATERHUB_WATER_QUALITY__API_KEY to the real key")
+        return value
+
+
+class Settings(BaseSettings):
+    """Hub configuration. Every default is the zero-setup embedded one (SQLite, local folder, in-process broker)."""
+
+    model_config = SettingsConfigDict(env_prefix="WATERHUB_", env_nested_delimiter="__", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(Path("var"), description="Folder for the embedded database, objects and staging")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the hub database; default SQLite file under DATA_DIR"
+    )
+    mqtt_url: str | None = Field(
+        None, description="mqtt://host:port of the broker; default an embedded broker started in-process"
+    )
+    embedded_mqtt_port: int = Field(11883, ge=0, le=65535, description="Port of the embedded broker (0: any)")
+    object_store_url: str | None = Field(None, description="file:///path of the object store; default DATA_DIR/objects")
+    http: HttpClientSettings = Field(default_factory=lambda: HttpClientSettings())
+    water_quality: WaterQualitySourceSettings = Field(default_factory=lambda: WaterQualitySourceSettings())
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        """The database URL, with the embedded SQLite default made concrete."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'waterhub.db').resolve()}"
+
+    @cached_property
+    def resolved_object_store_url(self) -> str:
+        """The object store URL, with the local-folder default made concrete."""
+        return self.object_store_url or (self.data_dir / "objects").resolve().as_uri()
