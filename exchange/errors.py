@@ -4,11 +4,24 @@
 ExchangeError
 ├── StoreUnavailableError   database, broker or object store unreachable: retry the task later
 ├── BatchNotFoundError      a task was handed a batch id that was never staged: rerun from extract
-└── CursorExpiredError      a consumer's cursor is older than the retained change log: restart from a snapshot
+├── CursorExpiredError      a consumer's cursor is older than the retained change log: restart from a snapshot
+├── UnknownDatasetError     a consumer asked for a dataset that was never published: check the key
+├── InvalidFrameError       publish was handed a frame that breaks its contract (duplicate keys, missing
+│                           columns, naive times): a bug in the caller; nothing was written
+└── CorruptSnapshotError    a snapshot object is missing or differs from its recorded sha256: do not load it;
+                            restore it or write it again, replay the change log meanwhile
 ```
 """
 
-__all__ = ["BatchNotFoundError", "CursorExpiredError", "ExchangeError", "StoreUnavailableError"]
+__all__ = [
+    "BatchNotFoundError",
+    "CorruptSnapshotError",
+    "CursorExpiredError",
+    "ExchangeError",
+    "InvalidFrameError",
+    "StoreUnavailableError",
+    "UnknownDatasetError",
+]
 
 
 class ExchangeError(Exception):
@@ -25,3 +38,15 @@ class BatchNotFoundError(ExchangeError):
 
 class CursorExpiredError(ExchangeError):
     """The change log no longer holds entries that far back."""
+
+
+class UnknownDatasetError(ExchangeError):
+    """The dataset key names nothing the hub has published; ``waterhub datasets`` lists what exists."""
+
+
+class InvalidFrameError(ExchangeError):
+    """The quality runner hands publish a clean frame; one that is not clean is a bug upstream, not bad data."""
+
+
+class CorruptSnapshotError(ExchangeError):
+    """A consumer seeds its copy from a snapshot and trusts it whole, so a damaged one is refused, never repaired."""

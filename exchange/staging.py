@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, RowMapping, select
 
 from exchange.errors import BatchNotFoundError
 from exchange.objects import ObjectStore
@@ -71,14 +71,14 @@ class BatchStaging:
             row = conn.execute(select(batches).where(batches.c.batch_id == batch_id)).mappings().first()
         if row is None:
             raise BatchNotFoundError(f"batch {batch_id} was never staged; rerun the DAG from extract")
-        return Batch(
-            row["batch_id"],
-            row["source"],
-            row["run_id"],
-            row["interval_end"],
-            row["status"],
-            json.loads(row["manifest"]),
-        )
+        return _batch(row)
+
+    def latest(self, source: str) -> Batch | None:
+        """The most recently opened batch of ``source``, whatever step it has reached."""
+        query = select(batches).where(batches.c.source == source).order_by(batches.c.created_at.desc()).limit(1)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else _batch(row)
 
     def update(self, batch: Batch, *, status: str, streams: Mapping[str, Mapping[str, Any]]) -> Batch:
         """Merge per-stream entries into the manifest and move the batch to ``status``."""
@@ -115,3 +115,9 @@ class BatchStaging:
         import pandas as pd
 
         return pd.read_parquet(io.BytesIO(self.store.get(key)))
+
+
+def _batch(row: RowMapping) -> Batch:
+    return Batch(
+        row["batch_id"], row["source"], row["run_id"], row["interval_end"], row["status"], json.loads(row["manifest"])
+    )

@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, make_url, text
 
 from exchange.db import make_engine
 from waterhub.settings import Settings
@@ -46,20 +46,29 @@ def pg_url() -> str:
 
 
 @pytest.fixture
-def pg_engine(pg_url: str) -> Iterator[Engine]:
-    """An engine whose tables live in a fresh schema of their own, dropped afterwards."""
+def pg_schema_url(pg_url: str) -> Iterator[str]:
+    """A URL whose connections live in a fresh schema of their own (dropped afterwards), usable by child processes."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = make_engine(pg_url)
     with admin.begin() as conn:
         conn.execute(text(f'create schema "{schema}"'))
-    engine = make_engine(pg_url, connect_args={"options": f"-csearch_path={schema}"})
+    url = make_url(pg_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'drop schema "{schema}" cascade'))
+        admin.dispose()
+
+
+@pytest.fixture
+def pg_engine(pg_schema_url: str) -> Iterator[Engine]:
+    """An engine on PostgreSQL whose tables live in a fresh schema of their own."""
+    engine = make_engine(pg_schema_url)
     try:
         yield engine
     finally:
         engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'drop schema "{schema}" cascade'))
-        admin.dispose()
 
 
 @pytest.fixture

@@ -1,0 +1,192 @@
+"""Canonical form of a published frame: the content hash of each row and the JSON form of each primary key.
+
+Publish skips a row whose hash did not change, so the hash must depend on the *values* only, never on how a frame
+happened to be typed: ``object`` and ``str`` strings, ``None``/``NaN``/``NA``, microsecond and nanosecond times,
+``-0.0`` and ``0.0`` all hash alike. It must also be stable across processes and releases, since stored hashes are
+compared with new ones on every run: no Python ``hash()`` (salted per process) and no pandas hashing (an
+implementation detail). Instead each value is reduced to 64 bits by a rule written here (BLAKE2b for strings, the
+IEEE or integer bits otherwise), mixed with its field's name, and the fields are summed. A null field adds
+nothing, so a minor contract version that adds a nullable field leaves the hashes of existing rows unchanged and
+does not rewrite the whole table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from contracts import Contract, FieldSpec
+from exchange.errors import InvalidFrameError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["canonical_frame", "key_json", "row_hashes"]
+
+_U64 = npt.NDArray[np.uint64]
+_MASK64 = (1 << 64) - 1
+
+
+def canonical_frame(contract: type[Contract], frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame in contract field order with one dtype per field type; what publish hashes and stores.
+
+    Times become ``datetime64[us, UTC]`` (the precision both databases keep; finer digits are floored), numbers
+    ``float64``, integers ``Int64``, booleans ``boolean`` and strings ``str``. Refuses what would silently change
+    meaning: missing or unexpected columns, naive times, nulls in a non-nullable field.
+    """
+    import pandas as pd
+
+    specs = contract.field_specs()
+    names = [spec.name for spec in specs]
+    missing = [name for name in names if name not in frame.columns]
+    unexpected = [str(column) for column in frame.columns if column not in set(names)]
+    if missing or unexpected:
+        raise InvalidFrameError(
+            f"{contract.meta.key}: frame columns do not match contract {contract.meta.version} "
+            f"(missing {missing or 'none'}, unexpected {unexpected or 'none'}); publish takes the valid frame "
+            "exactly as the quality runner produced it"
+        )
+    columns = {spec.name: _canonical_column(contract, spec, frame[spec.name]) for spec in specs}
+    canonical = pd.DataFrame(columns, index=pd.RangeIndex(len(frame)))
+    for spec in specs:
+        if (not spec.nullable or spec.name in contract.meta.primary_key) and canonical[spec.name].isna().any():
+            raise InvalidFrameError(
+                f"{contract.meta.key}: field {spec.name} is not nullable but has "
+                f"{int(canonical[spec.name].isna().sum())} null values; quality should have quarantined them"
+            )
+    return canonical
+
+
+def _canonical_column(contract: type[Contract], spec: FieldSpec, series: pd.Series) -> pd.Series:
+    import pandas as pd
+
+    values = series.reset_index(drop=True)
+    if spec.type == "datetime":
+        return _utc_microseconds(contract, spec, values)
+    if spec.type == "number":
+        return values.astype("float64")
+    if spec.type == "integer":
+        return values.astype("Int64")
+    if spec.type == "boolean":
+        return values.astype("boolean")
+    return values.astype(pd.StringDtype(na_value=np.nan))
+
+
+def _utc_microseconds(contract: type[Contract], spec: FieldSpec, series: pd.Series) -> pd.Series:
+    """Aware times in UTC at microsecond precision; a naive value has no defined instant, so it is refused."""
+    import pandas as pd
+
+    dtype = series.dtype
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        aware = series
+    elif dtype.kind == "O" or series.isna().all():
+        present = series.dropna()
+        if any(not isinstance(value, datetime) or value.tzinfo is None for value in present):
+            raise InvalidFrameError(
+                f"{contract.meta.key}: field {spec.name} holds naive or non-datetime values; "
+                "publish stores instants, so attach a zone upstream"
+            )
+        aware = pd.to_datetime(series, utc=True)
+    else:
+        raise InvalidFrameError(
+            f"{contract.meta.key}: field {spec.name} has dtype {dtype}, expected an aware datetime64; "
+            "a naive time has no defined instant"
+        )
+    utc = aware.dt.tz_convert("UTC")
+    if np.datetime_data(utc.dtype.base)[0] == "ns":
+        utc = utc.dt.floor("us")  # both databases keep microseconds; hash what will be stored
+    return utc.dt.as_unit("us")
+
+
+def row_hashes(contract: type[Contract], frame: pd.DataFrame) -> npt.NDArray[np.int64]:
+    """One signed 64-bit content hash per row (the ``_hash`` column), over the contract fields only."""
+    canonical = canonical_frame(contract, frame)
+    total = np.zeros(len(canonical), dtype=np.uint64)
+    for spec in contract.field_specs():
+        bits, present = _value_bits(spec, canonical[spec.name])
+        field_key = np.uint64(_blake64(f"{contract.meta.key}:{spec.name}:{spec.type}".encode()))
+        total += np.where(present, _mix(bits ^ field_key), np.uint64(0))
+    return _mix(total).view(np.int64)
+
+
+def _value_bits(spec: FieldSpec, series: pd.Series) -> tuple[_U64, npt.NDArray[np.bool_]]:
+    """64 bits per value and a presence mask; the rule per type is part of the stored format, so never change it."""
+    import pandas as pd
+
+    present = series.notna().to_numpy(dtype=bool)
+    if spec.type == "string":
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        table = np.array([_blake64(str(value).encode()) for value in uniques] + [0], dtype=np.uint64)
+        return table[codes], present  # code -1 picks the trailing 0, masked out anyway
+    if spec.type == "datetime":
+        micros = series.array.asi8
+        return micros.view(np.uint64), present
+    if spec.type == "number":
+        floats = series.to_numpy(dtype=np.float64, na_value=0.0) + 0.0  # -0.0 + 0.0 is 0.0
+        return floats.view(np.uint64), present
+    if spec.type == "integer":
+        return series.to_numpy(dtype=np.int64, na_value=0).view(np.uint64), present
+    return series.to_numpy(dtype=np.uint64, na_value=0), present
+
+
+def _blake64(data: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8, person=b"waterhub").digest(), "little")
+
+
+def _mix(values: _U64) -> _U64:
+    """SplitMix64's finaliser: every input bit affects every output bit, so summed fields do not cancel out."""
+    z = values ^ (values >> np.uint64(30))
+    z = z * np.uint64(0xBF58476D1CE4E5B9)
+    z = z ^ (z >> np.uint64(27))
+    z = z * np.uint64(0x94D049BB133111EB)
+    result: _U64 = z ^ (z >> np.uint64(31))
+    return result
+
+
+def key_json(contract: type[Contract], frame: pd.DataFrame) -> pd.Series:
+    """The change log's ``key``: a compact JSON array of the primary-key values, one string per row.
+
+    Timestamps are ISO 8601 in UTC with ``Z`` (fractional seconds only when non-zero), the form Python's
+    ``isoformat`` gives, so a consumer can rebuild the key of any row it holds. Each distinct value is encoded
+    once and the rows are assembled by Arrow, because a publish may log a million keys.
+    """
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    parts: list[object] = ["["]
+    for position, name in enumerate(contract.meta.primary_key):
+        spec = contract.field_spec(name)
+        codes, fragments = _json_fragments(spec, _canonical_column(contract, spec, frame[name]))
+        parts.extend([","] if position else [])
+        parts.append(pa.array(fragments, pa.string()).take(pa.array(codes)))
+    joined = pc.binary_join_element_wise(*parts, "]", "")
+    return pd.Series(joined, dtype=pd.StringDtype(na_value=np.nan), index=frame.index)
+
+
+def _json_fragments(spec: FieldSpec, series: pd.Series) -> tuple[npt.NDArray[np.intp], list[str]]:
+    """Codes into a list of distinct JSON fragments: keys repeat a lot (stations, hours), so encode each once."""
+    import pandas as pd
+
+    if series.isna().any():
+        raise InvalidFrameError(f"primary-key field {spec.name} has null values")
+    if spec.type == "datetime":
+        codes, uniques = pd.factorize(series.array.asi8)
+        stamps = np.asarray(uniques, dtype=np.int64).astype("datetime64[us]")
+        whole = np.datetime_as_string(stamps, unit="s", timezone="UTC")
+        fine = np.datetime_as_string(stamps, unit="us", timezone="UTC")
+        texts = np.where(np.asarray(uniques) % 1_000_000 == 0, whole, fine)
+        return codes, [f'"{text}"' for text in texts.tolist()]
+    codes, uniques = pd.factorize(series)
+    return codes, [_json_scalar(value) for value in uniques]
+
+
+def _json_scalar(value: object) -> str:
+    if isinstance(value, np.generic):
+        value = value.item()
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)

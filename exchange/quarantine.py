@@ -1,0 +1,107 @@
+"""Quarantine rows and validation-run counts: what quality set aside, and why, kept so it can be replayed.
+
+Quarantine is keyed by the hash of the record's canonical JSON, so revalidating a batch (a retried task, a rerun
+of an interval the source resends) adds each bad record once, however often it arrives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+
+from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql, sqlite
+
+from exchange.tables import quarantine, validation_runs
+
+__all__ = ["canonical_payload", "quarantine_records", "record_validation_run"]
+
+
+def canonical_payload(payload: Mapping[str, object]) -> str:
+    """Compact JSON with sorted keys: equal records give equal text whatever order their keys arrived in.
+
+    NaN is allowed on purpose: a source that sends it must still get its record quarantined, not a crash.
+    """
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"quarantine payload holds a {type(value).__name__}; raw records must be JSON values")
+
+
+def quarantine_records(
+    conn: Connection,
+    *,
+    dataset: str,
+    contract_version: str,
+    run_id: str,
+    batch_id: str,
+    entries: Iterable[tuple[Sequence[str], Mapping[str, object]]],
+    now: datetime,
+) -> int:
+    """Store each (reason codes, raw record) once per dataset; returns how many records were new."""
+    rows: dict[str, dict[str, object]] = {}
+    for reasons, payload in entries:
+        text = canonical_payload(payload)
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        rows.setdefault(
+            digest,
+            {
+                "dataset": dataset,
+                "payload_hash": digest,
+                "reasons": json.dumps(sorted(set(reasons))),
+                "payload": text,
+                "contract_version": contract_version,
+                "run_id": run_id,
+                "batch_id": batch_id,
+                "quarantined_at": now,
+            },
+        )
+    if not rows:
+        return 0
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(quarantine)
+        .on_conflict_do_nothing(index_elements=[quarantine.c.dataset, quarantine.c.payload_hash])
+        .returning(quarantine.c.id)
+    )
+    return len(conn.execute(statement, list(rows.values())).all())
+
+
+def record_validation_run(
+    conn: Connection,
+    *,
+    batch_id: str,
+    dataset: str,
+    run_id: str,
+    contract_version: str,
+    rows: int,
+    valid: int,
+    quarantined: int,
+    results: Mapping[str, int],
+    now: datetime,
+) -> None:
+    """Counts of one validation of one dataset in one batch; revalidating the batch replaces them."""
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    values = {
+        "batch_id": batch_id,
+        "dataset": dataset,
+        "run_id": run_id,
+        "contract_version": contract_version,
+        "rows": rows,
+        "valid": valid,
+        "quarantined": quarantined,
+        "results": json.dumps(dict(sorted(results.items()))),
+        "validated_at": now,
+    }
+    statement = insert(validation_runs).values(values)
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[validation_runs.c.batch_id, validation_runs.c.dataset],
+            set_={name: statement.excluded[name] for name in values if name not in ("batch_id", "dataset")},
+        )
+    )

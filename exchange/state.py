@@ -1,0 +1,54 @@
+"""Incremental watermarks: the highest cursor value that was actually published, one row per source stream.
+
+STYLE rule 6: the watermark advances in the publish transaction and never moves backwards, so a rerun of an old
+interval (or a late retry) cannot make the next run skip data it already fetched, and a failed run moves nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from exchange.tables import stream_state
+
+__all__ = ["advance_watermark", "read_watermark"]
+
+
+def read_watermark(conn: Connection, source: str, stream: str) -> datetime | None:
+    """The stored cursor value in UTC, or None for a stream never published (read it in full)."""
+    value: datetime | None = conn.execute(
+        select(stream_state.c.cursor_value).where(stream_state.c.source == source, stream_state.c.stream == stream)
+    ).scalar_one_or_none()
+    return value
+
+
+def advance_watermark(
+    conn: Connection, source: str, stream: str, value: datetime, *, run_id: str, now: datetime
+) -> datetime:
+    """Move the watermark up to ``value`` if that is later than what is stored; returns the value now stored.
+
+    One conditional upsert, so two runs racing on the same stream cannot lower it either.
+    """
+    if value.tzinfo is None or now.tzinfo is None:
+        raise ValueError(f"{source}/{stream}: watermark {value!r} and now {now!r} must be aware datetimes")
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(stream_state).values(
+        source=source, stream=stream, cursor_value=value, run_id=run_id, updated_at=now
+    )
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[stream_state.c.source, stream_state.c.stream],
+            set_={
+                "cursor_value": statement.excluded.cursor_value,
+                "run_id": statement.excluded.run_id,
+                "updated_at": statement.excluded.updated_at,
+            },
+            where=stream_state.c.cursor_value < statement.excluded.cursor_value,
+        )
+    )
+    stored = read_watermark(conn, source, stream)
+    if stored is None:  # pragma: no cover - the upsert above always leaves a row
+        raise RuntimeError(f"{source}/{stream}: watermark row missing right after its upsert")
+    return stored

@@ -1,0 +1,695 @@
+"""publish_frame on real PostgreSQL (binary COPY fast path) and SQLite (executemany path), same scenarios on both.
+
+Expected sequence numbers, keys and counts are derived here from the frames the tests build, never read back from
+the code under test: keys are ``json.dumps`` of the values with ``isoformat`` times, sequences count frame rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from sqlalchemy import Engine, select
+
+import exchange.publish as publish_module
+from contracts import Contract
+from contracts.water_quality import WaterQualitySample, WaterQualityStation
+from exchange import hashing, pg_copy
+from exchange.errors import InvalidFrameError
+from exchange.hashing import canonical_frame, key_json, row_hashes
+from exchange.publish import PublishResult, publish_frame
+from exchange.tables import change_log, dataset_table, datasets, ensure_schema, outbox
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+LATER = NOW + timedelta(hours=1)
+SAMPLES = WaterQualitySample.meta.key
+STATIONS = WaterQualityStation.meta.key
+
+
+@pytest.fixture(params=["pg_engine", "sqlite_engine"])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """Each test runs on both backends: PostgreSQL takes the COPY fast path, SQLite the generic one."""
+    engine: Engine = request.getfixturevalue(request.param)
+    ensure_schema(engine)
+    return engine
+
+
+def typed_frame(contract: type[Contract], rows: Sequence[Mapping[str, object]]) -> pd.DataFrame:
+    """A frame typed the way the quality runner hands it over: µs UTC times, float64, Int64, str; NA for gaps."""
+    specs = contract.field_specs()
+    frame = pd.DataFrame([{spec.name: row.get(spec.name) for spec in specs} for row in rows])
+    frame = frame.reindex(columns=[spec.name for spec in specs])
+    for spec in specs:
+        column = frame[spec.name]
+        if spec.type == "datetime":
+            frame[spec.name] = pd.to_datetime(column, utc=True).dt.as_unit("us")
+        elif spec.type == "number":
+            frame[spec.name] = column.astype("float64")
+        elif spec.type == "integer":
+            frame[spec.name] = column.astype("Int64")
+        else:
+            frame[spec.name] = column.astype("str")
+    return frame
+
+
+def sample(station: str, hour: int, **values: object) -> dict[str, object]:
+    sampled_at = T0 + timedelta(hours=hour)
+    return {
+        "station_code": station,
+        "sampled_at": sampled_at,
+        "updated_at": sampled_at + timedelta(minutes=20),
+        "ph": 7.1 + hour / 100,
+        "ph_flag": "N",
+        "ammonia_nitrogen": 0.25,
+        "ammonia_nitrogen_flag": "N",
+        **values,
+    }
+
+
+def station(code: str, name: str = "Xiaoguan bridge") -> dict[str, object]:
+    return {
+        "station_code": code,
+        "name": name,
+        "river": "Liangma river",
+        "district": "Chaoyang",
+        "water_body_type": "river",
+        "longitude": 116.45,
+        "latitude": 39.95,
+        "updated_at": T0,
+    }
+
+
+def expected_key(row: Mapping[str, object], contract: type[Contract] = WaterQualitySample) -> str:
+    """The change-log key as a consumer would build it: JSON array, times isoformat in UTC with Z."""
+    values: list[object] = []
+    for name in contract.meta.primary_key:
+        value = row[name]
+        if isinstance(value, datetime):
+            value = value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        values.append(value)
+    return json.dumps(values, separators=(",", ":"))
+
+
+def publish(
+    engine: Engine, contract: type[Contract], rows: Sequence[Mapping[str, object]], run_id: str, now: datetime = NOW
+) -> PublishResult:
+    with engine.begin() as conn:
+        return publish_frame(conn, contract, typed_frame(contract, rows), run_id=run_id, now=now)
+
+
+def log_entries(engine: Engine, dataset: str = SAMPLES) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(change_log).where(change_log.c.dataset == dataset).order_by(change_log.c.seq))
+        return [dict(row) for row in rows.mappings()]
+
+
+def outbox_rows(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        return [dict(row) for row in conn.execute(select(outbox).order_by(outbox.c.id)).mappings()]
+
+
+def dataset_row(engine: Engine, key: str = SAMPLES) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(datasets).where(datasets.c.key == key)).mappings().first()
+        return dict(row) if row else None
+
+
+def stored_rows(engine: Engine, contract: type[Contract] = WaterQualitySample) -> list[dict[str, Any]]:
+    table = dataset_table(contract)
+    order = [table.c[name] for name in contract.meta.primary_key]
+    with engine.connect() as conn:
+        return [dict(row) for row in conn.execute(select(table).order_by(*order)).mappings()]
+
+
+def as_stored(contract: type[Contract], row: Mapping[str, object]) -> dict[str, object]:
+    """What the table should hold for an input row: every contract field, None where the row has no value."""
+    return {spec.name: row.get(spec.name) for spec in contract.field_specs()}
+
+
+def contract_part(row: Mapping[str, Any], contract: type[Contract] = WaterQualitySample) -> dict[str, Any]:
+    return {spec.name: row[spec.name] for spec in contract.field_specs()}
+
+
+# --- first publish ---------------------------------------------------------------------------------------------
+
+
+def test_first_publish_inserts_every_row_with_seq_one_to_n(engine: Engine) -> None:
+    rows = [sample("11000001", hour) for hour in range(3)] + [sample("11000002", hour) for hour in range(2)]
+
+    result = publish(engine, WaterQualitySample, rows, run_id="run-1")
+
+    assert result.counts() == {"inserted": 5, "updated": 0, "unchanged": 0, "deleted": 0}
+    assert (result.first_seq, result.last_seq, result.changed) == (1, 5, 5)
+    entries = log_entries(engine)
+    assert [entry["seq"] for entry in entries] == [1, 2, 3, 4, 5]
+    assert [entry["key"] for entry in entries] == [expected_key(row) for row in rows]  # frame order
+    assert {entry["op"] for entry in entries} == {"insert"}
+    assert {(e["run_id"], e["contract_version"], e["changed_at"]) for e in entries} == {("run-1", "1.0.0", NOW)}
+    (event,) = outbox_rows(engine)
+    assert (event["first_seq"], event["last_seq"]) == (1, 5)
+    assert (event["inserted"], event["updated"], event["deleted"]) == (5, 0, 0)
+    assert (event["event_id"], event["dataset"], event["run_id"]) == (result.event_id, SAMPLES, "run-1")
+    assert event["created_at"] == NOW
+    assert event["dispatched_at"] is None
+    summary = dataset_row(engine)
+    assert summary is not None
+    assert (summary["last_seq"], summary["row_count"], summary["last_run_id"]) == (5, 5, "run-1")
+    assert summary["last_published_at"] == NOW
+    assert summary["table_name"] == "ds_water_quality__samples_v1"
+
+
+def test_rows_read_back_equal_the_input_with_aware_utc_times(engine: Engine) -> None:
+    rows = [
+        sample("11000001", 0, turbidity=12.5, turbidity_flag="M", dissolved_oxygen=None),
+        sample("11000001", 1, ph=None, ph_flag=None, total_phosphorus=0.0425),
+        sample("11000002", 0, conductivity=1234.5678901234, conductivity_flag="T"),
+    ]
+
+    publish(engine, WaterQualitySample, rows, run_id="run-1")
+
+    stored = stored_rows(engine)
+    assert [contract_part(row) for row in stored] == [as_stored(WaterQualitySample, row) for row in rows]
+    for row in stored:
+        for name in ("sampled_at", "updated_at"):
+            assert row[name].utcoffset() == timedelta(0), f"{name} came back without its UTC zone"
+    assert [row["_seq"] for row in stored] == [1, 2, 3]
+    assert {row["_run_id"] for row in stored} == {"run-1"}
+
+
+def test_times_in_another_zone_are_stored_as_the_same_instant_in_utc(engine: Engine) -> None:
+    beijing = timezone(timedelta(hours=8))
+    local = datetime(2026, 3, 1, 8, 0, tzinfo=beijing)  # 00:00 UTC
+    frame = typed_frame(WaterQualitySample, [sample("11000001", 0)])
+    frame["sampled_at"] = pd.Series([pd.Timestamp(local)]).dt.as_unit("ns")  # ns and +08:00: both tolerated
+
+    with engine.begin() as conn:
+        publish_frame(conn, WaterQualitySample, frame, run_id="run-1", now=NOW)
+
+    (row,) = stored_rows(engine)
+    assert row["sampled_at"] == datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
+    assert row["sampled_at"].utcoffset() == timedelta(0)
+    assert log_entries(engine)[0]["key"] == '["11000001","2026-03-01T00:00:00Z"]'
+
+
+def test_a_filtered_frame_with_gaps_in_its_index_publishes_by_position(engine: Engine) -> None:
+    rows = [sample("11000001", hour, ph=6.0 + hour) for hour in range(5)]
+    frame = typed_frame(WaterQualitySample, rows)
+    valid = frame[frame["ph"] != 7.0].set_axis([40, 3, 17, 8])  # what a validator's boolean filter leaves behind
+
+    with engine.begin() as conn:
+        result = publish_frame(conn, WaterQualitySample, valid, run_id="run-1", now=NOW)
+
+    kept = [row for row in rows if row["ph"] != 7.0]
+    assert result.inserted == 4
+    assert [contract_part(row) for row in stored_rows(engine)] == [as_stored(WaterQualitySample, r) for r in kept]
+    assert [e["key"] for e in log_entries(engine)] == [expected_key(row) for row in kept]
+
+
+def test_sub_second_times_keep_microseconds_in_rows_and_keys(engine: Engine) -> None:
+    sampled_at = datetime(2026, 3, 1, 6, 30, 15, 250_000, tzinfo=UTC)
+    row = sample("11000001", 0, sampled_at=sampled_at)
+
+    publish(engine, WaterQualitySample, [row], run_id="run-1")
+
+    assert stored_rows(engine)[0]["sampled_at"] == sampled_at
+    assert log_entries(engine)[0]["key"] == '["11000001","2026-03-01T06:30:15.250000Z"]'
+
+
+# --- republish and updates -------------------------------------------------------------------------------------
+
+
+def test_republishing_the_same_frame_writes_and_sends_nothing(engine: Engine) -> None:
+    rows = [sample("11000001", hour) for hour in range(4)]
+    publish(engine, WaterQualitySample, rows, run_id="run-1")
+
+    again = publish(engine, WaterQualitySample, rows, run_id="run-2", now=LATER)
+
+    assert again.counts() == {"inserted": 0, "updated": 0, "unchanged": 4, "deleted": 0}
+    assert (again.first_seq, again.last_seq, again.event_id, again.changed) == (None, None, None, 0)
+    assert len(log_entries(engine)) == 4
+    assert len(outbox_rows(engine)) == 1
+    summary = dataset_row(engine)
+    assert summary is not None
+    assert (summary["last_seq"], summary["last_run_id"], summary["last_published_at"]) == (4, "run-1", NOW)
+    assert {row["_run_id"] for row in stored_rows(engine)} == {"run-1"}
+
+
+def test_one_changed_value_logs_exactly_one_update(engine: Engine) -> None:
+    rows = [sample("11000001", hour) for hour in range(3)]
+    publish(engine, WaterQualitySample, rows, run_id="run-1")
+    corrected = [dict(row) for row in rows]
+    corrected[1]["ammonia_nitrogen"] = 0.75  # the bureau corrected one hour
+
+    result = publish(engine, WaterQualitySample, corrected, run_id="run-2", now=LATER)
+
+    assert result.counts() == {"inserted": 0, "updated": 1, "unchanged": 2, "deleted": 0}
+    assert (result.first_seq, result.last_seq) == (4, 4)
+    entries = log_entries(engine)
+    assert len(entries) == 4
+    assert (entries[-1]["seq"], entries[-1]["op"], entries[-1]["key"]) == (4, "update", expected_key(rows[1]))
+    assert (entries[-1]["run_id"], entries[-1]["changed_at"]) == ("run-2", LATER)
+    stored = stored_rows(engine)
+    assert stored[1]["ammonia_nitrogen"] == 0.75
+    assert [(row["_seq"], row["_run_id"]) for row in stored] == [(1, "run-1"), (4, "run-2"), (3, "run-1")]
+    event = outbox_rows(engine)[-1]
+    assert (event["first_seq"], event["last_seq"], event["inserted"], event["updated"]) == (4, 4, 0, 1)
+    summary = dataset_row(engine)
+    assert summary is not None
+    assert (summary["last_seq"], summary["row_count"], summary["last_run_id"]) == (4, 3, "run-2")
+
+
+def test_a_value_becoming_null_is_an_update(engine: Engine) -> None:
+    rows = [sample("11000001", 0, turbidity=3.5, turbidity_flag="N")]
+    publish(engine, WaterQualitySample, rows, run_id="run-1")
+
+    result = publish(
+        engine, WaterQualitySample, [sample("11000001", 0, turbidity=None, turbidity_flag=None)], run_id="run-2"
+    )
+
+    assert result.updated == 1
+    (row,) = stored_rows(engine)
+    assert (row["turbidity"], row["turbidity_flag"]) == (None, None)
+
+
+def test_mixed_inserts_and_updates_get_sequences_in_frame_order(engine: Engine) -> None:
+    first = [sample("11000001", hour) for hour in range(3)]
+    publish(engine, WaterQualitySample, first, run_id="run-1")
+    second = [
+        sample("11000002", 0),  # new
+        dict(first[0], ph=6.2),  # changed
+        first[1],  # unchanged
+        sample("11000002", 1),  # new
+        dict(first[2], ph_flag="M"),  # changed
+    ]
+
+    result = publish(engine, WaterQualitySample, second, run_id="run-2", now=LATER)
+
+    assert result.counts() == {"inserted": 2, "updated": 2, "unchanged": 1, "deleted": 0}
+    new_entries = log_entries(engine)[3:]
+    assert [(e["seq"], e["op"], e["key"]) for e in new_entries] == [
+        (4, "insert", expected_key(second[0])),
+        (5, "update", expected_key(second[1])),
+        (6, "insert", expected_key(second[3])),
+        (7, "update", expected_key(second[4])),
+    ]
+    event = outbox_rows(engine)[-1]
+    assert (event["first_seq"], event["last_seq"], event["inserted"], event["updated"]) == (4, 7, 2, 2)
+    stored = {(row["station_code"], row["sampled_at"]): row for row in stored_rows(engine)}
+    assert len(stored) == 5
+    assert stored[("11000001", T0)]["ph"] == 6.2
+    assert stored[("11000001", T0 + timedelta(hours=2))]["ph_flag"] == "M"
+    assert stored[("11000001", T0 + timedelta(hours=1))]["_seq"] == 2
+    summary = dataset_row(engine)
+    assert summary is not None
+    assert (summary["last_seq"], summary["row_count"]) == (7, 5)
+
+
+def test_an_empty_frame_registers_the_dataset_and_changes_nothing(engine: Engine) -> None:
+    result = publish(engine, WaterQualitySample, [], run_id="run-1")
+
+    assert result.counts() == {"inserted": 0, "updated": 0, "unchanged": 0, "deleted": 0}
+    assert result.event_id is None
+    summary = dataset_row(engine)
+    assert summary is not None
+    assert (summary["last_seq"], summary["row_count"], summary["last_published_at"]) == (0, 0, None)
+    assert log_entries(engine) == []
+    assert outbox_rows(engine) == []
+
+
+# --- transactions ----------------------------------------------------------------------------------------------
+
+
+def test_two_datasets_publish_in_one_transaction_with_their_own_sequences(engine: Engine) -> None:
+    stations = [station("11000001"), station("11000002", name="Jiuxianqiao")]
+    samples = [sample("11000001", 0), sample("11000002", 0), sample("11000002", 1)]
+
+    with engine.begin() as conn:
+        a = publish_frame(conn, WaterQualityStation, typed_frame(WaterQualityStation, stations), run_id="r", now=NOW)
+        b = publish_frame(conn, WaterQualitySample, typed_frame(WaterQualitySample, samples), run_id="r", now=NOW)
+
+    assert (a.dataset, a.first_seq, a.last_seq) == (STATIONS, 1, 2)
+    assert (b.dataset, b.first_seq, b.last_seq) == (SAMPLES, 1, 3)
+    assert [e["key"] for e in log_entries(engine, STATIONS)] == ['["11000001"]', '["11000002"]']
+    assert [e["seq"] for e in log_entries(engine, SAMPLES)] == [1, 2, 3]
+    assert [(e["dataset"], e["first_seq"], e["last_seq"]) for e in outbox_rows(engine)] == [
+        (STATIONS, 1, 2),
+        (SAMPLES, 1, 3),
+    ]
+    assert [contract_part(r, WaterQualityStation) for r in stored_rows(engine, WaterQualityStation)] == stations
+    assert a.event_id != b.event_id
+
+
+class _CallerFailedError(Exception):
+    pass
+
+
+def _publish_then_fail(
+    engine: Engine, rows: Sequence[Mapping[str, object]], run_id: str, seen: list[PublishResult]
+) -> None:
+    """Publish inside a transaction that then fails, as when the watermark step after publish raises."""
+    with engine.begin() as conn:
+        seen.append(
+            publish_frame(conn, WaterQualitySample, typed_frame(WaterQualitySample, rows), run_id=run_id, now=NOW)
+        )
+        raise _CallerFailedError
+
+
+def test_a_rolled_back_transaction_leaves_nothing_and_consumes_no_sequence(engine: Engine) -> None:
+    rows = [sample("11000001", hour) for hour in range(2)]
+    seen: list[PublishResult] = []
+
+    with pytest.raises(_CallerFailedError):
+        _publish_then_fail(engine, rows, "r", seen)
+
+    assert dataset_row(engine) is None
+    assert log_entries(engine) == []
+    assert outbox_rows(engine) == []
+    assert stored_rows(engine) == []
+    retried = publish(engine, WaterQualitySample, rows, run_id="r")
+    assert (retried.first_seq, retried.last_seq) == (1, 2)
+    assert retried.event_id == seen[0].event_id  # same range, same event id: a consumer deduplicates on it
+
+
+def test_a_rolled_back_update_leaves_the_published_state_untouched(engine: Engine) -> None:
+    rows = [sample("11000001", hour) for hour in range(2)]
+    publish(engine, WaterQualitySample, rows, run_id="run-1")
+    before = stored_rows(engine)
+    seen: list[PublishResult] = []
+
+    with pytest.raises(_CallerFailedError):
+        _publish_then_fail(engine, [dict(rows[0], ph=5.5), sample("11000003", 0)], "run-2", seen)
+
+    assert seen[0].counts() == {"inserted": 1, "updated": 1, "unchanged": 0, "deleted": 0}
+    assert stored_rows(engine) == before
+    assert len(log_entries(engine)) == 2
+    assert len(outbox_rows(engine)) == 1
+    summary = dataset_row(engine)
+    assert summary is not None
+    assert (summary["last_seq"], summary["last_run_id"]) == (2, "run-1")
+
+
+def test_concurrent_publishes_get_gapless_contiguous_sequences(engine: Engine) -> None:
+    publish(engine, WaterQualitySample, [sample("11000000", 0)], run_id="seed")  # both writers now compare
+    batches = {
+        name: [sample(code, hour) for hour in range(40)]
+        for name, code in (("a", "11000001"), ("b", "11000002"), ("c", "11000003"))
+    }
+    results: dict[str, PublishResult] = {}
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(batches))
+
+    def run(name: str) -> None:
+        try:
+            start.wait()
+            results[name] = publish(engine, WaterQualitySample, batches[name], run_id=f"run-{name}")
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in batches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert [e["seq"] for e in log_entries(engine)] == list(range(1, 122))
+    ranges = sorted(span(result) for result in results.values())
+    assert [(last - first + 1) for first, last in ranges] == [40, 40, 40]
+    assert [first for first, _ in ranges] == [2, 42, 82]  # back to back: no gap, no overlap
+    for name, result in results.items():
+        first, last = span(result)
+        logged = {e["key"] for e in log_entries(engine) if first <= e["seq"] <= last}
+        assert logged == {expected_key(row) for row in batches[name]}
+
+
+def span(result: PublishResult) -> tuple[int, int]:
+    assert result.first_seq is not None
+    assert result.last_seq is not None
+    return result.first_seq, result.last_seq
+
+
+# --- refusals ----------------------------------------------------------------------------------------------------
+
+
+def test_duplicate_primary_keys_are_refused_and_nothing_is_written(engine: Engine) -> None:
+    rows = [sample("11000001", 0), sample("11000001", 1), sample("11000001", 0, ph=8.0)]
+
+    with pytest.raises(InvalidFrameError, match=r'2 rows share a primary key .*\["11000001","2026-03-01T00:00:00Z"\]'):
+        publish(engine, WaterQualitySample, rows, run_id="run-1")
+
+    assert dataset_row(engine) is None
+    assert stored_rows(engine) == []
+
+
+def test_a_frame_with_missing_or_extra_columns_is_refused(engine: Engine) -> None:
+    frame = typed_frame(WaterQualitySample, [sample("11000001", 0)]).drop(columns=["ph"]).assign(extra=1)
+
+    with pytest.raises(InvalidFrameError, match=r"missing \['ph'\], unexpected \['extra'\]"), engine.begin() as conn:
+        publish_frame(conn, WaterQualitySample, frame, run_id="run-1", now=NOW)
+
+
+def test_naive_times_are_refused(engine: Engine) -> None:
+    frame = typed_frame(WaterQualitySample, [sample("11000001", 0)])
+    frame["sampled_at"] = frame["sampled_at"].dt.tz_localize(None)
+
+    with pytest.raises(InvalidFrameError, match="sampled_at"), engine.begin() as conn:
+        publish_frame(conn, WaterQualitySample, frame, run_id="run-1", now=NOW)
+    assert dataset_row(engine) is None
+
+
+def test_a_null_in_a_required_field_is_refused(engine: Engine) -> None:
+    frame = typed_frame(WaterQualitySample, [sample("11000001", 0), sample("11000001", 1, updated_at=None)])
+
+    with pytest.raises(InvalidFrameError, match="updated_at is not nullable"), engine.begin() as conn:
+        publish_frame(conn, WaterQualitySample, frame, run_id="run-1", now=NOW)
+
+
+def test_a_naive_now_is_refused(engine: Engine) -> None:
+    with pytest.raises(ValueError, match="naive"), engine.begin() as conn:
+        publish_frame(
+            conn,
+            WaterQualitySample,
+            typed_frame(WaterQualitySample, []),
+            run_id="r",
+            now=datetime(2026, 3, 2),  # noqa: DTZ001 - the naive time under test
+        )
+
+
+# --- content hash ------------------------------------------------------------------------------------------------
+
+
+def _base_rows() -> list[dict[str, object]]:
+    return [
+        sample("11000001", 0, turbidity=0.0, turbidity_flag="N"),
+        sample("11000001", 1, ph=None, ph_flag=None, turbidity=None),
+        sample("11000002", 0, conductivity=512.25, conductivity_flag="T"),
+    ]
+
+
+def _variants() -> Iterator[tuple[str, pd.DataFrame]]:
+    base = typed_frame(WaterQualitySample, _base_rows())
+    yield "object strings", base.astype({name: object for name in base.columns if base[name].dtype == "str"})
+    yield (
+        "ns times",
+        base.assign(sampled_at=base["sampled_at"].dt.as_unit("ns"), updated_at=base["updated_at"].dt.as_unit("ns")),
+    )
+    yield "ms times", base.assign(updated_at=base["updated_at"].dt.as_unit("ms"))
+    yield "Beijing zone", base.assign(sampled_at=base["sampled_at"].dt.tz_convert("Asia/Shanghai"))
+    yield "negative zero", base.assign(turbidity=base["turbidity"].map(lambda value: -0.0 if value == 0 else value))
+    objects = base.astype(object)
+    yield "None gaps in object columns", objects.where(base.notna(), None)
+    yield "pd.NA gaps in nullable columns", base.astype({"ph": "Float64", "ph_flag": "string"})
+    yield (
+        "python datetimes in object columns",
+        base.assign(sampled_at=pd.Series([value.to_pydatetime() for value in base["sampled_at"]], dtype=object)),
+    )
+    yield "shuffled column order", base[list(reversed(base.columns))]
+
+
+@pytest.mark.parametrize(("label", "variant"), list(_variants()), ids=[label for label, _ in _variants()])
+def test_the_hash_ignores_how_equal_values_are_typed(label: str, variant: pd.DataFrame) -> None:
+    expected = row_hashes(WaterQualitySample, typed_frame(WaterQualitySample, _base_rows()))
+
+    assert row_hashes(WaterQualitySample, variant).tolist() == expected.tolist(), label
+
+
+def test_the_hash_changes_when_any_single_field_changes() -> None:
+    base_row = sample("11000001", 0, dissolved_oxygen=6.5, dissolved_oxygen_flag="N")
+    base = row_hashes(WaterQualitySample, typed_frame(WaterQualitySample, [base_row]))[0]
+    changes: dict[str, object] = {
+        "station_code": "11000009",
+        "sampled_at": T0 + timedelta(microseconds=1),
+        "updated_at": T0,
+        "ph": 7.1000001,
+        "ph_flag": "M",
+        "dissolved_oxygen": None,
+        "dissolved_oxygen_flag": "",  # empty string is a value, not a gap
+        "turbidity": 0.0,
+    }
+    for name, value in changes.items():
+        changed = row_hashes(WaterQualitySample, typed_frame(WaterQualitySample, [dict(base_row, **{name: value})]))
+        assert changed[0] != base, f"changing {name} did not change the hash"
+
+
+def test_swapping_values_between_fields_changes_the_hash() -> None:
+    row = sample("11000001", 0, ph=7.0, water_temperature=12.0)
+    swapped = dict(row, ph=12.0, water_temperature=7.0)
+
+    hashes = row_hashes(WaterQualitySample, typed_frame(WaterQualitySample, [row, swapped]))
+
+    assert hashes[0] != hashes[1]
+
+
+def test_the_hash_is_the_same_in_another_process_with_another_hash_seed() -> None:
+    rows = _base_rows()
+    here = row_hashes(WaterQualitySample, typed_frame(WaterQualitySample, rows)).tolist()
+    script = (
+        "import sys, json\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "import importlib.util\n"
+        f"spec = importlib.util.spec_from_file_location('tp', {__file__!r})\n"
+        "tp = importlib.util.module_from_spec(spec); spec.loader.exec_module(tp)\n"
+        "from contracts.water_quality import WaterQualitySample\n"
+        "from exchange.hashing import row_hashes\n"
+        "frame = tp.typed_frame(WaterQualitySample, tp._base_rows())\n"
+        "print(json.dumps(row_hashes(WaterQualitySample, frame).tolist()))\n"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)  # noqa: S603
+
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == here
+
+
+def test_the_stored_hash_format_does_not_drift() -> None:
+    """A format pin: stored ``_hash`` values are compared on every future run, so changing the algorithm (or a
+    dependency changing it underneath) would make the next publish rewrite every row. Change this only together
+    with a migration that rehashes the tables."""
+    frame = typed_frame(WaterQualitySample, [sample("11000001", 0)])
+
+    assert row_hashes(WaterQualitySample, frame).tolist() == [PINNED_HASH]
+
+
+PINNED_HASH = -6131536980104650478  # computed once when the format was fixed; see the test above
+
+
+def test_hashes_are_stored_as_signed_64_bit_integers(engine: Engine) -> None:
+    rows = [sample(f"1100000{i}", hour) for i in range(4) for hour in range(4)]
+    expected = row_hashes(WaterQualitySample, typed_frame(WaterQualitySample, rows)).tolist()
+
+    publish(engine, WaterQualitySample, rows, run_id="run-1")
+
+    by_key = {(row["station_code"], row["sampled_at"]): row["_hash"] for row in stored_rows(engine)}
+    assert [by_key[(row["station_code"], row["sampled_at"])] for row in rows] == expected
+    assert any(value < 0 for value in expected)  # the full unsigned range maps onto bigint
+
+
+def test_republishing_a_differently_typed_frame_changes_nothing(engine: Engine) -> None:
+    publish(engine, WaterQualitySample, _base_rows(), run_id="run-1")
+
+    for label, variant in _variants():
+        with engine.begin() as conn:
+            result = publish_frame(conn, WaterQualitySample, variant, run_id="run-2", now=LATER)
+        assert result.changed == 0, label
+    assert len(log_entries(engine)) == 3
+
+
+def test_key_json_matches_what_a_consumer_builds_with_json_dumps() -> None:
+    rows = [sample('1100"001', 0), sample("11000002", 5, sampled_at=datetime(2026, 1, 1, 0, 0, 0, 1, tzinfo=UTC))]
+
+    keys = key_json(WaterQualitySample, typed_frame(WaterQualitySample, rows)).tolist()
+
+    assert keys == [expected_key(row) for row in rows]
+    assert [json.loads(key) for key in keys] == [
+        ['1100"001', "2026-03-01T00:00:00Z"],
+        ["11000002", "2026-01-01T00:00:00.000001Z"],
+    ]
+
+
+def test_canonical_frame_floors_nanoseconds_to_the_microseconds_databases_keep() -> None:
+    frame = typed_frame(WaterQualitySample, [sample("11000001", 0)])
+    frame["updated_at"] = pd.Series([pd.Timestamp("2026-03-01T00:20:00.000001999Z")])
+
+    canonical = canonical_frame(WaterQualitySample, frame)
+
+    assert canonical["updated_at"].dtype == "datetime64[us, UTC]"
+    assert canonical["updated_at"][0] == pd.Timestamp("2026-03-01T00:20:00.000001Z")
+
+
+# --- both paths agree --------------------------------------------------------------------------------------------
+
+
+def test_postgres_and_sqlite_paths_produce_identical_tables_and_logs(pg_engine: Engine, sqlite_engine: Engine) -> None:
+    first = [sample(f"1100000{i}", hour, ph=6.5 + i / 10) for i in range(3) for hour in range(5)]
+    second = [dict(row, ph=8.0) if index % 4 == 0 else row for index, row in enumerate(first)]
+    second += [sample("11000009", hour) for hour in range(3)]
+    outcomes = []
+    for engine in (pg_engine, sqlite_engine):
+        ensure_schema(engine)
+        results = [
+            publish(engine, WaterQualitySample, batch, run_id=f"run-{n}")
+            for n, batch in enumerate((first, second, second))
+        ]
+        entries = [{k: v for k, v in e.items()} for e in log_entries(engine)]
+        events = [{k: v for k, v in e.items() if k != "id"} for e in outbox_rows(engine)]
+        outcomes.append((results, entries, stored_rows(engine), events))
+
+    assert outcomes[0] == outcomes[1]
+    assert [r.counts() for r in outcomes[0][0]] == [
+        {"inserted": 15, "updated": 0, "unchanged": 0, "deleted": 0},
+        {"inserted": 3, "updated": 4, "unchanged": 11, "deleted": 0},
+        {"inserted": 0, "updated": 0, "unchanged": 18, "deleted": 0},
+    ]
+
+
+def test_large_frames_cross_copy_chunk_boundaries_intact(pg_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small chunks force many binary COPY chunks, including nulls and non-ASCII text, through the fast path."""
+    monkeypatch.setattr(pg_copy, "CHUNK_ROWS", 7)
+    ensure_schema(pg_engine)
+    rows = [
+        sample(f"1100{i:04d}", i % 24, ph=None if i % 5 == 0 else 7.0 + i / 1000, ph_flag=None if i % 5 == 0 else "N")
+        for i in range(50)
+    ]
+    stations = [station(f"1100{i:04d}", name=f'小关{i}号桥 "north"\t,') for i in range(20)]
+
+    publish(pg_engine, WaterQualitySample, rows, run_id="run-1")
+    publish(pg_engine, WaterQualityStation, stations, run_id="run-1")
+    publish(pg_engine, WaterQualitySample, [dict(row, ph=9.0) for row in rows[:30]], run_id="run-2")
+
+    stored = {(r["station_code"], r["sampled_at"]): contract_part(r) for r in stored_rows(pg_engine)}
+    expected = {(r["station_code"], r["sampled_at"]): as_stored(WaterQualitySample, r) for r in rows}
+    for row in rows[:30]:
+        expected[(row["station_code"], row["sampled_at"])]["ph"] = 9.0
+    assert stored == expected
+    assert [contract_part(r, WaterQualityStation) for r in stored_rows(pg_engine, WaterQualityStation)] == stations
+    assert [e["seq"] for e in log_entries(pg_engine)] == list(range(1, 81))
+
+
+# --- module surface --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("module", [publish_module, hashing, pg_copy])
+def test_all_lists_exactly_the_public_names(module: Any) -> None:
+    public = {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_") and getattr(value, "__module__", None) == module.__name__
+    }
+    assert set(module.__all__) >= public
+    assert all(hasattr(module, name) for name in module.__all__)
+
+
+def test_publish_result_counts_and_changed() -> None:
+    result = PublishResult(SAMPLES, "1.0.0", "r", 2, 3, 4, 0, 1, 5, "e")
+
+    assert result.changed == 5
+    assert result.counts() == {"inserted": 2, "updated": 3, "unchanged": 4, "deleted": 0}
