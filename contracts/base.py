@@ -73,7 +73,10 @@ class FieldSpec:
     exclusive_maximum: float | None = None
     allowed: tuple[str, ...] | None = None
     pattern: str | None = None
+    min_length: int | None = None
     max_length: int | None = None
+    source_zone: str | None = None
+    """For a datetime: the zone a source means when it sends a time without an offset (None: refuse such times)."""
 
     @property
     def is_bounded(self) -> bool:
@@ -173,5 +176,7 @@ def _spec_from_property(name: str, prop: dict[str, Any], definitions: dict[str, 
         exclusive_maximum=body.get("exclusiveMaximum"),
         allowed=allowed,
         pattern=body.get("pattern"),
+        min_length=body.get("minLength"),
         max_length=body.get("maxLength"),
+        source_zone=prop.get("x-source-zone", body.get("x-source-zone")),
     )

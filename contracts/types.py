@@ -24,11 +24,13 @@ def as_utc(value: datetime) -> datetime:
 
 
 def _attach_beijing(value: object) -> object:
+    """Text or a datetime only: a bare number could be seconds or milliseconds since some epoch, so it is refused
+    rather than read the way pydantic would (Unix seconds)."""
+    if isinstance(value, int | float):
+        raise ValueError("a time must be ISO 8601 text or a datetime, not a number")
     if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip())
-        except ValueError:
-            return value  # pydantic reports the format error with the field's name
+        # Not pydantic's own parsing, which would read "00000" as Unix seconds.
+        value = datetime.fromisoformat(value.strip())
     if isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=BEIJING)
     return value

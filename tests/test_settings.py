@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from waterhub.settings import Settings
+from waterhub.settings import Settings, settings_markdown
 
 
 def test_defaults_are_the_embedded_ones_under_the_data_dir(tmp_path: Path) -> None:
@@ -39,3 +39,10 @@ def test_a_placeholder_api_key_is_refused(monkeypatch: pytest.MonkeyPatch, place
 def test_the_api_key_never_shows_in_the_settings_repr() -> None:
     settings = Settings()
     assert settings.water_quality.api_key.get_secret_value() not in repr(settings)
+
+
+def test_the_readme_configuration_table_is_the_generated_one() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("<!-- settings-table:start -->")[1].split("<!-- settings-table:end -->")[0]
+    assert block.strip() == settings_markdown()
+    assert "WATERHUB_WATER_QUALITY__API_KEY" in block

@@ -11,7 +11,14 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["PLACEHOLDER_SECRETS", "HttpClientSettings", "Settings", "WaterQualitySourceSettings"]
+__all__ = [
+    "PLACEHOLDER_SECRETS",
+    "HttpClientSettings",
+    "Settings",
+    "WaterQualitySourceSettings",
+    "settings_markdown",
+    "settings_reference",
+]
 
 PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "password", "xxx"})
 
@@ -58,9 +65,11 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL of the hub database; default SQLite file under DATA_DIR"
     )
     mqtt_url: str | None = Field(
-        None, description="mqtt://host:port of the broker; default an embedded broker started in-process"
+        None, description="mqtt://[user:password@]host:port of the broker; default the embedded in-process broker"
     )
-    embedded_mqtt_port: int = Field(11883, ge=0, le=65535, description="Port of the embedded broker (0: any)")
+    embedded_mqtt_port: int = Field(
+        11883, ge=1, le=65535, description="Port of the embedded broker, hosted by `waterhub demo` or `waterhub broker`"
+    )
     object_store_url: str | None = Field(None, description="file:///path of the object store; default DATA_DIR/objects")
     http: HttpClientSettings = Field(default_factory=lambda: HttpClientSettings())
     water_quality: WaterQualitySourceSettings = Field(default_factory=lambda: WaterQualitySourceSettings())
@@ -71,6 +80,36 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{(self.data_dir / 'waterhub.db').resolve()}"
 
     @cached_property
+    def resolved_mqtt_url(self) -> str:
+        """The broker URL, with the embedded broker's address made concrete."""
+        return self.mqtt_url or f"mqtt://127.0.0.1:{self.embedded_mqtt_port}"
+
+    @cached_property
     def resolved_object_store_url(self) -> str:
         """The object store URL, with the local-folder default made concrete."""
         return self.object_store_url or (self.data_dir / "objects").resolve().as_uri()
+
+
+def settings_reference() -> list[tuple[str, str, str]]:
+    """Every setting as (environment variable, default, description): the README's table is this, rendered."""
+    rows: list[tuple[str, str, str]] = []
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, field in model.model_fields.items():
+            annotation = field.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                walk(annotation, f"{prefix}{name.upper()}__")
+                continue
+            default = field.get_default(call_default_factory=True)
+            shown = "(secret)" if isinstance(default, SecretStr) else "(none)" if default is None else str(default)
+            rows.append((f"{prefix}{name.upper()}", shown, field.description or ""))
+
+    walk(Settings, "WATERHUB_")
+    return rows
+
+
+def settings_markdown() -> str:
+    """The configuration table of the README, generated so it cannot drift from the model."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    lines += [f"| `{name}` | `{default}` | {description} |" for name, default, description in settings_reference()]
+    return "\n".join(lines)

@@ -3,28 +3,46 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["emit_json", "fail", "print_table", "stderr", "stdout"]
+__all__ = ["emit_json", "fail", "print_table", "shown", "stderr", "stdout"]
 
-stdout = Console()
+# Piped into a file or a CI log there is no terminal width to honour, and 80 columns would fold every table.
+stdout = Console(width=None if sys.stdout.isatty() else 140)
 stderr = Console(stderr=True)
 
 
 def emit_json(value: object) -> None:
-    typer.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+    typer.echo(json.dumps(value, ensure_ascii=False, indent=2, default=_json_default))
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def shown(value: object) -> str:
+    """A cell as people read it: an aware time to the second in UTC, nothing for None."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return str(value)
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     table = Table(title=title)
-    for column in columns:
-        table.add_column(column)
+    for position, column in enumerate(columns):
+        table.add_column(column, no_wrap=position == 0)
     for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
+        table.add_row(*(shown(cell) for cell in row))
     stdout.print(table)
 
 

@@ -1,0 +1,19 @@
+"""The one shared HTTP layer of every source: auth, retries, paginators, the stream and source bases."""
+
+from connectors.http.auth import ApiKeyHeader
+from connectors.http.client import USER_AGENT, SourceClient, build_client, parse_json_page
+from connectors.http.paginators import PageNumberPaginator
+from connectors.http.stream import CursorParam, HttpStream, Source, SourceSession
+
+__all__ = [
+    "USER_AGENT",
+    "ApiKeyHeader",
+    "CursorParam",
+    "HttpStream",
+    "PageNumberPaginator",
+    "Source",
+    "SourceClient",
+    "SourceSession",
+    "build_client",
+    "parse_json_page",
+]

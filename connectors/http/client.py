@@ -1,0 +1,189 @@
+"""The one HTTP client of every source: explicit timeout, ``User-Agent``, auth, the retry policy, JSON pages.
+
+A request either returns a parsed page or raises one of the three ``connectors.errors`` a caller can act on;
+nothing above this module retries (STYLE rule 5). Pages are parsed with the NaN/Infinity tokens kept as strings:
+Python's ``json`` would turn them into float NaN, which looks like a measurement and slips past checks that only
+look for missing values, while the string ``"NaN"`` is quarantined by quality with a reason.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode
+
+import httpx
+import structlog
+
+from connectors.errors import SourceConfigError, SourceDataError, SourceUnavailableError
+from connectors.http.retry import Action, RetriableError, build_retrying, classify_exception, classify_status
+from connectors.http.retry import retry_after_s as read_retry_after_s
+from waterhub import __version__
+
+if TYPE_CHECKING:
+    from waterhub.settings import HttpClientSettings
+
+__all__ = ["USER_AGENT", "SourceClient", "SourceLabel", "build_client", "parse_json_page"]
+
+USER_AGENT = f"waterhub/{__version__}"
+"""Sent with every request, so a source's operator can tell our traffic apart and reach us."""
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class SourceLabel:
+    """What an error message needs to say about a source: its name, who runs it, which settings to check."""
+
+    name: str
+    title: str
+    settings_prefix: str
+
+    def hint(self, template: str) -> str:
+        return template.format(
+            key_setting=f"{self.settings_prefix}API_KEY", url_setting=f"{self.settings_prefix}BASE_URL"
+        )
+
+
+def build_client(base_url: str, auth: httpx.Auth, settings: HttpClientSettings) -> httpx.Client:
+    """The httpx client every source uses: one timeout for connect/read/write/pool, our UA, no redirects.
+
+    Redirects are not followed: an API that redirects is usually a wrong base URL landing on a login page, and
+    following it would turn a configuration mistake into a confusing parse error.
+    """
+    return httpx.Client(
+        base_url=base_url,
+        auth=auth,
+        timeout=httpx.Timeout(settings.timeout_s),
+        headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        follow_redirects=False,
+    )
+
+
+def _keep_token(token: str) -> str:
+    return token
+
+
+def parse_json_page(content: bytes) -> object:
+    """Parse a page, keeping ``NaN``, ``Infinity`` and ``-Infinity`` as those strings (see the module docstring).
+
+    Raises ``ValueError`` for anything that is not JSON; the caller turns it into ``SourceDataError``.
+    """
+    return json.loads(content, parse_constant=_keep_token)
+
+
+class SourceClient:
+    """An open ``httpx.Client`` plus the retry policy: ``get_json`` is the only way streams touch the network.
+
+    ``sleep`` and ``now`` are injectable so tests can record the waits the policy chose; requests still go over
+    real sockets.
+    """
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        settings: HttpClientSettings,
+        label: SourceLabel,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.label = label
+        self._sleep = sleep
+        self._now = now
+
+    def close(self) -> None:
+        self.client.close()
+
+    def get_json(self, path: str, params: Mapping[str, str | int], *, stream: str, resume: str) -> object:
+        """GET one page with retries and parse it.
+
+        ``stream`` and ``resume`` only feed error messages: which stream failed, and where the next run starts.
+        """
+        where = f"{self.label.name}/{stream}"
+        target = f"{path}?{urlencode(params)}" if params else path
+        started = time.monotonic()
+        attempts = 0
+        response: httpx.Response | None = None
+        try:
+            for attempt in build_retrying(self.settings, sleep=self._sleep):
+                with attempt:
+                    attempts += 1
+                    try:
+                        response = self._attempt(path, params, where=where, target=target)
+                    except RetriableError as exc:
+                        log.info(
+                            "request_failed",
+                            source=self.label.name,
+                            stream=stream,
+                            target=target,
+                            attempt=attempts,
+                            reason=exc.reason,
+                            retry_after_s=exc.retry_after_s,
+                        )
+                        raise
+        except RetriableError as exc:
+            elapsed = time.monotonic() - started
+            raise self._unavailable(
+                exc, where=where, target=target, attempts=attempts, elapsed_s=elapsed, resume=resume
+            ) from exc
+        assert response is not None  # noqa: S101 - the loop only ends without raising after a successful attempt
+        try:
+            return parse_json_page(response.content)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise SourceDataError(
+                f"{where}: GET {target} returned a page that is not valid JSON ({type(exc).__name__} at byte "
+                f"{getattr(exc, 'pos', '?')} of {len(response.content)}). Nothing was published; {resume}. "
+                f"Tell the owner of {self.label.title}."
+            ) from exc
+
+    def _attempt(self, path: str, params: Mapping[str, str | int], *, where: str, target: str) -> httpx.Response:
+        try:
+            response = self.client.get(path, params=dict(params))
+        except httpx.HTTPError as exc:
+            transport_rule = classify_exception(exc)
+            if transport_rule is None:
+                raise
+            if transport_rule.action is Action.RETRY:
+                what = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection failed"
+                raise RetriableError(f"{what}: {type(exc).__name__}") from exc
+            raise SourceConfigError(
+                f"{where}: GET {target} could not be sent ({type(exc).__name__}). Nothing was published. "
+                f"{self.label.hint(transport_rule.hint)}"
+            ) from exc
+        rule = classify_status(response.status_code)
+        if rule.action is Action.OK:
+            return response
+        if rule.action is Action.RETRY:
+            now = self._now() if self._now is not None else None
+            raise RetriableError(
+                str(response.status_code),
+                status=response.status_code,
+                retry_after_s=read_retry_after_s(response, now),
+            )
+        raise SourceConfigError(
+            f"{where}: GET {target} was refused ({response.status_code} {response.reason_phrase}). "
+            f"Nothing was published; this is not retried. {self.label.hint(rule.hint)}"
+        )
+
+    def _unavailable(
+        self, exc: RetriableError, *, where: str, target: str, attempts: int, elapsed_s: float, resume: str
+    ) -> SourceUnavailableError:
+        limit = self.settings.max_retry_after_s
+        if exc.retry_after_s is not None and exc.retry_after_s > limit:
+            return SourceUnavailableError(
+                f"{where}: GET {target} answered {exc.reason} asking us to retry after {exc.retry_after_s:.0f} s, "
+                f"longer than the {limit:.0f} s we wait (WATERHUB_HTTP__MAX_RETRY_AFTER_S). Nothing was published; "
+                f"{resume}. Airflow retries the task later."
+            )
+        times = "once" if attempts == 1 else f"{attempts} times"
+        return SourceUnavailableError(
+            f"{where}: GET {target} failed {times} in {elapsed_s:.0f} s ({exc.reason}). Nothing was published; "
+            f"{resume}. Check that {self.label.title} is up."
+        )

@@ -1,0 +1,261 @@
+"""Turn a raw batch (JSON values as the connector produced them) into contract types, one distinct value at a time.
+
+Expectations can only judge typed values, and a value that cannot be typed must not quietly become a gap: a pH sent
+as ``"NaN"`` or ``"7,3"`` is a bad reading, not a missing one. Each value that was sent but did not survive
+conversion is reported with a reason code (``<field>_not_finite``, ``<field>_not_a_number``, ``<field>_not_a_time``,
+...), refusing exactly what the contract's pydantic model refuses (a property test holds the two together).
+
+A batch repeats its values a lot (a few hundred stations, a handful of flags and units, readings with one or two
+decimals), so each column is first reduced to its distinct values and a code per row: conversion and every check
+then run once per distinct value, and a row's verdict is looked up by its code. Object columns (mixed JSON types,
+rare) are not reduced, because ``True`` and ``1.0`` are equal keys to a hash table but not to the contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+
+from contracts import Contract, FieldSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["EncodedBatch", "EncodedColumn", "encode_batch", "encode_values"]
+
+_Mask = npt.NDArray[np.bool_]
+_Codes = npt.NDArray[np.intp]
+_Converter = Callable[[FieldSpec, "pd.Series"], tuple["pd.Series", dict[str, _Mask]]]
+_NOT_FINITE_TOKENS = ("nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity")
+_PLAIN_TIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
+"""The form every source in this domain sends (Beijing time, no offset): parsed in bulk, the rest one by one."""
+
+
+@dataclass(frozen=True)
+class EncodedColumn:
+    """A column as its distinct typed values and, per row, the position of its value among them (-1: no value).
+
+    ``failed`` maps a reason code to the rows whose value was sent but could not be typed (their code is -1).
+    """
+
+    codes: _Codes
+    values: pd.Series
+    failed: dict[str, _Mask]
+
+    def rows(self, positions: _Codes | None = None) -> pd.Series:
+        """The typed value of each row (or of the rows at ``positions``), null where there is none."""
+        import pandas as pd
+
+        codes = self.codes if positions is None else self.codes[positions]
+        if pd.api.types.is_string_dtype(self.values.dtype):
+            # Text repeats (stations, flags): a categorical of str costs a code per row, not a copy of each string.
+            return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(self.values, dtype="str")))
+        return pd.Series(self.values.array.take(codes, allow_fill=True))
+
+    def failed_rows(self) -> _Mask:
+        failed = np.zeros(len(self.codes), dtype=bool)
+        for mask in self.failed.values():
+            failed |= mask
+        return failed
+
+
+@dataclass(frozen=True)
+class EncodedBatch:
+    """Every contract field in contract types, plus the batch's other columns (units, say) as they came."""
+
+    rows: int
+    columns: dict[str, EncodedColumn]
+
+    def frame(self, names: Iterable[str], positions: _Codes | None = None) -> pd.DataFrame:
+        """Typed rows of some columns; a RangeIndex over the rows chosen."""
+        import pandas as pd
+
+        chosen = {name: self.columns[name].rows(positions) for name in names}
+        return pd.DataFrame(chosen, index=pd.RangeIndex(self.rows if positions is None else len(positions)))
+
+
+def encode_batch(contract: type[Contract], raw: pd.DataFrame) -> EncodedBatch:
+    """A field missing from ``raw`` is all null: the not-null checks judge it."""
+    import pandas as pd
+
+    raw = raw.reset_index(drop=True)
+    columns: dict[str, EncodedColumn] = {}
+    specs = {spec.name: spec for spec in contract.field_specs()}
+    for name, spec in specs.items():
+        source = raw[name] if name in raw.columns else pd.Series([None] * len(raw), dtype=object)
+        columns[name] = _encode(source, spec)
+    for name in raw.columns:
+        if name not in specs:
+            columns[str(name)] = encode_values(raw[name])
+    return EncodedBatch(len(raw), columns)
+
+
+def encode_values(values: pd.Series | npt.NDArray[Any]) -> EncodedColumn:
+    """A column taken as it is (a unit as sent, a derived value), reduced to distinct values and codes."""
+    import pandas as pd
+
+    return _encode(pd.Series(values).reset_index(drop=True), None)
+
+
+def _encode(series: pd.Series, spec: FieldSpec | None) -> EncodedColumn:
+    """Distinct raw values → typed as ``spec`` says (as they are without one) → distinct typed values, so that
+    ``" 44010001"`` and ``"44010001"`` become one."""
+    import pandas as pd
+
+    if series.dtype == object:
+        raw_codes: _Codes = np.where(_present(series), np.arange(len(series)), -1)
+        distinct = series
+    else:
+        raw_codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        distinct = pd.Series(uniques)
+    distinct = distinct.reset_index(drop=True)
+    typed, failures = (distinct, {}) if spec is None else _CONVERTERS[spec.type](spec, distinct)
+    typed_codes, typed_values = pd.factorize(typed, use_na_sentinel=True)
+    codes = np.append(typed_codes, -1)[raw_codes]
+    failed = {
+        f"{spec.name}_{reason}": np.append(mask, False)[raw_codes]
+        for reason, mask in failures.items()
+        if spec is not None and mask.any()
+    }
+    return EncodedColumn(codes.astype(np.intp, copy=False), pd.Series(typed_values), failed)
+
+
+def _value_types(series: pd.Series) -> npt.NDArray[np.object_] | None:
+    """The Python type of each value of an object column (mixed JSON values); None for a typed column."""
+    if series.dtype != object:
+        return None
+    types: npt.NDArray[np.object_] = series.map(type).to_numpy()
+    return types
+
+
+def _is_type(types: npt.NDArray[np.object_], kind: type) -> _Mask:
+    """Exactly ``kind``, not a subclass: a ``bool`` is no number here, as it is none for the contract."""
+    return np.fromiter((value_type is kind for value_type in types), dtype=bool, count=len(types))
+
+
+def _present(series: pd.Series) -> _Mask:
+    """Which values were sent. A float NaN inside an object column was *sent* (the JSON token), not left out."""
+    missing = series.isna().to_numpy(dtype=bool, copy=True)
+    if series.dtype == object and missing.any():
+        positions = np.flatnonzero(missing)
+        values = series.to_numpy()[positions]
+        missing[positions] = np.fromiter((value is None for value in values), dtype=bool, count=len(positions))
+    present: _Mask = ~missing
+    return present
+
+
+def _text(series: pd.Series, types: npt.NDArray[np.object_] | None) -> pd.Series:
+    """The values that are text, stripped by Python's own ``str.strip`` as the model strips them; others null."""
+    import pandas as pd
+
+    if types is None and not pd.api.types.is_string_dtype(series.dtype):
+        return pd.Series(pd.NA, index=series.index, dtype="str")
+    texts = series if types is None else series.where(_is_type(types, str))
+    return pd.Series([value.strip() if isinstance(value, str) else None for value in texts], dtype="str")
+
+
+def _numbers(spec: FieldSpec, series: pd.Series) -> tuple[pd.Series, dict[str, _Mask]]:
+    """Numbers and numeric text (pydantic's lax mode takes ``"7.3"``); never booleans, NaN or infinity."""
+    import pandas as pd
+
+    if series.dtype.kind in "iuf":
+        values = series.astype("float64")
+        finite = np.isfinite(values.to_numpy())
+        # In a float column NaN is how pandas stores a gap; only an infinity was sent as such.
+        not_finite = ~finite & values.notna().to_numpy()
+        return _integral(spec, values.where(finite), {"not_finite": not_finite})
+    types = _value_types(series)
+    present = _present(series)
+    is_bool = _is_type(types, bool) if types is not None else np.zeros(len(series), dtype=bool)
+    parsed = pd.to_numeric(series.where(~is_bool), errors="coerce").astype("float64")
+    finite = np.isfinite(parsed.to_numpy())
+    not_finite = np.zeros(len(series), dtype=bool)
+    refused = np.flatnonzero(present & ~finite)  # few: look at each to tell "NaN" from "7,3"
+    not_finite[refused] = [_is_not_finite(value) for value in series.to_numpy()[refused]]
+    reasons = {"not_finite": not_finite, "not_a_number": present & ~finite & ~not_finite}
+    return _integral(spec, parsed.where(finite), reasons)
+
+
+def _is_not_finite(value: object) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in _NOT_FINITE_TOKENS
+    return isinstance(value, float) and not np.isfinite(value)
+
+
+def _integral(spec: FieldSpec, values: pd.Series, reasons: dict[str, _Mask]) -> tuple[pd.Series, dict[str, _Mask]]:
+    if spec.type != "integer":
+        return values, reasons
+    fractional = values.notna().to_numpy() & (values.fillna(0).to_numpy() % 1 != 0)
+    return values.where(~fractional).astype("Int64"), {**reasons, "not_an_integer": fractional}
+
+
+def _strings(spec: FieldSpec, series: pd.Series) -> tuple[pd.Series, dict[str, _Mask]]:
+    """Only text is text: pydantic's ``str`` refuses numbers too."""
+    text = _text(series, _value_types(series))
+    return text, {"not_a_string": _present(series) & text.isna().to_numpy()}
+
+
+def _booleans(spec: FieldSpec, series: pd.Series) -> tuple[pd.Series, dict[str, _Mask]]:
+    types = _value_types(series)
+    is_bool = _is_type(types, bool) if types is not None else np.full(len(series), series.dtype.kind == "b")
+    return series.where(is_bool).astype("boolean"), {"not_a_boolean": _present(series) & ~is_bool}
+
+
+def _times(spec: FieldSpec, series: pd.Series) -> tuple[pd.Series, dict[str, _Mask]]:
+    """ISO 8601 text or datetimes, as ``datetime.fromisoformat`` reads them (so exactly what the contract takes);
+    a value without an offset is in the field's source zone, or refused when the field has none."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        return series.dt.tz_convert("UTC").dt.as_unit("us"), {}
+    zone = ZoneInfo(spec.source_zone) if spec.source_zone is not None else None
+    utc = pd.Series(pd.NaT, index=series.index, dtype="datetime64[us, UTC]")
+    present = _present(series)
+    if series.dtype.kind == "M":
+        if zone is not None:
+            utc = series.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+        return utc.dt.as_unit("us"), {"not_a_time": present & utc.isna().to_numpy(dtype=bool)}
+    types = _value_types(series)
+    text = pa.array(series if types is None else series.where(_is_type(types, str)), type=pa.string(), from_pandas=True)
+    plain = pc.fill_null(pc.match_substring_regex(text, _PLAIN_TIME), False).to_numpy(zero_copy_only=False)
+    if zone is not None and plain.any():
+        stamps = pc.strptime(pc.if_else(plain, text, None), format="%Y-%m-%d %H:%M:%S", unit="us", error_is_null=True)
+        naive = pd.Series(stamps.to_pandas(), index=series.index)
+        utc = naive.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC").dt.as_unit("us")
+    others = np.flatnonzero(present & ~plain)
+    if len(others):
+        values = series.to_numpy()[others]
+        parsed = [_one_time(value, zone) for value in values]
+        utc.iloc[others] = pd.Series(parsed, dtype="datetime64[us, UTC]").to_numpy()
+    return utc, {"not_a_time": present & utc.isna().to_numpy(dtype=bool)}
+
+
+def _one_time(value: object, zone: ZoneInfo | None) -> datetime | None:
+    """The contract's own rule (``contracts.types.BeijingTime``) for one value off the bulk path."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    if value.tzinfo is None:
+        return None if zone is None else value.replace(tzinfo=zone)
+    return value
+
+
+_CONVERTERS: dict[str, _Converter] = {
+    "number": _numbers,
+    "integer": _numbers,
+    "string": _strings,
+    "boolean": _booleans,
+    "datetime": _times,
+}

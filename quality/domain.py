@@ -1,0 +1,97 @@
+"""Domain rules: what a dataset must satisfy beyond its contract, registered by dataset key.
+
+A rule is checks plus the derived columns they read, so it runs in the same vectorized suite as the contract's own
+checks and its failures go to quarantine under their own reason codes. Register a source's rules here with
+``@domain_rule("<dataset key>")``; ``build_suite`` adds them to the dataset's suite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from quality.suite import Check, DerivedColumn
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from quality.coercion import EncodedBatch
+
+__all__ = ["DomainRule", "domain_rule", "domain_rules_for"]
+
+
+@dataclass(frozen=True)
+class DomainRule:
+    name: str
+    checks: tuple[Check, ...]
+    derived: tuple[DerivedColumn, ...] = ()
+
+
+_RULES: dict[str, list[Callable[[], DomainRule]]] = {}
+
+
+def domain_rule(dataset: str) -> Callable[[Callable[[], DomainRule]], Callable[[], DomainRule]]:
+    """Register a rule factory for ``dataset``; factories run when a suite is built, so this module stays cheap."""
+
+    def register(factory: Callable[[], DomainRule]) -> Callable[[], DomainRule]:
+        _RULES.setdefault(dataset, []).append(factory)
+        return factory
+
+    return register
+
+
+def domain_rules_for(dataset: str) -> Iterator[DomainRule]:
+    for factory in _RULES.get(dataset, []):
+        yield factory()
+
+
+_HOUR_US = 3_600_000_000
+
+
+def _seconds_past_the_hour(batch: EncodedBatch) -> pd.Series:
+    """Seconds past the full hour (UTC and Beijing time share their full hours); null where there is no time."""
+    import pandas as pd
+
+    times = batch.columns["sampled_at"].rows()  # datetime64[us, UTC] after coercion
+    seconds = pd.Series((times.array.asi8 % _HOUR_US) / 1_000_000)
+    return seconds.where(times.notna())
+
+
+def _reported_after_hour_end_s(batch: EncodedBatch) -> pd.Series:
+    """Seconds from the end of the sampled hour to the report; null where either time is missing."""
+    import pandas as pd
+
+    delay = batch.columns["updated_at"].rows() - (batch.columns["sampled_at"].rows() + pd.Timedelta(hours=1))
+    return delay.dt.total_seconds()
+
+
+@domain_rule("water_quality.samples")
+def _hourly_samples() -> DomainRule:
+    """HJ 212-2017 hourly data (CN 2061) is stamped at the start of its hour and can only be reported once that
+    hour is over; anything else is a clock fault, or a sample of another kind filed as hourly."""
+    return DomainRule(
+        "hourly_samples",
+        checks=(
+            Check(
+                "sampled_at_not_on_the_hour",
+                "between",
+                "_sampled_at_seconds_past_the_hour",
+                {"min_value": 0, "max_value": 0},
+                "sampled_at",
+                "HJ 212-2017: hourly data is stamped at the interval start (08:00:00 covers 08:00-09:00)",
+            ),
+            Check(
+                "updated_before_sample_ended",
+                "between",
+                "_reported_after_hour_end_s",
+                {"min_value": 0},
+                "updated_at",
+                "an hourly sample cannot be reported before its hour is over",
+            ),
+        ),
+        derived=(
+            DerivedColumn("_sampled_at_seconds_past_the_hour", _seconds_past_the_hour),
+            DerivedColumn("_reported_after_hour_end_s", _reported_after_hour_end_s),
+        ),
+    )

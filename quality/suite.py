@@ -1,0 +1,204 @@
+"""The quality suite of a contract: checks derived from its fields, key and references, plus its domain rules.
+
+A ``Check`` is a neutral description (reason code, kind, column, parameters) that traces back to one contract
+field, key or reference; ``to_expectation`` is the one place that names Great Expectations classes, so the checks
+can be listed and tested without importing GX. Checks that need a value a column does not hold (whether a key was
+seen before, the end of a sampling hour) read a ``DerivedColumn`` computed on the typed batch first.
+
+Reason codes are stable and go into quarantine: ``<field>_missing``, ``<field>_out_of_range``,
+``<field>_not_allowed``, ``<field>_bad_format``, ``<field>_bad_length``, ``<field>_wrong_unit``,
+``duplicate_key``, and a reference's own reason (``unknown_station``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from contracts import Contract, FieldSpec
+from quality.errors import MissingReferenceKeysError
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+    import pandas as pd
+    from great_expectations.core.expectation_suite import ExpectationSuite
+    from great_expectations.expectations.expectation import ColumnMapExpectation
+
+    from quality.coercion import EncodedBatch
+
+__all__ = ["UNIT_SUFFIX", "Check", "CheckKind", "DerivedColumn", "Suite", "build_suite", "to_expectation"]
+
+CheckKind = Literal["not_null", "between", "in_set", "regex", "length"]
+"""Every kind judges one value at a time, which lets the runner check each distinct value once."""
+UNIT_SUFFIX = "_unit"
+"""A connector that receives units puts them in ``<field>_unit`` beside the value; the suite refuses other units."""
+
+DUPLICATE_KEY = "duplicate_key"
+_SEEN_BEFORE = "_key_seen_before"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One expectation as data. ``field`` is the contract field (or key) it derives from; ``note`` says why."""
+
+    reason: str
+    kind: CheckKind
+    column: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    field: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class DerivedColumn:
+    """A helper column a check reads, one value per row computed from the typed batch (never published)."""
+
+    name: str
+    compute: Callable[[EncodedBatch], pd.Series | npt.NDArray[Any]]
+
+
+@dataclass(frozen=True)
+class Suite:
+    """Everything one validation of one contract runs."""
+
+    contract: type[Contract]
+    checks: tuple[Check, ...]
+    derived: tuple[DerivedColumn, ...] = ()
+
+    def expectation_suite(self) -> ExpectationSuite:
+        from great_expectations.core.expectation_suite import ExpectationSuite
+
+        meta = self.contract.meta
+        return ExpectationSuite(
+            name=f"{meta.key}:{meta.version}", expectations=[to_expectation(check) for check in self.checks]
+        )
+
+
+def build_suite(
+    contract: type[Contract], columns: Collection[str], known_references: Mapping[str, Collection[str]] | None = None
+) -> Suite:
+    """The suite for a batch with ``columns``: field checks, unit checks for the unit columns the batch carries,
+    the key's uniqueness, references (checked against ``known_references[dataset]``) and the domain rules."""
+    from quality.domain import domain_rules_for
+
+    checks: list[Check] = []
+    for spec in contract.field_specs():
+        checks.extend(_field_checks(contract, spec))
+        if spec.unit is not None and f"{spec.name}{UNIT_SUFFIX}" in columns:
+            checks.append(
+                Check(
+                    f"{spec.name}_wrong_unit",
+                    "in_set",
+                    f"{spec.name}{UNIT_SUFFIX}",
+                    {"value_set": [spec.unit]},
+                    spec.name,
+                    f"the contract stores {spec.name} in {spec.unit}; another unit would publish a wrong number",
+                )
+            )
+    checks.extend(_reference_checks(contract, known_references or {}))
+    derived: list[DerivedColumn] = [_seen_before(contract.meta.primary_key)]
+    checks.append(
+        Check(
+            DUPLICATE_KEY,
+            "in_set",
+            _SEEN_BEFORE,
+            {"value_set": [False]},
+            None,
+            f"primary key {contract.meta.primary_key}: the first record of a key in feed order is kept",
+        )
+    )
+    for rule in domain_rules_for(contract.meta.key):
+        derived.extend(rule.derived)
+        checks.extend(rule.checks)
+    return Suite(contract, tuple(checks), tuple(derived))
+
+
+def _field_checks(contract: type[Contract], spec: FieldSpec) -> list[Check]:
+    name = spec.name
+    checks: list[Check] = []
+    if not spec.nullable or name in contract.meta.primary_key:
+        checks.append(Check(f"{name}_missing", "not_null", name, {}, name, "required by the contract"))
+    if spec.is_bounded:
+        bounds = {
+            "min_value": spec.minimum if spec.exclusive_minimum is None else spec.exclusive_minimum,
+            "max_value": spec.maximum if spec.exclusive_maximum is None else spec.exclusive_maximum,
+            "strict_min": spec.exclusive_minimum is not None,
+            "strict_max": spec.exclusive_maximum is not None,
+        }
+        unit = f" {spec.unit}" if spec.unit else ""
+        checks.append(Check(f"{name}_out_of_range", "between", name, bounds, name, f"contract bounds{unit}"))
+    if spec.allowed is not None:
+        checks.append(Check(f"{name}_not_allowed", "in_set", name, {"value_set": list(spec.allowed)}, name))
+    if spec.pattern is not None:
+        checks.append(Check(f"{name}_bad_format", "regex", name, {"regex": spec.pattern}, name))
+    if spec.min_length is not None or spec.max_length is not None:
+        lengths = {"min_value": spec.min_length, "max_value": spec.max_length}
+        checks.append(Check(f"{name}_bad_length", "length", name, lengths, name))
+    return checks
+
+
+def _reference_checks(contract: type[Contract], known: Mapping[str, Collection[str]]) -> list[Check]:
+    checks = []
+    for reference in contract.meta.references:
+        if reference.dataset not in known:
+            raise MissingReferenceKeysError(
+                f"{contract.meta.key}: {reference.field} must exist in {reference.dataset}, but no keys of "
+                f"{reference.dataset} were passed; pass known_references={{{reference.dataset!r}: keys}}"
+            )
+        keys = sorted(str(key) for key in known[reference.dataset])
+        note = f"{reference.field} must be a key of {reference.dataset}"
+        checks.append(Check(reference.reason, "in_set", reference.field, {"value_set": keys}, reference.field, note))
+    return checks
+
+
+def _seen_before(primary_key: Sequence[str]) -> DerivedColumn:
+    """Whether an earlier row of the batch has the same key (sources resend records); compared by value codes."""
+
+    def compute(batch: EncodedBatch) -> pd.Series:
+        import pandas as pd
+
+        radices = [len(batch.columns[name].values) + 1 for name in primary_key]  # +1: code -1, no value
+        if float(np.prod(radices, dtype=np.float64)) >= 2.0**62:
+            return pd.DataFrame({name: batch.columns[name].codes for name in primary_key}).duplicated(keep="first")
+        key = np.zeros(batch.rows, dtype=np.int64)
+        for name, radix in zip(primary_key, radices, strict=True):  # one integer per key: codes in mixed radix
+            key = key * radix + (batch.columns[name].codes + 1)
+        return pd.Series(key).duplicated(keep="first")
+
+    return DerivedColumn(_SEEN_BEFORE, compute)
+
+
+def to_expectation(check: Check) -> ColumnMapExpectation:
+    """The Great Expectations expectation of a check, carrying its reason code in ``meta``."""
+    from great_expectations.expectations.core import (
+        expect_column_value_lengths_to_be_between as lengths,
+    )
+    from great_expectations.expectations.core import (
+        expect_column_values_to_be_between as between,
+    )
+    from great_expectations.expectations.core import (
+        expect_column_values_to_be_in_set as in_set,
+    )
+    from great_expectations.expectations.core import (
+        expect_column_values_to_match_regex as regex,
+    )
+    from great_expectations.expectations.core import (
+        expect_column_values_to_not_be_null as not_null,
+    )
+
+    kinds: dict[CheckKind, type[ColumnMapExpectation]] = {
+        "not_null": not_null.ExpectColumnValuesToNotBeNull,
+        "between": between.ExpectColumnValuesToBeBetween,
+        "in_set": in_set.ExpectColumnValuesToBeInSet,
+        "regex": regex.ExpectColumnValuesToMatchRegex,
+        "length": lengths.ExpectColumnValueLengthsToBeBetween,
+    }
+    return kinds[check.kind](
+        column=check.column,
+        **check.params,
+        meta={"reason": check.reason, "field": check.field},
+        notes=check.note or None,
+    )

@@ -1,0 +1,206 @@
+"""Unit tests of the shared HTTP layer's pure parts: Retry-After parsing, the classification table, JSON tokens,
+cursor rendering, loop detection, and the modules' ``__all__``. Network behaviour is tested against the simulator
+in ``test_water_quality_source.py``."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from datetime import UTC, datetime, timedelta, timezone
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from connectors.errors import ConnectorError, SourceConfigError, SourceDataError, SourceUnavailableError
+from connectors.http import ApiKeyHeader, CursorParam, PageNumberPaginator, parse_json_page
+from connectors.http.retry import Action, classify_exception, classify_status, retry_after_s
+
+NOW = datetime(2026, 11, 23, 8, 0, 0, tzinfo=UTC)
+
+
+def _response(**headers: str) -> httpx.Response:
+    return httpx.Response(429, headers=headers)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Retry-After": "7"}, 7.0),
+        ({"Retry-After": " 0 "}, 0.0),
+        ({"Retry-After": "Mon, 23 Nov 2026 08:00:30 GMT"}, 30.0),  # measured against NOW: no Date header
+        ({"Retry-After": "Mon, 23 Nov 2026 08:00:30 GMT", "Date": "Mon, 23 Nov 2026 08:00:20 GMT"}, 10.0),
+        ({"Retry-After": "Mon, 23 Nov 2026 07:59:00 GMT"}, 0.0),  # a date in the past: retry now
+        ({"Retry-After": "-5"}, None),
+        ({"Retry-After": "soon"}, None),
+        ({"Retry-After": "nan"}, None),
+        ({}, None),
+    ],
+)
+def test_retry_after_is_read_as_seconds_or_an_http_date(headers: dict[str, str], expected: float | None) -> None:
+    assert retry_after_s(_response(**headers), NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("status", "action"),
+    [
+        (200, Action.OK),
+        (204, Action.OK),
+        (301, Action.FAIL),
+        (400, Action.FAIL),
+        (401, Action.FAIL),
+        (403, Action.FAIL),
+        (404, Action.FAIL),
+        (408, Action.RETRY),
+        (429, Action.RETRY),
+        (500, Action.RETRY),
+        (503, Action.RETRY),
+        (599, Action.RETRY),
+        (600, Action.FAIL),
+        (101, Action.FAIL),
+    ],
+)
+def test_statuses_are_classified_by_one_table(status: int, action: Action) -> None:
+    assert classify_status(status).action is action
+
+
+def test_401_and_404_failures_name_the_setting_to_fix() -> None:
+    assert "{key_setting}" in classify_status(401).hint
+    assert "{url_setting}" in classify_status(404).hint
+
+
+@pytest.mark.parametrize(
+    ("exc", "action"),
+    [
+        (httpx.ReadTimeout("t"), Action.RETRY),
+        (httpx.ConnectError("refused"), Action.RETRY),
+        (httpx.RemoteProtocolError("closed"), Action.RETRY),
+        (httpx.UnsupportedProtocol("ftp"), Action.FAIL),
+        (httpx.InvalidURL("bad"), Action.FAIL),
+    ],
+)
+def test_transport_exceptions_are_classified_most_specific_first(exc: Exception, action: Action) -> None:
+    rule = classify_exception(exc)
+    assert rule is not None
+    assert rule.action is action
+
+
+def test_an_exception_that_is_not_a_transport_problem_is_not_classified() -> None:
+    assert classify_exception(RuntimeError("bug")) is None
+
+
+def test_pages_keep_nan_and_infinity_tokens_as_strings() -> None:
+    page = parse_json_page(b'{"a": NaN, "b": Infinity, "c": -Infinity, "d": 1.5, "e": null}')
+    assert page == {"a": "NaN", "b": "Infinity", "c": "-Infinity", "d": 1.5, "e": None}
+
+
+def test_a_page_that_is_not_json_raises_value_error() -> None:
+    with pytest.raises(ValueError, match="Expecting"):
+        parse_json_page(b'{"code": 0, "data": {"items": [')
+
+
+def test_the_api_key_is_sent_in_its_header_and_never_shown() -> None:
+    auth = ApiKeyHeader("X-Api-Key", SecretStr("s3cret-value"))
+    request = httpx.Request("GET", "http://example.invalid/")
+    (sent,) = list(auth.auth_flow(request))
+    assert sent.headers["X-Api-Key"] == "s3cret-value"
+    assert "s3cret-value" not in repr(auth)
+
+
+def test_a_cursor_renders_the_watermark_in_beijing_time_without_offset() -> None:
+    cursor = CursorParam(field="updated_at", param="updated_since")
+    assert cursor.render(datetime(2026, 11, 22, 16, 59, 59, 900_000, tzinfo=UTC)) == "2026-11-23 00:59:59"
+    tokyo = timezone(timedelta(hours=9))
+    assert cursor.render(datetime(2026, 11, 23, 10, 0, tzinfo=tokyo)) == "2026-11-23 09:00:00"
+    with pytest.raises(ValueError, match="naive"):
+        cursor.render(datetime(2026, 11, 23, 10, 0))  # noqa: DTZ001 - the point of the test
+
+
+def _page(first: dict[str, object], size: int) -> list[dict[str, object]]:
+    return [first] + [{"station_code": f"{n:08d}"} for n in range(1, size)]
+
+
+def test_a_walk_stops_at_a_short_page_or_at_the_reported_total() -> None:
+    paginator = PageNumberPaginator(size=3)
+    walk = paginator.walk(where="s/x")
+    assert walk.params == {"page": 1, "page_size": 3}
+    assert walk.advance(_page({"k": 1}, 3), {"data": {"total": 7}}) is True
+    assert walk.params == {"page": 2, "page_size": 3}
+    assert walk.advance(_page({"k": 2}, 3), {"data": {"total": 7}}) is True
+    assert walk.advance(_page({"k": 3}, 1), {"data": {"total": 7}}) is False
+
+    exact = paginator.walk(where="s/x")
+    assert exact.advance(_page({"k": 1}, 3), {"data": {"total": 6}}) is True
+    assert exact.advance(_page({"k": 2}, 3), {"data": {"total": 6}}) is False  # no empty page 3 asked for
+
+
+def test_a_page_starting_with_the_previous_pages_first_record_is_a_loop() -> None:
+    walk = PageNumberPaginator(size=2).walk(where="water_quality/samples")
+    first = {"station_code": "44010001", "updated_at": "2026-11-22 08:05:00"}
+    assert walk.advance(_page(first, 2), {}) is True
+    with pytest.raises(SourceDataError, match="water_quality/samples: page 2 starts with the same record as page 1"):
+        walk.advance(_page(dict(first), 2), {})
+
+
+def test_the_same_key_heading_two_pages_is_not_a_loop_when_the_records_differ() -> None:
+    walk = PageNumberPaginator(size=2).walk(where="water_quality/samples")
+    original = {"station_code": "44010001", "sampled_at": "2026-11-22 08:00:00", "updated_at": "2026-11-22 09:05:00"}
+    duplicate = {**original, "updated_at": "2026-11-22 09:40:00"}  # a duplicate quality must see, not a loop
+    assert walk.advance(_page(original, 2), {}) is True
+    assert walk.advance(_page(duplicate, 2), {}) is True
+
+
+def test_a_page_size_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        PageNumberPaginator(size=0)
+
+
+def test_the_error_tree_groups_errors_by_what_the_caller_does() -> None:
+    for error in (SourceConfigError, SourceUnavailableError, SourceDataError):
+        assert issubclass(error, ConnectorError)
+    assert not issubclass(SourceUnavailableError, SourceConfigError)
+    assert not issubclass(SourceDataError, SourceUnavailableError)
+
+
+MODULES = [
+    "connectors",
+    "connectors.errors",
+    "connectors.http",
+    "connectors.http.auth",
+    "connectors.http.client",
+    "connectors.http.paginators",
+    "connectors.http.retry",
+    "connectors.http.stream",
+    "connectors.water_quality",
+    "connectors.water_quality.source",
+    "connectors.water_quality.streams",
+    "connectors.water_quality.simulator",
+    "waterhub.cli.simulate",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_all_lists_exactly_the_public_names_a_module_defines_or_re_exports(name: str) -> None:
+    module = importlib.import_module(name)
+    exported = set(module.__all__)
+    assert all(hasattr(module, attr) for attr in exported)
+    defined = {
+        attr
+        for attr, value in vars(module).items()
+        if not attr.startswith("_")
+        and (inspect.isclass(value) or inspect.isfunction(value))
+        and getattr(value, "__module__", None) == name
+    }
+    assert defined <= exported, f"{name} defines public names missing from __all__: {defined - exported}"
+
+
+def test_importing_the_source_package_does_not_load_the_simulators_web_server() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, connectors.water_quality as wq; "
+        "assert 'fastapi' not in sys.modules and 'uvicorn' not in sys.modules, 'loaded early'; "
+        "wq.WaterQualitySimulator; assert 'fastapi' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)  # noqa: S603 - our own fixed code

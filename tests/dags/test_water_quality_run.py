@@ -1,0 +1,75 @@
+"""One whole DAG run through Airflow (`airflow dags test`), on real PostgreSQL and the real broker, twice.
+
+The first run publishes what the simulator's ground truth says is valid and announces it; the second run of the
+same data changes nothing and announces nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from connectors.water_quality import WaterQualitySimulator
+from contracts.water_quality import WaterQualitySample
+from exchange.db import make_engine
+from exchange.snapshots import latest_snapshot
+from exchange.subscriber import ChangeSubscriber
+from exchange.tables import change_log, dataset_table, outbox
+from waterhub.local_airflow import LocalAirflow
+
+pytestmark = pytest.mark.slow
+
+DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
+API_KEY = "dag-test-key"
+
+
+@pytest.fixture
+def hub(pg_schema_url: str) -> Iterator[Engine]:
+    engine = make_engine(pg_schema_url)
+    yield engine
+    engine.dispose()
+
+
+def _count(engine: Engine, table: object, *where: object) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())  # type: ignore[arg-type]
+
+
+def test_the_dag_publishes_the_valid_samples_once_and_a_rerun_changes_nothing(
+    tmp_path: Path, pg_schema_url: str, mqtt_url: str, hub: Engine
+) -> None:
+    simulator = WaterQualitySimulator(seed=5, api_key=API_KEY, stations=5, hours=10)
+    airflow = LocalAirflow(home=tmp_path / "airflow", dags_folder=DAGS_FOLDER)
+    airflow.migrate(log_path=tmp_path / "migrate.log")
+    with simulator.serve(host="127.0.0.1", port=0) as running, ChangeSubscriber(mqtt_url) as subscriber:
+        env = {
+            "WATERHUB_DATA_DIR": str(tmp_path / "var"),
+            "WATERHUB_DATABASE_URL": pg_schema_url,
+            "WATERHUB_MQTT_URL": mqtt_url,
+            "WATERHUB_WATER_QUALITY__BASE_URL": running.base_url,
+            "WATERHUB_WATER_QUALITY__API_KEY": API_KEY,
+        }
+        first_run = airflow.test_dag("water_quality", log_path=tmp_path / "run-1.log", extra=env)
+        valid = simulator.truth.valid_sample_keys()
+        table = dataset_table(WaterQualitySample)
+        with hub.connect() as conn:
+            published = set(conn.execute(select(table.c.station_code, table.c.sampled_at)))
+        assert published == valid
+        assert _count(hub, change_log, change_log.c.dataset == "water_quality.samples") == len(valid)
+        with hub.connect() as conn:
+            event_ids = set(conn.execute(select(outbox.c.event_id).where(outbox.c.run_id == first_run)).scalars())
+        events = {e.dataset: e for e in subscriber.wait_for(event_ids, timeout_s=15) if e.event_id in event_ids}
+        samples_event = events["water_quality.samples"]
+        assert (samples_event.first_seq, samples_event.last_seq, samples_event.inserted) == (1, len(valid), len(valid))
+        snapshot = latest_snapshot(hub, "water_quality.samples")
+        assert snapshot is not None
+        assert (snapshot.seq, snapshot.row_count) == (len(valid), len(valid))
+
+        second_run = airflow.test_dag("water_quality", log_path=tmp_path / "run-2.log", extra=env)
+        assert second_run != first_run
+        assert _count(hub, change_log) == len(valid) + len(simulator.truth.stations)
+        assert _count(hub, outbox, outbox.c.run_id == second_run) == 0
+        assert len(subscriber.events) == len(event_ids)

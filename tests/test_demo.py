@@ -1,0 +1,60 @@
+"""`make demo` on embedded defaults: SQLite, a local object folder and the in-process broker, through Airflow, twice.
+
+The DAG test covers PostgreSQL and Mosquitto; this one covers the zero-setup path a new user runs first.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from connectors.water_quality import WaterQualitySimulator
+from exchange.consumer import changes_since, list_datasets
+from exchange.db import make_engine
+from waterhub.demo import run_demo
+from waterhub.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+SEED = 7
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_the_demo_publishes_on_embedded_defaults_and_a_second_run_changes_nothing(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "var", embedded_mqtt_port=_free_port())
+    assert settings.database_url is None  # the embedded defaults, nothing else
+    assert settings.mqtt_url is None
+    console = Console(file=io.StringIO(), width=140)
+    truth = WaterQualitySimulator(seed=SEED, api_key=settings.water_quality.api_key.get_secret_value()).truth
+
+    first = run_demo(settings, seed=SEED, console=console)
+    samples = first.manifest["streams"]["samples"]
+    assert samples["fetched"] == len(truth.samples)
+    assert (samples["valid"], samples["inserted"]) == (len(truth.valid_samples()), len(truth.valid_samples()))
+    assert samples["reasons"] == {
+        reason: sum(r == reason for r in truth.reasons) for reason in set(truth.reasons) - {None}
+    }
+    assert {event.event_id for event in first.events} == first.expected_event_ids
+    assert len(first.expected_event_ids) == 2
+    assert Path(samples["snapshot"].removeprefix("file://")).is_file()
+
+    second = run_demo(settings, seed=SEED, console=console)
+    assert second.run_id != first.run_id
+    assert second.expected_event_ids == frozenset()
+    assert second.events == ()
+    assert all(entry["inserted"] == entry["updated"] == 0 for entry in second.manifest["streams"].values())
+
+    engine = make_engine(settings.resolved_database_url)
+    summaries = {summary.key: summary for summary in list_datasets(engine)}
+    assert summaries["water_quality.samples"].rows == len(truth.valid_samples())
+    assert len(changes_since(engine, "water_quality.samples", 0, limit=10_000)) == len(truth.valid_samples())
+    engine.dispose()

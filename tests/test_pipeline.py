@@ -1,0 +1,198 @@
+"""The pipeline's steps against the simulator, on real PostgreSQL and the real broker: records and state together.
+
+Expected values come from the simulator's ground truth, never from the code under test (STYLE rules 22, 23).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import Engine, func, select
+
+from connectors.errors import SourceUnavailableError
+from connectors.water_quality import WaterQualitySimulator
+from connectors.water_quality.simulator import RunningSimulator
+from contracts.types import BEIJING
+from contracts.water_quality import WaterQualitySample, WaterQualityStation
+from exchange.errors import StoreUnavailableError
+from exchange.state import read_watermark
+from exchange.subscriber import ChangeSubscriber
+from exchange.tables import change_log, dataset_table, outbox, quarantine
+from waterhub.pipeline import Pipeline
+from waterhub.settings import HttpClientSettings, Settings, WaterQualitySourceSettings
+
+API_KEY = "test-key-7"
+RUN_END = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def simulator() -> WaterQualitySimulator:
+    return WaterQualitySimulator(seed=11, api_key=API_KEY, stations=6, hours=12)
+
+
+@pytest.fixture
+def running(simulator: WaterQualitySimulator) -> Iterator[RunningSimulator]:
+    with simulator.serve(host="127.0.0.1", port=0) as served:
+        yield served
+
+
+@pytest.fixture
+def hub_settings(tmp_path: Path, pg_schema_url: str, running: RunningSimulator, mqtt_url: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        database_url=pg_schema_url,
+        mqtt_url=mqtt_url,
+        water_quality=WaterQualitySourceSettings(base_url=running.base_url, api_key=API_KEY, page_size=25),
+        http=HttpClientSettings(max_attempts=3, backoff_initial_s=0.01, backoff_max_s=0.05, timeout_s=5),
+    )
+
+
+@pytest.fixture
+def pipeline(hub_settings: Settings) -> Iterator[Pipeline]:
+    pipe = Pipeline(hub_settings, "water_quality")
+    yield pipe
+    pipe.engine.dispose()
+
+
+def _run(pipeline: Pipeline, run_id: str) -> str:
+    batch_id = pipeline.extract(run_id=run_id, interval_end=RUN_END)
+    pipeline.validate(batch_id)
+    pipeline.publish(batch_id)
+    return batch_id
+
+
+def _sample_keys(engine: Engine) -> set[tuple[str, datetime]]:
+    table = dataset_table(WaterQualitySample)
+    with engine.connect() as conn:
+        return {
+            (row.station_code, row.sampled_at) for row in conn.execute(select(table.c.station_code, table.c.sampled_at))
+        }
+
+
+def _count(engine: Engine, table: Any, *where: Any) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
+
+
+def test_a_run_publishes_exactly_the_valid_samples_and_quarantines_each_bad_one_with_its_reason(
+    pipeline: Pipeline, simulator: WaterQualitySimulator
+) -> None:
+    _run(pipeline, "run-1")
+    engine = pipeline.engine
+    truth = simulator.truth
+    assert _sample_keys(engine) == truth.valid_sample_keys()
+    assert _count(engine, dataset_table(WaterQualityStation)) == len(truth.stations)
+    with engine.connect() as conn:
+        stored = conn.execute(select(quarantine.c.reasons).where(quarantine.c.dataset == "water_quality.samples"))
+        reasons = Counter(reason for (text,) in stored for reason in json.loads(text))
+    expected = Counter(reason for _, reason in truth.bad_samples())
+    assert reasons == expected
+    samples_changes = _count(engine, change_log, change_log.c.dataset == "water_quality.samples")
+    assert samples_changes == len(truth.valid_sample_keys())
+    with engine.connect() as conn:
+        watermark = read_watermark(conn, "water_quality", "samples")
+    assert watermark == max(record_updated_at for record_updated_at in truth.valid_updated_at())
+
+
+def test_rerunning_the_same_interval_changes_nothing(pipeline: Pipeline) -> None:
+    _run(pipeline, "run-1")
+    engine = pipeline.engine
+    before = (_count(engine, change_log), _count(engine, outbox), _count(engine, quarantine))
+    _run(pipeline, "run-2")
+    assert (_count(engine, change_log), _count(engine, outbox), _count(engine, quarantine)) == before
+
+
+def test_an_incremental_run_reads_from_the_watermark_and_logs_only_new_and_corrected_samples(
+    pipeline: Pipeline, simulator: WaterQualitySimulator, running: RunningSimulator
+) -> None:
+    _run(pipeline, "run-1")
+    engine = pipeline.engine
+    with engine.connect() as conn:
+        watermark = read_watermark(conn, "water_quality", "samples")
+    first_log = _count(engine, change_log, change_log.c.dataset == "water_quality.samples")
+    simulator.advance(hours=1, corrections=3)
+    _run(pipeline, "run-2")
+    sample_requests = [r for r in running.requests if r.path.endswith("/samples")]
+    assert watermark is not None
+    assert sample_requests[-1].query["updated_since"] == watermark.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+    with engine.connect() as conn:
+        ops = Counter(
+            conn.execute(
+                select(change_log.c.op).where(
+                    change_log.c.dataset == "water_quality.samples", change_log.c.seq > first_log
+                )
+            ).scalars()
+        )
+    assert ops == {"insert": len(simulator.truth.valid_sample_keys()) - first_log, "update": 3}
+
+
+def test_exhausted_retries_publish_nothing_and_keep_the_watermark(
+    pipeline: Pipeline, running: RunningSimulator
+) -> None:
+    running.faults.server_error(times=100)
+    with pytest.raises(SourceUnavailableError, match="water_quality/stations"):
+        pipeline.extract(run_id="run-1", interval_end=RUN_END)
+    engine = pipeline.engine
+    assert _count(engine, change_log) == 0
+    assert _count(engine, dataset_table(WaterQualitySample)) == 0
+    with engine.connect() as conn:
+        assert read_watermark(conn, "water_quality", "samples") is None
+
+
+def test_notify_sends_one_cloudevent_per_dataset_with_the_logged_sequence_range(
+    pipeline: Pipeline, simulator: WaterQualitySimulator, mqtt_url: str
+) -> None:
+    with ChangeSubscriber(mqtt_url) as subscriber:
+        batch_id = _run(pipeline, "run-1")
+        assert pipeline.notify(batch_id) == {"sent": 2}
+        with pipeline.engine.connect() as conn:
+            ids = set(conn.execute(select(outbox.c.event_id).where(outbox.c.dispatched_at.is_not(None))).scalars())
+        events = {e.dataset: e for e in subscriber.wait_for(ids, timeout_s=10) if e.event_id in ids}
+    truth = simulator.truth
+    stations, samples = events["water_quality.stations"], events["water_quality.samples"]
+    assert (stations.first_seq, stations.last_seq, stations.inserted) == (1, len(truth.stations), len(truth.stations))
+    valid = len(truth.valid_sample_keys())
+    assert (samples.first_seq, samples.last_seq, samples.inserted, samples.updated) == (1, valid, valid, 0)
+    assert samples.dataschema == "urn:waterhub:contract:water_quality.samples:1.0.0"
+
+
+def test_a_notify_that_cannot_reach_the_broker_fails_and_keeps_the_events_for_its_retry(
+    hub_settings: Settings, pipeline: Pipeline, mqtt_url: str
+) -> None:
+    batch_id = _run(pipeline, "run-1")
+    with socket.socket() as holder:  # bound, not listening: connections are refused
+        holder.bind(("127.0.0.1", 0))
+        dead = hub_settings.model_copy(update={"mqtt_url": f"mqtt://127.0.0.1:{holder.getsockname()[1]}"})
+        broken = Pipeline(dead, "water_quality")
+        with pytest.raises(StoreUnavailableError, match="stay in the outbox"):
+            broken.notify(batch_id)
+        broken.engine.dispose()
+    assert _count(pipeline.engine, outbox, outbox.c.dispatched_at.is_(None)) == 2
+    with ChangeSubscriber(mqtt_url) as subscriber:
+        assert pipeline.notify(batch_id) == {"sent": 2}
+        with pipeline.engine.connect() as conn:
+            ids = set(conn.execute(select(outbox.c.event_id)).scalars())
+        received = {e.event_id for e in subscriber.wait_for(ids, timeout_s=10)}
+    assert ids <= received
+
+
+def test_snapshot_writes_each_datasets_state_at_its_last_sequence_once(
+    pipeline: Pipeline, simulator: WaterQualitySimulator
+) -> None:
+    batch_id = _run(pipeline, "run-1")
+    first = pipeline.snapshot(batch_id)
+    again = pipeline.snapshot(batch_id)
+    assert first == again
+    table = pq.read_table(Path(first["samples"].removeprefix("file://")))
+    assert table.num_rows == len(simulator.truth.valid_sample_keys())
+    stored = set(zip(table["station_code"].to_pylist(), table["sampled_at"].to_pylist(), strict=True))
+    assert stored == simulator.truth.valid_sample_keys()
+    assert pipeline.manifest(batch_id)["streams"]["samples"]["snapshot_seq"] == len(stored)

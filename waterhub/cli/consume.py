@@ -1,0 +1,63 @@
+"""``waterhub datasets`` and ``waterhub changes``: what a consuming department sees of the shared dataset."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+from sqlalchemy import Engine
+
+from exchange.db import make_engine
+from exchange.errors import UnknownDatasetError
+from exchange.tables import ensure_schema
+from waterhub.cli.output import emit_json, fail, print_table
+from waterhub.settings import Settings
+
+__all__ = ["changes", "datasets"]
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout")]
+
+
+def _engine() -> Engine:
+    engine = make_engine(Settings().resolved_database_url)
+    ensure_schema(engine)
+    return engine
+
+
+def datasets(as_json: JsonFlag = False) -> None:
+    """Every published dataset: contract version, rows, last sequence, last publish, quarantined records."""
+    from exchange.consumer import list_datasets
+
+    summaries = list_datasets(_engine())
+    if as_json:
+        emit_json([asdict(summary) for summary in summaries])
+        return
+    print_table(
+        "Datasets",
+        ["dataset", "contract", "rows", "last seq", "last published (UTC)", "quarantined"],
+        [[s.key, s.contract_version, s.rows, s.last_seq, s.last_published_at, s.quarantined] for s in summaries],
+    )
+
+
+def changes(
+    dataset: Annotated[str, typer.Argument(help="Dataset key, e.g. water_quality.samples")],
+    since: Annotated[int, typer.Option(help="Show entries after this sequence number", min=0)] = 0,
+    limit: Annotated[int, typer.Option(help="At most this many entries", min=1)] = 1000,
+    as_json: JsonFlag = False,
+) -> None:
+    """The change log of one dataset after sequence SINCE, oldest first: resume from the last seq you saw."""
+    from exchange.consumer import changes_since
+
+    try:
+        entries = changes_since(_engine(), dataset, since, limit=limit)
+    except UnknownDatasetError as exc:
+        raise fail(str(exc), "run `waterhub datasets` to see what is published") from exc
+    if as_json:
+        emit_json([asdict(entry) for entry in entries])
+        return
+    print_table(
+        f"Changes of {dataset} after seq {since}",
+        ["seq", "op", "key", "contract", "run", "changed at (UTC)"],
+        [[e.seq, e.op, ", ".join(map(str, e.key)), e.contract_version, e.run_id, e.changed_at] for e in entries],
+    )

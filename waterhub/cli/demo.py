@@ -1,0 +1,70 @@
+"""``waterhub demo``: the main job end to end on embedded defaults (what `make demo` runs)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from waterhub.cli.output import fail, print_table, stdout
+from waterhub.settings import Settings
+
+__all__ = ["demo"]
+
+
+def demo(seed: Annotated[int, typer.Option(help="Seed of the simulated bureau's data")] = 7) -> None:
+    """Simulator → Airflow DAG → contracts and quality → publish → events and snapshot, then a summary."""
+    from waterhub.demo import run_demo
+    from waterhub.local_airflow import AirflowRunError
+
+    settings = Settings()
+    try:
+        report = run_demo(settings, seed=seed, console=stdout)
+    except AirflowRunError as exc:
+        raise fail(str(exc), "the full Airflow log is in the file named above") from exc
+    streams: dict[str, dict[str, Any]] = report.manifest["streams"]
+    print_table(
+        f"Run {report.run_id}",
+        ["dataset", "fetched", "valid", "quarantined", "inserted", "updated", "unchanged", "change-log seq"],
+        [
+            [
+                entry["dataset"],
+                entry["fetched"],
+                entry["valid"],
+                entry["quarantined"],
+                entry["inserted"],
+                entry["updated"],
+                entry["unchanged"],
+                _seq_range(entry),
+            ]
+            for entry in streams.values()
+        ],
+    )
+    reasons = [[e["dataset"], reason, count] for e in streams.values() for reason, count in e["reasons"].items()]
+    if reasons:
+        print_table("Quarantined by reason", ["dataset", "reason", "records"], reasons)
+    for entry in streams.values():
+        made = "written" if entry.get("snapshot_created") else "already there"
+        line = f"Snapshot of {entry['dataset']} at seq {entry['snapshot_seq']} ({made}): {entry['snapshot']}"
+        stdout.print(line, soft_wrap=True)
+    if report.events:
+        print_table(
+            f"Change events received: {len(report.events)} of {len(report.expected_event_ids)} sent",
+            ["dataset", "seq", "inserted", "updated", "deleted", "event id"],
+            [
+                [e.dataset, f"{e.first_seq}..{e.last_seq}", e.inserted, e.updated, e.deleted, e.event_id]
+                for e in report.events
+            ],
+        )
+    else:
+        stdout.print(f"Change events: {len(report.expected_event_ids)} sent, {len(report.events)} received")
+    stdout.print(f"Airflow's log: {report.airflow_log}")
+    stdout.print("Next: [bold]waterhub datasets[/] · [bold]waterhub changes water_quality.samples --since 0[/]")
+    if {e.event_id for e in report.events} != report.expected_event_ids:
+        raise fail("not every change event reached the subscriber", "check the broker named by WATERHUB_MQTT_URL")
+
+
+def _seq_range(entry: dict[str, Any]) -> str:
+    if entry.get("first_seq") is None:
+        return "no change"
+    return f"{entry['first_seq']}..{entry['last_seq']}"

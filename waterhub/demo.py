@@ -1,0 +1,131 @@
+"""`make demo`: the whole path on embedded defaults, driven by Airflow, watched by a subscriber.
+
+It starts the bureau's simulator and (unless WATERHUB_MQTT_URL names a broker) the embedded broker in this process,
+subscribes to every dataset's change topic, runs the `water_quality` DAG through Airflow in a child process, and
+reads back what the run did from the hub itself: the batch manifest, the outbox and the events that arrived.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from sqlalchemy import select
+
+from exchange.staging import batch_id_for
+from exchange.subscriber import ChangeEvent, ChangeSubscriber
+from exchange.tables import outbox
+from waterhub.local_airflow import LocalAirflow
+from waterhub.pipeline import Pipeline
+from waterhub.settings import Settings
+
+__all__ = ["DemoReport", "run_demo"]
+
+SOURCE = "water_quality"
+DAGS_FOLDER = Path(__file__).resolve().parents[1] / "dags"
+
+
+@dataclass(frozen=True)
+class DemoReport:
+    """What one demo run did, read back from the hub and the broker."""
+
+    run_id: str
+    manifest: dict[str, Any]
+    expected_event_ids: frozenset[str]
+    events: tuple[ChangeEvent, ...]
+    airflow_log: Path
+
+
+def run_demo(settings: Settings, *, seed: int, console: Console) -> DemoReport:
+    """Run the DAG once against a fresh simulator with ``seed``; a second call with the same seed changes nothing."""
+    from connectors.water_quality import WaterQualitySimulator
+
+    data_dir = settings.data_dir.resolve()
+    airflow = LocalAirflow(home=data_dir / "airflow", dags_folder=DAGS_FOLDER)
+    pipeline = Pipeline(settings, SOURCE)
+    with ExitStack() as stack, _steps(console) as step:
+        with step("Starting the bureau's simulator"):
+            simulator = WaterQualitySimulator(seed=seed, api_key=settings.water_quality.api_key.get_secret_value())
+            running = stack.enter_context(simulator.serve(host="127.0.0.1", port=0))
+        with step(f"Connecting to the change topics at {settings.resolved_mqtt_url}"):
+            if settings.mqtt_url is None:
+                from exchange.broker import EmbeddedBroker
+
+                stack.enter_context(EmbeddedBroker(host="127.0.0.1", port=settings.embedded_mqtt_port))
+            subscriber = stack.enter_context(ChangeSubscriber(settings.resolved_mqtt_url))
+        with step("Preparing the hub's and Airflow's databases"):
+            pipeline.engine  # noqa: B018 - creates the hub's tables before Airflow's tasks and our watcher race to
+            airflow.migrate(log_path=data_dir / "logs" / "airflow-migrate.log")
+        log_path = data_dir / "logs" / "airflow-dags-test.log"
+        hub_env = {
+            "WATERHUB_DATA_DIR": str(data_dir),
+            "WATERHUB_DATABASE_URL": settings.resolved_database_url,
+            "WATERHUB_OBJECT_STORE_URL": settings.resolved_object_store_url,
+            "WATERHUB_MQTT_URL": settings.resolved_mqtt_url,
+            "WATERHUB_WATER_QUALITY__BASE_URL": running.base_url,
+        }
+        with step("Running the water_quality DAG through Airflow") as line, _watch_batches(pipeline, line):
+            run_id = airflow.test_dag(SOURCE, log_path=log_path, extra=hub_env)
+        batch_id = batch_id_for(SOURCE, run_id)
+        with pipeline.engine.connect() as conn:
+            expected = frozenset(conn.execute(select(outbox.c.event_id).where(outbox.c.run_id == run_id)).scalars())
+        with step(f"Waiting for {len(expected)} change event(s)"):
+            events = subscriber.wait_for(expected, timeout_s=15)
+        return DemoReport(run_id, pipeline.manifest(batch_id), expected, tuple(events), log_path)
+
+
+class _StepProgress:
+    """One spinner line per step; a step's line can be retitled while it runs."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    @contextmanager
+    def __call__(self, title: str) -> Iterator[_StepLine]:
+        task = self.progress.add_task(title, total=1)
+        line = _StepLine(self.progress, task, title)
+        yield line
+        self.progress.update(task, completed=1, description=f"[green]✓[/] {title}")
+
+
+@dataclass
+class _StepLine:
+    progress: Progress
+    task: TaskID
+    title: str
+
+    def note(self, text: str) -> None:
+        self.progress.update(self.task, description=f"{self.title} [dim]({text})[/]")
+
+
+@contextmanager
+def _steps(console: Console) -> Iterator[_StepProgress]:
+    columns = (SpinnerColumn(finished_text=""), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        yield _StepProgress(progress)
+
+
+@contextmanager
+def _watch_batches(pipeline: Pipeline, line: _StepLine) -> Iterator[None]:
+    """Show which step the newest batch has reached while Airflow runs the tasks in its own process."""
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.5):
+            latest = pipeline.staging.latest(SOURCE)
+            if latest is not None:
+                line.note(f"batch {latest.status}")
+
+    watcher = threading.Thread(target=watch, name="demo-batch-watcher", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join(timeout=2)

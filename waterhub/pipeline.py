@@ -1,0 +1,247 @@
+"""One run of one source along the whole path: extract → validate → publish → notify → snapshot.
+
+Each step is a DAG task. Steps hand each other a batch id, never rows: the batch waits in the object store with its
+manifest in the hub database, because the next task may run on another worker. Every step can be rerun: staging
+overwrites its own batch, quarantine and publish are idempotent, the watermark only moves forward and only in the
+publish transaction, the outbox is dispatched at least once with stable event ids, snapshots are keyed by sequence.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, select
+
+from contracts import Contract, get_contract
+from exchange.db import make_engine
+from exchange.errors import BatchNotFoundError
+from exchange.objects import ObjectStore, open_object_store
+from exchange.staging import Batch, BatchStaging
+from exchange.tables import dataset_table, ensure_schema
+from waterhub.settings import Settings
+from waterhub.sources import build_source
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from connectors.http import Source
+
+__all__ = ["Pipeline", "run_interval_end"]
+
+_STEPS = ("open", "extracted", "validated", "published", "snapshotted")
+
+
+class Pipeline:
+    """The steps of one source, bound to one hub (database, object store, broker) from ``Settings``."""
+
+    def __init__(self, settings: Settings, source_name: str) -> None:
+        self.settings = settings
+        self.source_name = source_name
+
+    @classmethod
+    def from_environment(cls, source_name: str) -> Pipeline:
+        """For DAG tasks: a task is an entry point, so it is where Settings are read."""
+        return cls(Settings(), source_name)
+
+    @cached_property
+    def engine(self) -> Engine:
+        engine = make_engine(self.settings.resolved_database_url)
+        ensure_schema(engine)
+        return engine
+
+    @cached_property
+    def store(self) -> ObjectStore:
+        return open_object_store(self.settings.resolved_object_store_url)
+
+    @cached_property
+    def staging(self) -> BatchStaging:
+        return BatchStaging(self.engine, self.store)
+
+    @cached_property
+    def source(self) -> Source:
+        return build_source(self.source_name, self.settings)
+
+    def extract(self, *, run_id: str, interval_end: datetime, now: datetime | None = None) -> str:
+        """Read every stream since its watermark and stage the raw records; returns the batch id."""
+        from exchange.state import read_watermark
+
+        now = now or datetime.now(UTC)
+        batch = self.staging.open(source=self.source_name, run_id=run_id, interval_end=interval_end, now=now)
+        entries: dict[str, dict[str, Any]] = {}
+        with self.source.connect() as session:
+            for stream in self.source.streams:
+                with self.engine.connect() as conn:
+                    since = read_watermark(conn, self.source_name, stream.name)
+                records = list(session.read(stream, since=since, until=interval_end))
+                entries[stream.name] = {
+                    "dataset": stream.contract.meta.key,
+                    "contract_version": stream.contract.meta.version,
+                    "since": since.isoformat() if since else None,
+                    "fetched": len(records),
+                    "raw": self.staging.put_records(batch, stream.name, records),
+                }
+        self.staging.update(batch, status="extracted", streams=entries)
+        return batch.batch_id
+
+    def validate(self, batch_id: str, now: datetime | None = None) -> dict[str, dict[str, int]]:
+        """Split each stream into valid rows (staged as Parquet) and quarantined records (stored with reasons)."""
+        import pandas as pd
+
+        from exchange.quarantine import quarantine_records, record_validation_run
+        from quality.runner import validate_frame
+
+        now = now or datetime.now(UTC)
+        batch = self._batch(batch_id, after="extracted")
+        streams = {stream.name: stream for stream in self.source.streams}
+        valid_keys: dict[str, set[str]] = {}
+        entries: dict[str, dict[str, Any]] = {}
+        for name, entry in batch.manifest["streams"].items():
+            contract = _contract(entry)
+            raw = self.staging.read_records(entry["raw"])
+            frame = pd.DataFrame([streams[name].post_process(record) for record in raw])
+            outcome = validate_frame(contract, frame, known_references=self._references(contract, valid_keys))
+            if len(contract.meta.primary_key) == 1:
+                valid_keys[contract.meta.key] = set(outcome.valid[contract.meta.primary_key[0]].astype(str))
+            reasons = Counter(reason for row_reasons in outcome.quarantined.values() for reason in row_reasons)
+            with self.engine.begin() as conn:
+                quarantine_records(
+                    conn,
+                    dataset=contract.meta.key,
+                    contract_version=contract.meta.version,
+                    run_id=batch.run_id,
+                    batch_id=batch_id,
+                    entries=[(row_reasons, raw[int(row)]) for row, row_reasons in outcome.quarantined.items()],
+                    now=now,
+                )
+                record_validation_run(
+                    conn,
+                    batch_id=batch_id,
+                    dataset=contract.meta.key,
+                    run_id=batch.run_id,
+                    contract_version=contract.meta.version,
+                    rows=outcome.rows,
+                    valid=outcome.valid_count,
+                    quarantined=outcome.quarantined_count,
+                    results=outcome.results,
+                    now=now,
+                )
+            entries[name] = {
+                "valid": outcome.valid_count,
+                "quarantined": outcome.quarantined_count,
+                "reasons": dict(sorted(reasons.items())),
+                "valid_frame": self.staging.put_frame(batch, f"{name}.valid", outcome.valid),
+                "cursor_max": _cursor_max(contract, outcome.valid, streams[name].cursor is not None),
+            }
+        self.staging.update(batch, status="validated", streams=entries)
+        return {name: {"valid": e["valid"], "quarantined": e["quarantined"]} for name, e in entries.items()}
+
+    def publish(self, batch_id: str, now: datetime | None = None) -> dict[str, dict[str, int]]:
+        """Publish every stream's valid rows and advance the watermarks, all in one transaction."""
+        from exchange.publish import publish_frame
+        from exchange.state import advance_watermark
+
+        now = now or datetime.now(UTC)
+        batch = self._batch(batch_id, after="validated")
+        entries: dict[str, dict[str, Any]] = {}
+        with self.engine.begin() as conn:
+            for name, entry in batch.manifest["streams"].items():
+                frame = self.staging.read_frame(entry["valid_frame"])
+                result = publish_frame(conn, _contract(entry), frame, run_id=batch.run_id, now=now)
+                if entry["cursor_max"] is not None:
+                    published_up_to = min(datetime.fromisoformat(entry["cursor_max"]), batch.interval_end)
+                    advance_watermark(conn, self.source_name, name, published_up_to, run_id=batch.run_id, now=now)
+                entries[name] = {
+                    **result.counts(),
+                    "first_seq": result.first_seq,
+                    "last_seq": result.last_seq,
+                    "event_id": result.event_id,
+                }
+        self.staging.update(batch, status="published", streams=entries)
+        return {name: _ints(entry) for name, entry in entries.items()}
+
+    def notify(self, batch_id: str, now: datetime | None = None) -> dict[str, int]:
+        """Send what the outbox holds (this run's events and any an earlier run could not send).
+
+        An event that could not be sent stays pending with its error recorded, and the task fails so that Airflow
+        retries it: subscribers must not wait for the next hourly run to hear of a change. The batch's status is
+        left alone: notify and snapshot run side by side after publish.
+        """
+        from exchange.errors import StoreUnavailableError
+        from exchange.notify import MqttNotifier, dispatch_outbox
+
+        now = now or datetime.now(UTC)
+        self._batch(batch_id, after="published")
+        with MqttNotifier(self.settings.resolved_mqtt_url) as notifier:
+            result = dispatch_outbox(self.engine, notifier, now=now)
+        if result.failed:
+            raise StoreUnavailableError(
+                f"{self.source_name}: {result.failed} change event(s) could not be sent to {notifier.where}; they "
+                "and the events behind them stay in the outbox, and the task's retry sends them with the same ids"
+            )
+        return {"sent": result.sent}
+
+    def snapshot(self, batch_id: str, now: datetime | None = None) -> dict[str, str]:
+        """Write a Parquet snapshot of each dataset this batch touched, unless one exists for its sequence."""
+        from exchange.snapshots import write_snapshot
+
+        now = now or datetime.now(UTC)
+        batch = self._batch(batch_id, after="published")
+        entries: dict[str, dict[str, Any]] = {}
+        for name, entry in batch.manifest["streams"].items():
+            result = write_snapshot(self.engine, self.store, _contract(entry), now=now)
+            entries[name] = {"snapshot": result.uri, "snapshot_seq": result.seq, "snapshot_created": result.created}
+        self.staging.update(batch, status="snapshotted", streams=entries)
+        return {name: entry["snapshot"] for name, entry in entries.items()}
+
+    def manifest(self, batch_id: str) -> dict[str, Any]:
+        """What the run did, per stream: the demo's summary and an operator's first look."""
+        batch = self.staging.get(batch_id)
+        return {"batch_id": batch.batch_id, "run_id": batch.run_id, "status": batch.status, **batch.manifest}
+
+    def _batch(self, batch_id: str, *, after: str) -> Batch:
+        batch = self.staging.get(batch_id)
+        if _STEPS.index(batch.status) < _STEPS.index(after):
+            raise BatchNotFoundError(
+                f"batch {batch_id} is {batch.status}, not yet {after}: run the earlier step of run {batch.run_id} first"
+            )
+        return batch
+
+    def _references(self, contract: type[Contract], batch_keys: Mapping[str, set[str]]) -> dict[str, set[str]]:
+        """Keys a reference may point at: those validated in this batch plus those already published."""
+        known: dict[str, set[str]] = {}
+        for reference in contract.meta.references:
+            target = get_contract(reference.dataset)
+            (key_field,) = target.meta.primary_key
+            column = dataset_table(target).c[key_field]
+            with self.engine.connect() as conn:
+                published = {str(value) for value in conn.execute(select(column)).scalars()}
+            known[reference.dataset] = published | batch_keys.get(reference.dataset, set())
+        return known
+
+
+def run_interval_end(data_interval_end: datetime | None, now: datetime | None = None) -> datetime:
+    """The end of the run's data interval as a plain UTC datetime; runs without one (asset-triggered) use now."""
+    if data_interval_end is None:
+        return now or datetime.now(UTC)
+    return datetime.fromtimestamp(data_interval_end.timestamp(), UTC)
+
+
+def _contract(entry: Mapping[str, Any]) -> type[Contract]:
+    return get_contract(entry["dataset"], entry["contract_version"])
+
+
+def _cursor_max(contract: type[Contract], valid: pd.DataFrame, is_incremental: bool) -> str | None:
+    """The highest cursor value among valid rows: the most the watermark may advance to once they are published."""
+    field = contract.meta.cursor_field
+    if not is_incremental or field is None or valid.empty:
+        return None
+    highest: datetime = valid[field].max().to_pydatetime()
+    return highest.isoformat()
+
+
+def _ints(entry: Mapping[str, Any]) -> dict[str, int]:
+    return {key: value for key, value in entry.items() if isinstance(value, int)}
