@@ -30,6 +30,7 @@ class ChangeEvent:
     event_id: str
     dataset: str
     contract_version: str
+    run_id: str
     first_seq: int
     last_seq: int
     inserted: int
@@ -46,6 +47,7 @@ class ChangeEvent:
             event_id=event["id"],
             dataset=data["dataset"],
             contract_version=data["contract_version"],
+            run_id=data["run_id"],
             first_seq=data["first_seq"],
             last_seq=data["last_seq"],
             inserted=data["inserted"],

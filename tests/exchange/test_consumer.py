@@ -7,74 +7,21 @@ what the test wrote, never read back from the code under test.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from types import ModuleType
 
-import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from contracts import Contract
 from contracts.water_quality import WaterQualitySample, WaterQualityStation
 from exchange import consumer, quarantine, state
 from exchange.consumer import ChangeEntry, DatasetSummary, changes_since, list_datasets, quarantined_counts
 from exchange.errors import UnknownDatasetError
-from exchange.publish import PublishResult, publish_frame
 from exchange.quarantine import quarantine_records
-from exchange.tables import ensure_schema
+from tests.exchange.rows import LATER, NOW, publish, sample, station
 
-T0 = datetime(2026, 3, 1, tzinfo=UTC)
-NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-LATER = NOW + timedelta(hours=1)
 SAMPLES = WaterQualitySample.meta.key
 STATIONS = WaterQualityStation.meta.key
-
-
-@pytest.fixture(params=["pg_engine", "sqlite_engine"])
-def engine(request: pytest.FixtureRequest) -> Engine:
-    engine: Engine = request.getfixturevalue(request.param)
-    ensure_schema(engine)
-    return engine
-
-
-def typed_frame(contract: type[Contract], rows: Sequence[Mapping[str, object]]) -> pd.DataFrame:
-    """Typed as the quality runner hands frames over: µs UTC times, float64 numbers, str strings."""
-    specs = contract.field_specs()
-    frame = pd.DataFrame([{spec.name: row.get(spec.name) for spec in specs} for row in rows])
-    frame = frame.reindex(columns=[spec.name for spec in specs])
-    for spec in specs:
-        if spec.type == "datetime":
-            frame[spec.name] = pd.to_datetime(frame[spec.name], utc=True).dt.as_unit("us")
-        elif spec.type == "number":
-            frame[spec.name] = frame[spec.name].astype("float64")
-        else:
-            frame[spec.name] = frame[spec.name].astype("str")
-    return frame
-
-
-def sample(code: str, hour: int, **values: object) -> dict[str, object]:
-    sampled_at = T0 + timedelta(hours=hour)
-    return {"station_code": code, "sampled_at": sampled_at, "updated_at": sampled_at, "ph": 7.2, **values}
-
-
-def station(code: str) -> dict[str, object]:
-    return {
-        "station_code": code,
-        "name": f"Station {code}",
-        "river": "Liangma river",
-        "district": "Chaoyang",
-        "water_body_type": "river",
-        "longitude": 116.45,
-        "latitude": 39.95,
-        "updated_at": T0,
-    }
-
-
-def publish(
-    engine: Engine, contract: type[Contract], rows: Sequence[Mapping[str, object]], run_id: str, now: datetime = NOW
-) -> PublishResult:
-    with engine.begin() as conn:
-        return publish_frame(conn, contract, typed_frame(contract, rows), run_id=run_id, now=now)
 
 
 def hold(engine: Engine, dataset: str, entries: Sequence[tuple[Sequence[str], Mapping[str, object]]]) -> None:

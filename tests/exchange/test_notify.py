@@ -14,39 +14,27 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from types import ModuleType, TracebackType
 from typing import Any
 
 import paho.mqtt.client as mqtt
-import pandas as pd
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine, select
 
-from contracts import Contract
 from contracts.water_quality import WaterQualitySample, WaterQualityStation
 from exchange import notify
 from exchange.errors import StoreUnavailableError
 from exchange.notify import DispatchResult, MqttNotifier, change_topic, cloud_event, dispatch_outbox
-from exchange.publish import publish_frame
 from exchange.subscriber import ALL_CHANGES, ChangeEvent
 from exchange.tables import ensure_schema, outbox
+from tests.exchange.rows import LATER, NOW, publish, sample, station
 
-T0 = datetime(2026, 3, 1, tzinfo=UTC)
-NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-LATER = NOW + timedelta(hours=1)
 STATIONS = WaterQualityStation.meta.key
 SAMPLES = WaterQualitySample.meta.key
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
-
-
-@pytest.fixture(params=["pg_engine", "sqlite_engine"])
-def engine(request: pytest.FixtureRequest) -> Engine:
-    engine: Engine = request.getfixturevalue(request.param)
-    ensure_schema(engine)
-    return engine
 
 
 @pytest.fixture
@@ -60,38 +48,6 @@ def dead_port() -> Iterator[int]:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         yield holder.getsockname()[1]
-
-
-def frame(contract: type[Contract], rows: Sequence[Mapping[str, object]]) -> pd.DataFrame:
-    specs = contract.field_specs()
-    built = pd.DataFrame([{spec.name: row.get(spec.name) for spec in specs} for row in rows])
-    for spec in specs:
-        if spec.type == "datetime":
-            built[spec.name] = pd.to_datetime(built[spec.name], utc=True).dt.as_unit("us")
-    return built
-
-
-def station(code: str, name: str = "Xiaoguan bridge") -> dict[str, object]:
-    return {
-        "station_code": code,
-        "name": name,
-        "river": "Liangma river",
-        "district": "Chaoyang",
-        "water_body_type": "river",
-        "longitude": 116.45,
-        "latitude": 39.95,
-        "updated_at": T0,
-    }
-
-
-def sample(code: str, hour: int) -> dict[str, object]:
-    sampled_at = T0 + timedelta(hours=hour)
-    return {"station_code": code, "sampled_at": sampled_at, "updated_at": sampled_at, "ph": 7.2, "ph_flag": "N"}
-
-
-def publish(engine: Engine, contract: type[Contract], rows: Sequence[Mapping[str, object]], run_id: str) -> None:
-    with engine.begin() as conn:
-        publish_frame(conn, contract, frame(contract, rows), run_id=run_id, now=NOW)
 
 
 def outbox_rows(engine: Engine) -> list[dict[str, Any]]:

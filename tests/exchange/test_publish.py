@@ -28,65 +28,10 @@ from exchange.errors import InvalidFrameError
 from exchange.hashing import canonical_frame, key_json, row_hashes
 from exchange.publish import PublishResult, publish_frame
 from exchange.tables import change_log, dataset_table, datasets, ensure_schema, outbox
+from tests.exchange.rows import LATER, NOW, T0, publish, sample, station, typed_frame
 
-T0 = datetime(2026, 3, 1, tzinfo=UTC)
-NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-LATER = NOW + timedelta(hours=1)
 SAMPLES = WaterQualitySample.meta.key
 STATIONS = WaterQualityStation.meta.key
-
-
-@pytest.fixture(params=["pg_engine", "sqlite_engine"])
-def engine(request: pytest.FixtureRequest) -> Engine:
-    """Each test runs on both backends: PostgreSQL takes the COPY fast path, SQLite the generic one."""
-    engine: Engine = request.getfixturevalue(request.param)
-    ensure_schema(engine)
-    return engine
-
-
-def typed_frame(contract: type[Contract], rows: Sequence[Mapping[str, object]]) -> pd.DataFrame:
-    """A frame typed the way the quality runner hands it over: µs UTC times, float64, Int64, str; NA for gaps."""
-    specs = contract.field_specs()
-    frame = pd.DataFrame([{spec.name: row.get(spec.name) for spec in specs} for row in rows])
-    frame = frame.reindex(columns=[spec.name for spec in specs])
-    for spec in specs:
-        column = frame[spec.name]
-        if spec.type == "datetime":
-            frame[spec.name] = pd.to_datetime(column, utc=True).dt.as_unit("us")
-        elif spec.type == "number":
-            frame[spec.name] = column.astype("float64")
-        elif spec.type == "integer":
-            frame[spec.name] = column.astype("Int64")
-        else:
-            frame[spec.name] = column.astype("str")
-    return frame
-
-
-def sample(station: str, hour: int, **values: object) -> dict[str, object]:
-    sampled_at = T0 + timedelta(hours=hour)
-    return {
-        "station_code": station,
-        "sampled_at": sampled_at,
-        "updated_at": sampled_at + timedelta(minutes=20),
-        "ph": 7.1 + hour / 100,
-        "ph_flag": "N",
-        "ammonia_nitrogen": 0.25,
-        "ammonia_nitrogen_flag": "N",
-        **values,
-    }
-
-
-def station(code: str, name: str = "Xiaoguan bridge") -> dict[str, object]:
-    return {
-        "station_code": code,
-        "name": name,
-        "river": "Liangma river",
-        "district": "Chaoyang",
-        "water_body_type": "river",
-        "longitude": 116.45,
-        "latitude": 39.95,
-        "updated_at": T0,
-    }
 
 
 def expected_key(row: Mapping[str, object], contract: type[Contract] = WaterQualitySample) -> str:
@@ -98,13 +43,6 @@ def expected_key(row: Mapping[str, object], contract: type[Contract] = WaterQual
             value = value.astimezone(UTC).isoformat().replace("+00:00", "Z")
         values.append(value)
     return json.dumps(values, separators=(",", ":"))
-
-
-def publish(
-    engine: Engine, contract: type[Contract], rows: Sequence[Mapping[str, object]], run_id: str, now: datetime = NOW
-) -> PublishResult:
-    with engine.begin() as conn:
-        return publish_frame(conn, contract, typed_frame(contract, rows), run_id=run_id, now=now)
 
 
 def log_entries(engine: Engine, dataset: str = SAMPLES) -> list[dict[str, Any]]:

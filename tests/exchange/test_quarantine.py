@@ -12,20 +12,13 @@ import pytest
 from sqlalchemy import Engine, select
 
 from exchange.quarantine import quarantine_records, record_validation_run
-from exchange.tables import ensure_schema, quarantine, validation_runs
+from exchange.tables import quarantine, validation_runs
 
 NOW = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 SAMPLES = "water_quality.samples"
 BAD_PH = {"station_code": "11000001", "sampled_at": "2026-03-01 08:00:00", "w01001": 15.2, "w01001-Flag": "N"}
 BAD_CODE = {"station_code": "1100", "sampled_at": "2026-03-01 08:00:00", "w01001": 7.0, "w01001-Flag": "N"}
 BAD_BOTH = {"station_code": "x", "sampled_at": "2026-03-01 09:00:00", "w01001": -1, "w01001-Flag": None}
-
-
-@pytest.fixture(params=["pg_engine", "sqlite_engine"])
-def engine(request: pytest.FixtureRequest) -> Engine:
-    engine: Engine = request.getfixturevalue(request.param)
-    ensure_schema(engine)
-    return engine
 
 
 def store(

@@ -32,7 +32,7 @@ from exchange.objects import LocalObjectStore
 from exchange.publish import publish_frame
 from exchange.snapshots import SnapshotResult, latest_snapshot, read_snapshot, write_snapshot
 from exchange.tables import dataset_table, datasets, ensure_schema, snapshots
-from tests.exchange.test_publish import sample, station, typed_frame
+from tests.exchange.rows import sample, station, typed_frame
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(hours=1)
@@ -44,14 +44,6 @@ ARROW_TYPE_NAMES = {
     "boolean": "bool",
     "datetime": "timestamp[us, tz=UTC]",
 }
-
-
-@pytest.fixture(params=["pg_engine", "sqlite_engine"])
-def engine(request: pytest.FixtureRequest) -> Engine:
-    """PostgreSQL reads through COPY, SQLite through chunked fetches: every scenario runs on both."""
-    engine: Engine = request.getfixturevalue(request.param)
-    ensure_schema(engine)
-    return engine
 
 
 @pytest.fixture

@@ -8,18 +8,11 @@ import pytest
 from sqlalchemy import Engine, select
 
 from exchange.state import advance_watermark, read_watermark
-from exchange.tables import ensure_schema, stream_state
+from exchange.tables import stream_state
 
 T1 = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
 T2 = datetime(2026, 3, 1, 7, 0, tzinfo=UTC)
 NOW = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["pg_engine", "sqlite_engine"])
-def engine(request: pytest.FixtureRequest) -> Engine:
-    engine: Engine = request.getfixturevalue(request.param)
-    ensure_schema(engine)
-    return engine
 
 
 def watermark(engine: Engine, source: str = "water_quality", stream: str = "samples") -> datetime | None:
