@@ -20,20 +20,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, ColumnElement, Connection, Engine, Select, and_, cast, func, select
+from sqlalchemy import BigInteger, ColumnElement, Connection, Engine, Select, cast, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from contracts import Contract, FieldSpec, schema_id
 from exchange.errors import CorruptSnapshotError, UnknownDatasetError
 from exchange.objects import ObjectStore
-from exchange.tables import SEQ_COLUMN, change_log, dataset_table, datasets, snapshots
+from exchange.tables import SEQ_COLUMN, dataset_table, datasets, snapshots
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -51,21 +50,17 @@ __all__ = [
 _CHUNK_ROWS = 65_536
 """Rows fetched per round trip and converted to Arrow at once: large enough to amortise, small enough to stream."""
 _CHECKSUM_PREFIX = "sha256:"
-_KEY_PATTERN = re.compile(r"/v(?P<major>\d+)/(?P<seq>\d{12})\.parquet$")
 
 
 @dataclass(frozen=True)
 class SnapshotResult:
-    """One snapshot as the ``snapshots`` row records it; ``created`` says whether this call wrote it.
-
-    ``contract_version`` of a stored snapshot is that of the publish which produced the state at ``seq`` (its
-    change-log entry), or the dataset's current version if that entry is gone; the manifest holds the exact one.
-    """
+    """One snapshot as the ``snapshots`` row records it; ``created`` says whether this call wrote it."""
 
     dataset: str
     contract_version: str
     seq: int
     row_count: int
+    object_key: str
     uri: str
     manifest_uri: str
     checksum: str
@@ -159,7 +154,7 @@ def write_snapshot(engine: Engine, store: ObjectStore, contract: type[Contract],
     }
     manifest_uri = store.put(manifest_key(key), json.dumps(manifest, indent=2).encode())
     result = SnapshotResult(
-        meta.key, meta.version, seq, rows.num_rows, uri, manifest_uri, _CHECKSUM_PREFIX + digest, created_at, True
+        meta.key, meta.version, seq, rows.num_rows, key, uri, manifest_uri, _CHECKSUM_PREFIX + digest, created_at, True
     )
     with engine.begin() as conn:
         if not _insert_row(conn, result):
@@ -215,15 +210,13 @@ _REMEDY = (
 
 
 def _key_of(store: ObjectStore, snapshot: SnapshotResult) -> str:
-    """The object key behind a row's URI; the row keeps only URIs, and the key layout is fixed by ``snapshot_key``."""
-    match = _KEY_PATTERN.search(snapshot.uri)
-    key = snapshot_key(snapshot.dataset, int(match["major"]), snapshot.seq) if match else None
-    if key is None or store.uri(key) != snapshot.uri:
+    """The snapshot's object key, once it is clear that ``store`` is the store the snapshot was written to."""
+    if store.uri(snapshot.object_key) != snapshot.uri:
         raise ValueError(
-            f"snapshot {snapshot.dataset}@{snapshot.seq} lives at {snapshot.uri}, which is not a snapshot object "
-            "of this store; open the object store the hub writes snapshots to"
+            f"snapshot {snapshot.dataset}@{snapshot.seq} lives at {snapshot.uri}, which is not an object of this "
+            "store; open the object store the hub writes snapshots to"
         )
-    return key
+    return snapshot.object_key
 
 
 @contextmanager
@@ -249,27 +242,18 @@ def _unknown_dataset_message(conn: Connection, dataset: str) -> str:
     )
 
 
-def _stored_query() -> Select[str, str, int, int, str, str, str, datetime]:
-    version = func.coalesce(change_log.c.contract_version, datasets.c.contract_version, "")
-    return (
-        select(
-            snapshots.c.dataset,
-            version,
-            snapshots.c.seq,
-            snapshots.c.row_count,
-            snapshots.c.uri,
-            snapshots.c.manifest_uri,
-            snapshots.c.checksum,
-            snapshots.c.created_at,
-        )
-        .select_from(
-            snapshots.outerjoin(
-                change_log, and_(change_log.c.dataset == snapshots.c.dataset, change_log.c.seq == snapshots.c.seq)
-            ).outerjoin(datasets, datasets.c.key == snapshots.c.dataset)
-        )
-        .order_by(snapshots.c.seq.desc())
-        .limit(1)
-    )
+def _stored_query() -> Select[str, str, int, int, str, str, str, str, datetime]:
+    return select(
+        snapshots.c.dataset,
+        snapshots.c.contract_version,
+        snapshots.c.seq,
+        snapshots.c.row_count,
+        snapshots.c.object_key,
+        snapshots.c.uri,
+        snapshots.c.manifest_uri,
+        snapshots.c.checksum,
+        snapshots.c.created_at,
+    ).order_by(snapshots.c.seq.desc())
 
 
 def _stored(conn: Connection, dataset: str, seq: int | None) -> SnapshotResult | None:
@@ -277,12 +261,12 @@ def _stored(conn: Connection, dataset: str, seq: int | None) -> SnapshotResult |
     query = _stored_query().where(snapshots.c.dataset == dataset)
     if seq is not None:
         query = query.where(snapshots.c.seq == seq)
-    row = conn.execute(query).first()
+    row = conn.execute(query.limit(1)).first()
     if row is None:
         return None
-    name, version, found_seq, row_count, uri, manifest_uri, checksum, created_at = row
+    name, version, found_seq, row_count, key, uri, manifest_uri, checksum, created_at = row
     return SnapshotResult(
-        name, version, int(found_seq), int(row_count), uri, manifest_uri, checksum, created_at, created=False
+        name, version, int(found_seq), int(row_count), key, uri, manifest_uri, checksum, created_at, created=False
     )
 
 
@@ -294,6 +278,8 @@ def _insert_row(conn: Connection, result: SnapshotResult) -> bool:
         .values(
             dataset=result.dataset,
             seq=result.seq,
+            contract_version=result.contract_version,
+            object_key=result.object_key,
             uri=result.uri,
             manifest_uri=result.manifest_uri,
             row_count=result.row_count,

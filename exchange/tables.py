@@ -152,6 +152,8 @@ snapshots = Table(
     metadata,
     Column("dataset", String(100), primary_key=True),
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("contract_version", String(20), nullable=False, comment="Contract version of the dataset at seq"),
+    Column("object_key", Text, nullable=False, comment="Key of the Parquet object in the hub's object store"),
     Column("uri", Text, nullable=False),
     Column("manifest_uri", Text, nullable=False),
     Column("row_count", BigInteger, nullable=False),

@@ -246,6 +246,8 @@ def test_the_snapshots_row_points_at_the_written_objects(engine: Engine, store: 
     assert row == {
         "dataset": SAMPLES,
         "seq": 5,
+        "contract_version": WaterQualitySample.meta.version,
+        "object_key": parquet_key(5),
         "uri": store.uri(parquet_key(5)),
         "manifest_uri": store.uri(f"snapshots/{SAMPLES}/v1/000000000005.manifest.json"),
         "row_count": 5,
@@ -375,7 +377,7 @@ def test_a_snapshot_from_another_store_is_refused(hub: Engine, store: LocalObjec
     publish(hub, MIXED_ROWS)
     result = write_snapshot(hub, store, WaterQualitySample, now=NOW)
 
-    with pytest.raises(ValueError, match="not a snapshot object of this store"):
+    with pytest.raises(ValueError, match="not an object of this store"):
         read_snapshot(LocalObjectStore(tmp_path / "elsewhere"), result)
 
 
@@ -419,6 +421,6 @@ def test_importing_the_module_loads_neither_pyarrow_nor_pandas() -> None:
 
 
 def test_sha256_is_the_checksum_without_its_prefix() -> None:
-    result = SnapshotResult(SAMPLES, "1.0.0", 1, 1, "file:///a", "file:///b", "sha256:" + "ab" * 32, NOW, True)
+    result = SnapshotResult(SAMPLES, "1.0.0", 1, 1, "a", "file:///a", "file:///b", "sha256:" + "ab" * 32, NOW, True)
 
     assert result.sha256 == "ab" * 32
