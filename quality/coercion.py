@@ -13,7 +13,9 @@ rare) are not reduced, because ``True`` and ``1.0`` are equal keys to a hash tab
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -55,7 +57,9 @@ class EncodedColumn:
         codes = self.codes if positions is None else self.codes[positions]
         if pd.api.types.is_string_dtype(self.values.dtype):
             # Text repeats (stations, flags): a categorical of str costs a code per row, not a copy of each string.
-            return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(self.values, dtype="str")))
+            return pd.Series(
+                pd.Categorical.from_codes(codes, categories=pd.Index(self.values, dtype="str"), validate=False)
+            )
         return pd.Series(self.values.array.take(codes, allow_fill=True))
 
     def failed_rows(self) -> _Mask:
@@ -85,15 +89,16 @@ def encode_batch(contract: type[Contract], raw: pd.DataFrame) -> EncodedBatch:
     import pandas as pd
 
     raw = raw.reset_index(drop=True)
-    columns: dict[str, EncodedColumn] = {}
     specs = {spec.name: spec for spec in contract.field_specs()}
-    for name, spec in specs.items():
-        source = raw[name] if name in raw.columns else pd.Series([None] * len(raw), dtype=object)
-        columns[name] = _encode(source, spec)
-    for name in raw.columns:
-        if name not in specs:
-            columns[str(name)] = encode_values(raw[name])
-    return EncodedBatch(len(raw), columns)
+    sources: dict[str, tuple[pd.Series, FieldSpec | None]] = {
+        name: (raw[name] if name in raw.columns else pd.Series([None] * len(raw), dtype=object), spec)
+        for name, spec in specs.items()
+    }
+    sources |= {str(name): (raw[name], None) for name in raw.columns if name not in specs}
+    # Hashing and parsing a column mostly runs in Arrow and pandas without the GIL: columns go side by side.
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        encoded = pool.map(lambda item: _encode(*item), sources.values())
+        return EncodedBatch(len(raw), dict(zip(sources, encoded, strict=True)))
 
 
 def encode_values(values: pd.Series | npt.NDArray[Any]) -> EncodedColumn:
@@ -136,7 +141,8 @@ def _value_types(series: pd.Series) -> npt.NDArray[np.object_] | None:
 
 def _is_type(types: npt.NDArray[np.object_], kind: type) -> _Mask:
     """Exactly ``kind``, not a subclass: a ``bool`` is no number here, as it is none for the contract."""
-    return np.fromiter((value_type is kind for value_type in types), dtype=bool, count=len(types))
+    same: _Mask = np.equal(types, np.full(1, kind, dtype=object)).astype(bool, copy=False)
+    return same
 
 
 def _present(series: pd.Series) -> _Mask:
