@@ -10,10 +10,8 @@ ephemeral context per process with progress bars and analytics off, and writes n
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,11 +20,11 @@ import numpy.typing as npt
 from contracts import Contract
 from quality.coercion import EncodedColumn, encode_batch, encode_values
 from quality.errors import SuiteEvaluationError
+from quality.gx import batch_definition
 from quality.suite import Suite, build_suite
 
 if TYPE_CHECKING:
     import pandas as pd
-    from great_expectations.core.batch_definition import BatchDefinition
 
 __all__ = ["ValidationOutcome", "validate_frame"]
 
@@ -36,8 +34,9 @@ _Codes = npt.NDArray[np.intp]
 
 @dataclass(frozen=True)
 class ValidationOutcome:
-    """``valid`` holds the contract's columns in contract types (RangeIndex); ``quarantined`` maps a row's position
-    in the input frame to its sorted reason codes; ``results`` counts the rows each check rejected (zeros too)."""
+    """``valid`` holds the contract's columns in contract types (RangeIndex; text as a categorical of ``str``,
+    times as UTC microseconds); ``quarantined`` maps a row's position in the input frame to its sorted reason
+    codes; ``results`` counts the rows each check rejected (zeros too)."""
 
     rows: int
     valid: pd.DataFrame
@@ -122,7 +121,7 @@ def _run_suite(suite: Suite, columns: Mapping[str, EncodedColumn], rows: int) ->
     length = max(len(column.entries) for column in table.values())
     padded = {name: _padded(column.entries, length) for name, column in table.items()}
     frame = pd.DataFrame(padded, index=pd.RangeIndex(length))
-    batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
+    batch = batch_definition().get_batch(batch_parameters={"dataframe": frame})
     result = batch.validate(suite.expectation_suite(), result_format={"result_format": "COMPLETE"})
     by_reason = {check.reason: check for check in suite.checks}
     rejected: dict[str, _Mask] = {}
@@ -154,26 +153,3 @@ def _padded(entries: pd.Series, length: int) -> pd.Series:
     filler = 0 if len(entries) else -1
     take = np.r_[np.arange(len(entries)), np.full(length - len(entries), filler)].astype(np.intp, copy=False)
     return pd.Series(entries.array.take(take, allow_fill=True))
-
-
-@cache
-def _batch_definition() -> BatchDefinition[Any]:
-    """One ephemeral GX context per process: nothing on disk, no analytics, no progress bars."""
-    with warnings.catch_warnings():
-        # GX 1.24 imports the deprecated ``sre_constants``/``sre_parse`` modules (Python 3.11 warns); harmless.
-        warnings.filterwarnings("ignore", message="module 'sre_.*' is deprecated", category=DeprecationWarning)
-        import great_expectations as gx
-        from great_expectations.data_context.types.base import (
-            DataContextConfig,
-            InMemoryStoreBackendDefaults,
-            ProgressBarsConfig,
-        )
-
-    config = DataContextConfig(
-        store_backend_defaults=InMemoryStoreBackendDefaults(),
-        analytics_enabled=False,
-        progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
-    )
-    context = gx.get_context(mode="ephemeral", project_config=config)
-    source = context.data_sources.add_pandas("waterhub")
-    return source.add_dataframe_asset("batch").add_batch_definition_whole_dataframe("whole")

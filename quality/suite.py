@@ -20,6 +20,7 @@ import numpy as np
 
 from contracts import Contract, FieldSpec
 from quality.errors import MissingReferenceKeysError
+from quality.gx import load_great_expectations
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -69,6 +70,7 @@ class Suite:
     derived: tuple[DerivedColumn, ...] = ()
 
     def expectation_suite(self) -> ExpectationSuite:
+        load_great_expectations()
         from great_expectations.core.expectation_suite import ExpectationSuite
 
         meta = self.contract.meta
@@ -173,6 +175,7 @@ def _seen_before(primary_key: Sequence[str]) -> DerivedColumn:
 
 def to_expectation(check: Check) -> ColumnMapExpectation:
     """The Great Expectations expectation of a check, carrying its reason code in ``meta``."""
+    load_great_expectations()
     from great_expectations.expectations.core import (
         expect_column_value_lengths_to_be_between as lengths,
     )

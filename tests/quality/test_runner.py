@@ -108,6 +108,18 @@ def test_a_resent_record_keeps_the_first_copy_and_quarantines_the_later_one() ->
     assert outcome.valid["name"].tolist() == ["猎德", "猎德"]
 
 
+def test_keys_that_differ_only_in_surrounding_space_are_one_key() -> None:
+    frame = pd.DataFrame([_station(station_code="44010001"), _station(station_code=" 44010001 ")])
+    assert validate_frame(WaterQualityStation, frame).quarantined == {1: ["duplicate_key"]}
+
+
+def test_an_empty_batch_gives_an_empty_frame_of_the_contract_columns() -> None:
+    outcome = validate_frame(WaterQualitySample, pd.DataFrame(), known_references={STATIONS_KEY: []})
+    assert (outcome.rows, outcome.quarantined) == (0, {})
+    assert list(outcome.valid.columns) == list(WaterQualitySample.model_fields)
+    assert str(outcome.valid["sampled_at"].dtype) == "datetime64[us, UTC]"
+
+
 def test_a_value_that_cannot_be_typed_is_reported_once_not_also_as_missing() -> None:
     frame = pd.DataFrame([_station(longitude="east"), _station(station_code="44010002", longitude=None)])
     outcome = validate_frame(WaterQualityStation, frame)
