@@ -65,7 +65,7 @@ def validate_frame(
     rejected: dict[str, _Mask] = {
         reason: mask for name in batch.columns for reason, mask in batch.columns[name].failed.items()
     }
-    checks = {check.reason: check for check in suite.checks}
+    checks = suite.by_reason()
     for reason, rows in _run_suite(suite, columns, batch.rows).items():
         check = checks[reason]
         if check.kind == "not_null" and check.field is not None:
@@ -123,7 +123,7 @@ def _run_suite(suite: Suite, columns: Mapping[str, EncodedColumn], rows: int) ->
     frame = pd.DataFrame(padded, index=pd.RangeIndex(length))
     batch = batch_definition().get_batch(batch_parameters={"dataframe": frame})
     result = batch.validate(suite.expectation_suite(), result_format={"result_format": "COMPLETE"})
-    by_reason = {check.reason: check for check in suite.checks}
+    by_reason = suite.by_reason()
     rejected: dict[str, _Mask] = {}
     for outcome in result.results:
         config = outcome.expectation_config

@@ -69,6 +69,10 @@ class Suite:
     checks: tuple[Check, ...]
     derived: tuple[DerivedColumn, ...] = ()
 
+    def by_reason(self) -> dict[str, Check]:
+        """Reason codes are unique within a suite (a test holds them so), so a reason names its check."""
+        return {check.reason: check for check in self.checks}
+
     def expectation_suite(self) -> ExpectationSuite:
         load_great_expectations()
         from great_expectations.core.expectation_suite import ExpectationSuite
