@@ -1,1 +1,3 @@
 """The ``waterhub`` command line: one module per noun, assembled in ``main``."""
+
+__all__: list[str] = []

@@ -9,6 +9,8 @@ import typer
 from contracts import FieldSpec, UnknownContractError, all_contracts, get_contract
 from waterhub.cli.output import emit_json, fail, print_table
 
+__all__ = ["app", "list_contracts", "schema", "show"]
+
 app = typer.Typer(help="Data contracts: keys, versions, owners, fields and JSON Schemas.", no_args_is_help=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout")]

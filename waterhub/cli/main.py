@@ -1,10 +1,21 @@
-"""Entry point of the ``waterhub`` command: assembles the noun groups and the consumer commands."""
+"""Entry point of the ``waterhub`` command: assembles the noun groups and the consumer commands.
+
+``run`` is the process boundary (STYLE rules 11, 16): an error a command did not turn into a message itself is
+printed as one line and a hint, with exit code 1; the traceback only with ``--debug``.
+"""
 
 from __future__ import annotations
+
+import sys
+from typing import Annotated
 
 import typer
 
 from waterhub.cli import broker, consume, contracts, demo, simulate
+from waterhub.cli.output import stderr
+from waterhub.logs import configure_logging
+
+__all__ = ["app", "run"]
 
 app = typer.Typer(
     name="waterhub",
@@ -18,3 +29,26 @@ app.command("datasets")(consume.datasets)
 app.command("changes")(consume.changes)
 app.command("broker")(broker.broker)
 app.command("demo")(demo.demo)
+
+_DEBUG = "--debug"
+
+
+@app.callback()
+def _options(
+    debug: Annotated[bool, typer.Option(_DEBUG, help="Show INFO/DEBUG logs and full tracebacks")] = False,
+    log_json: Annotated[bool, typer.Option("--log-json", help="Logs as JSON lines on stderr")] = False,
+) -> None:
+    """waterhub: pull, check, publish and share water-affairs data."""
+    configure_logging(debug=debug, as_json=log_json)
+
+
+def run() -> None:
+    """The ``waterhub`` console script."""
+    try:
+        app()
+    except Exception as exc:
+        if _DEBUG in sys.argv[1:]:
+            raise
+        stderr.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", soft_wrap=True, markup=True, highlight=False)
+        stderr.print(f"[dim]hint:[/] rerun with {_DEBUG} for the traceback")
+        raise SystemExit(1) from exc
