@@ -21,10 +21,11 @@ from contracts import Contract
 from quality.coercion import EncodedColumn, encode_batch, encode_values
 from quality.errors import SuiteEvaluationError
 from quality.gx import batch_definition
-from quality.suite import Suite, build_suite
+from quality.suite import Check, Suite, build_suite
 
 if TYPE_CHECKING:
     import pandas as pd
+    from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResult
 
 __all__ = ["ValidationOutcome", "validate_frame"]
 
@@ -122,9 +123,27 @@ def _run_suite(suite: Suite, columns: Mapping[str, EncodedColumn], rows: int) ->
     padded = {name: _padded(column.entries, length) for name, column in table.items()}
     frame = pd.DataFrame(padded, index=pd.RangeIndex(length))
     batch = batch_definition().get_batch(batch_parameters={"dataframe": frame})
-    result = batch.validate(suite.expectation_suite(), result_format={"result_format": "COMPLETE"})
-    by_reason = suite.by_reason()
+    # A quick gate first: most checks pass, and only a failed one needs GX to list the values it rejected.
+    gate = _outcomes(suite, batch.validate(suite.expectation_suite(), result_format="BOOLEAN_ONLY"))
+    failed = {check.reason for check, outcome in gate if not outcome.success}
+    if not failed:
+        return {}
+    detail = batch.validate(suite.expectation_suite(failed), result_format={"result_format": "COMPLETE"})
     rejected: dict[str, _Mask] = {}
+    for check, outcome in _outcomes(suite, detail):
+        column = table[check.column]
+        failing = np.zeros(len(column.entries), dtype=bool)
+        positions = np.asarray(outcome.result.get("unexpected_index_list") or [], dtype=np.intp)
+        failing[positions[positions < len(column.entries)]] = True  # the padding repeats entry 0
+        if failing.any():
+            rejected[check.reason] = failing[column.row_entry]
+    return rejected
+
+
+def _outcomes(suite: Suite, result: ExpectationSuiteValidationResult) -> list[tuple[Check, Any]]:
+    """Each expectation's result with the check it came from; an expectation GX could not evaluate is a bug."""
+    by_reason = suite.by_reason()
+    outcomes = []
     for outcome in result.results:
         config = outcome.expectation_config
         if config is None:  # pragma: no cover - GX always echoes the configuration it ran
@@ -136,13 +155,8 @@ def _run_suite(suite: Suite, columns: Mapping[str, EncodedColumn], rows: int) ->
                 f"{suite.contract.meta.key}: check {check.reason} could not be evaluated "
                 f"({info.get('exception_message')}); nothing was quarantined or published for this batch"
             )
-        column = table[check.column]
-        failing = np.zeros(len(column.entries), dtype=bool)
-        positions = np.asarray(outcome.result.get("unexpected_index_list") or [], dtype=np.intp)
-        failing[positions[positions < len(column.entries)]] = True  # the padding repeats entry 0
-        if failing.any():
-            rejected[check.reason] = failing[column.row_entry]
-    return rejected
+        outcomes.append((check, outcome))
+    return outcomes
 
 
 def _padded(entries: pd.Series, length: int) -> pd.Series:

@@ -73,14 +73,14 @@ class Suite:
         """Reason codes are unique within a suite (a test holds them so), so a reason names its check."""
         return {check.reason: check for check in self.checks}
 
-    def expectation_suite(self) -> ExpectationSuite:
+    def expectation_suite(self, reasons: Collection[str] | None = None) -> ExpectationSuite:
+        """The GX suite of every check, or of the checks with the given reason codes."""
         load_great_expectations()
         from great_expectations.core.expectation_suite import ExpectationSuite
 
         meta = self.contract.meta
-        return ExpectationSuite(
-            name=f"{meta.key}:{meta.version}", expectations=[to_expectation(check) for check in self.checks]
-        )
+        chosen = [check for check in self.checks if reasons is None or check.reason in reasons]
+        return ExpectationSuite(name=f"{meta.key}:{meta.version}", expectations=[to_expectation(c) for c in chosen])
 
 
 def build_suite(
