@@ -16,6 +16,8 @@ import argparse
 import json
 import statistics
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -39,6 +41,7 @@ RANGES = {  # (low, high, decimals): realistic spread, at the precision stations
     "total_nitrogen": (0.3, 3.0, 2),
     "turbidity": (2.0, 120.0, 1),
 }
+_T = TypeVar("_T")
 BAD_KINDS = ("ph_out_of_range", "negative", "unknown_station", "missing_time", "duplicate", "not_finite", "unit")
 
 
@@ -74,7 +77,8 @@ def synthetic_batch(rows: int, seed: int = 7) -> pd.DataFrame:
 
 def _plant(frame: pd.DataFrame, rows: np.ndarray, kinds: np.ndarray) -> None:
     def at(kind: str) -> np.ndarray:
-        return rows[kinds == kind]
+        chosen: np.ndarray = rows[kinds == kind]
+        return chosen
 
     frame.loc[at("ph_out_of_range"), "ph"] = 15.2
     frame.loc[at("negative"), "ammonia_nitrogen"] = -0.12
@@ -103,12 +107,12 @@ def run_pydantic(records: list[dict[str, object]]) -> set[int]:
     return bad
 
 
-def timed(function: object, argument: object, repeats: int) -> tuple[float, set[int]]:
+def timed(function: Callable[[_T], set[int]], argument: _T, repeats: int) -> tuple[float, set[int]]:
     seconds = []
     result: set[int] = set()
     for _ in range(repeats):
         start = time.perf_counter()
-        result = function(argument)  # type: ignore[operator]
+        result = function(argument)
         seconds.append(time.perf_counter() - start)
     return statistics.median(seconds), result
 

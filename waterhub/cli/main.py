@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from waterhub.cli import broker, consume, contracts, demo, simulate
-from waterhub.cli.output import stderr
+from waterhub.cli.output import fail
 from waterhub.logs import configure_logging
 
 __all__ = ["app", "run"]
@@ -49,6 +49,6 @@ def run() -> None:
     except Exception as exc:
         if _DEBUG in sys.argv[1:]:
             raise
-        stderr.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", soft_wrap=True, markup=True, highlight=False)
-        stderr.print(f"[dim]hint:[/] rerun with {_DEBUG} for the traceback")
-        raise SystemExit(1) from exc
+        raise SystemExit(
+            fail(f"{type(exc).__name__}: {exc}", f"rerun with {_DEBUG} for the traceback").exit_code
+        ) from exc
