@@ -11,9 +11,21 @@ from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
 
-__all__ = ["BEIJING", "BeijingTime", "Concentration", "as_utc"]
+__all__ = ["BEIJING", "BeijingTime", "Concentration", "as_utc", "source_zone"]
 
 BEIJING = timezone(timedelta(hours=8), name="Asia/Shanghai")
+"""Beijing time as the standards mean it: UTC+8 all year. Not the tz database's Asia/Shanghai, which has daylight
+saving in 1986-1991 and local mean time before 1901; a backfilled 1988 reading must not move by an hour."""
+
+_SOURCE_ZONES = {BEIJING.tzname(None): BEIJING}
+
+
+def source_zone(name: str) -> timezone:
+    """The zone a field's ``x-source-zone`` names: the one rule every deriver applies to a time without offset."""
+    try:
+        return _SOURCE_ZONES[name]
+    except KeyError:
+        raise ValueError(f"unknown source zone {name!r}; known: {', '.join(sorted(_SOURCE_ZONES))}") from None
 
 
 def as_utc(value: datetime) -> datetime:
@@ -40,7 +52,7 @@ BeijingTime = Annotated[
     AwareDatetime,
     BeforeValidator(_attach_beijing),
     AfterValidator(as_utc),
-    Field(json_schema_extra={"x-source-zone": "Asia/Shanghai", "x-stored-zone": "UTC"}),
+    Field(json_schema_extra={"x-source-zone": BEIJING.tzname(None), "x-stored-zone": "UTC"}),
 ]
 """A timestamp the source sends in Beijing time (with or without offset), stored in UTC."""
 

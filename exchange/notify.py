@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
-from urllib.parse import unquote, urlparse
 
 import paho.mqtt.client as mqtt
 import structlog
@@ -40,6 +39,7 @@ from sqlalchemy import BigInteger, Connection, Engine, bindparam, func, select
 
 from contracts import schema_id
 from exchange.errors import ExchangeError, StoreUnavailableError
+from exchange.mqtt_url import broker_address
 from exchange.subscriber import ALL_CHANGES
 from exchange.tables import outbox
 
@@ -138,19 +138,14 @@ class MqttNotifier:
     """
 
     def __init__(self, url: str, *, timeout_s: float = 10.0) -> None:
-        parsed = urlparse(url)
-        if parsed.scheme != "mqtt" or not parsed.hostname:
-            raise ValueError(
-                f"not an MQTT URL (scheme {parsed.scheme!r}, host {parsed.hostname!r}): "
-                "expected mqtt://[user:password@]host[:port]"
-            )
+        address = broker_address(url)
         if timeout_s <= 0:
             raise ValueError(f"timeout_s={timeout_s!r}: the wait for the broker must be bounded and positive")
-        self.host = parsed.hostname
-        self.port = parsed.port or 1883
+        self.host = address.host
+        self.port = address.port
         self.timeout_s = timeout_s
-        self._username = unquote(parsed.username) if parsed.username else None
-        self._password = unquote(parsed.password) if parsed.password else None
+        self._username = address.username
+        self._password = address.password
         self._client: mqtt.Client | None = None
         self._connected = threading.Event()
         self._answered = threading.Event()

@@ -11,12 +11,12 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from exchange.errors import StoreUnavailableError
+from exchange.mqtt_url import broker_address
 
 __all__ = ["ALL_CHANGES", "ChangeEvent", "ChangeSubscriber"]
 
@@ -75,17 +75,17 @@ class ChangeSubscriber:
         self._client.on_message = self._on_message
 
     def __enter__(self) -> ChangeSubscriber:
-        parsed = urlparse(self.url)
-        if parsed.username:
-            self._client.username_pw_set(parsed.username, parsed.password)
+        address = broker_address(self.url)
+        if address.username:
+            self._client.username_pw_set(address.username, address.password)
         try:
-            self._client.connect(parsed.hostname or "127.0.0.1", parsed.port or 1883)
+            self._client.connect(address.host, address.port)
         except OSError as exc:
-            raise StoreUnavailableError(f"no MQTT broker at {parsed.hostname}:{parsed.port} ({exc})") from exc
+            raise StoreUnavailableError(f"no MQTT broker at {address.where} ({exc})") from exc
         self._client.loop_start()
         if not self._subscribed.wait(self.timeout_s):
             self.__exit__(None, None, None)
-            raise StoreUnavailableError(f"the broker at {parsed.hostname}:{parsed.port} did not accept {self.topic}")
+            raise StoreUnavailableError(f"the broker at {address.where} did not accept {self.topic}")
         return self
 
     def __exit__(

@@ -13,18 +13,19 @@ rare) are not reduced, because ``True`` and ``1.0`` are equal keys to a hash tab
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
 
 from contracts import Contract, FieldSpec
+from contracts.types import source_zone
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,7 +35,6 @@ __all__ = ["EncodedBatch", "EncodedColumn", "encode_batch", "encode_values"]
 _Mask = npt.NDArray[np.bool_]
 _Codes = npt.NDArray[np.intp]
 _Converter = Callable[[FieldSpec, "pd.Series"], tuple["pd.Series", dict[str, _Mask]]]
-_NOT_FINITE_TOKENS = ("nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity")
 _PLAIN_TIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
 """The form every source in this domain sends (Beijing time, no offset): parsed in bulk, the rest one by one."""
 
@@ -189,9 +189,13 @@ def _numbers(spec: FieldSpec, series: pd.Series) -> tuple[pd.Series, dict[str, _
 
 
 def _is_not_finite(value: object) -> bool:
+    """A number that is no finite number: the NaN/Infinity tokens, a float NaN, or text that overflows (1e400)."""
     if isinstance(value, str):
-        return value.strip().lower() in _NOT_FINITE_TOKENS
-    return isinstance(value, float) and not np.isfinite(value)
+        try:
+            return not math.isfinite(float(value))
+        except ValueError:
+            return False
+    return isinstance(value, float) and not math.isfinite(value)
 
 
 def _integral(spec: FieldSpec, values: pd.Series, reasons: dict[str, _Mask]) -> tuple[pd.Series, dict[str, _Mask]]:
@@ -222,7 +226,7 @@ def _times(spec: FieldSpec, series: pd.Series) -> tuple[pd.Series, dict[str, _Ma
 
     if isinstance(series.dtype, pd.DatetimeTZDtype):
         return series.dt.tz_convert("UTC").dt.as_unit("us"), {}
-    zone = ZoneInfo(spec.source_zone) if spec.source_zone is not None else None
+    zone = source_zone(spec.source_zone) if spec.source_zone is not None else None
     utc = pd.Series(pd.NaT, index=series.index, dtype="datetime64[us, UTC]")
     present = _present(series)
     if series.dtype.kind == "M":
@@ -244,7 +248,7 @@ def _times(spec: FieldSpec, series: pd.Series) -> tuple[pd.Series, dict[str, _Ma
     return utc, {"not_a_time": present & utc.isna().to_numpy(dtype=bool)}
 
 
-def _one_time(value: object, zone: ZoneInfo | None) -> datetime | None:
+def _one_time(value: object, zone: tzinfo | None) -> datetime | None:
     """The contract's own rule (``contracts.types.BeijingTime``) for one value off the bulk path."""
     if isinstance(value, str):
         try:

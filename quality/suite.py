@@ -161,18 +161,27 @@ def _reference_checks(contract: type[Contract], known: Mapping[str, Collection[s
 
 
 def _seen_before(primary_key: Sequence[str]) -> DerivedColumn:
-    """Whether an earlier row of the batch has the same key (sources resend records); compared by value codes."""
+    """Whether an earlier row of the batch has the same key (sources resend records); compared by value codes.
+
+    A row with a part of its key missing has no key to repeat: it is quarantined as missing, and only as that.
+    """
 
     def compute(batch: EncodedBatch) -> pd.Series:
         import pandas as pd
 
-        radices = [len(batch.columns[name].values) + 1 for name in primary_key]  # +1: code -1, no value
+        keyed = np.flatnonzero(np.logical_and.reduce([batch.columns[name].codes >= 0 for name in primary_key]))
+        codes = [batch.columns[name].codes[keyed] for name in primary_key]
+        radices = [len(batch.columns[name].values) for name in primary_key]
         if float(np.prod(radices, dtype=np.float64)) >= 2.0**62:
-            return pd.DataFrame({name: batch.columns[name].codes for name in primary_key}).duplicated(keep="first")
-        key = np.zeros(batch.rows, dtype=np.int64)
-        for name, radix in zip(primary_key, radices, strict=True):  # one integer per key: codes in mixed radix
-            key = key * radix + (batch.columns[name].codes + 1)
-        return pd.Series(key).duplicated(keep="first")
+            repeated = pd.DataFrame(dict(zip(primary_key, codes, strict=True))).duplicated(keep="first")
+        else:
+            key = np.zeros(len(keyed), dtype=np.int64)
+            for part, radix in zip(codes, radices, strict=True):  # one integer per key: codes in mixed radix
+                key = key * radix + part
+            repeated = pd.Series(key).duplicated(keep="first")
+        seen = np.zeros(batch.rows, dtype=bool)
+        seen[keyed] = repeated.to_numpy(dtype=bool)
+        return pd.Series(seen)
 
     return DerivedColumn(_SEEN_BEFORE, compute)
 

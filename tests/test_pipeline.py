@@ -9,7 +9,7 @@ import json
 import socket
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +62,8 @@ def pipeline(hub_settings: Settings) -> Iterator[Pipeline]:
     pipe.engine.dispose()
 
 
-def _run(pipeline: Pipeline, run_id: str) -> str:
-    batch_id = pipeline.extract(run_id=run_id, interval_end=RUN_END)
+def _run(pipeline: Pipeline, run_id: str, interval_end: datetime = RUN_END) -> str:
+    batch_id = pipeline.extract(run_id=run_id, interval_end=interval_end)
     pipeline.validate(batch_id)
     pipeline.publish(batch_id)
     return batch_id
@@ -134,6 +134,22 @@ def test_an_incremental_run_reads_from_the_watermark_and_logs_only_new_and_corre
     assert ops == {"insert": len(simulator.truth.valid_sample_keys()) - first_log, "update": 3}
 
 
+def test_the_watermark_never_passes_the_end_of_the_runs_interval(
+    pipeline: Pipeline, simulator: WaterQualitySimulator, running: RunningSimulator
+) -> None:
+    """A sample updated after the interval's end is published, but the next run reads from the interval's end
+    again (Meltano's signpost): a run can never skip what a concurrent correction wrote meanwhile."""
+    cap = max(simulator.truth.valid_updated_at()) - timedelta(hours=3)
+    _run(pipeline, "run-1", interval_end=cap)
+    with pipeline.engine.connect() as conn:
+        assert read_watermark(conn, "water_quality", "samples") == cap
+    logged = _count(pipeline.engine, change_log)
+    _run(pipeline, "run-2", interval_end=cap)
+    sample_requests = [r for r in running.requests if r.path.endswith("/samples")]
+    assert sample_requests[-1].query["updated_since"] == cap.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+    assert _count(pipeline.engine, change_log) == logged
+
+
 def test_exhausted_retries_publish_nothing_and_keep_the_watermark(
     pipeline: Pipeline, running: RunningSimulator
 ) -> None:
@@ -189,9 +205,14 @@ def test_snapshot_writes_each_datasets_state_at_its_last_sequence_once(
 ) -> None:
     batch_id = _run(pipeline, "run-1")
     first = pipeline.snapshot(batch_id)
+    assert pipeline.manifest(batch_id)["streams"]["samples"]["snapshot_created"] is True
+    path = Path(first["samples"].removeprefix("file://"))
+    written = path.stat().st_mtime_ns
     again = pipeline.snapshot(batch_id)
-    assert first == again
-    table = pq.read_table(Path(first["samples"].removeprefix("file://")))
+    assert again == first
+    assert pipeline.manifest(batch_id)["streams"]["samples"]["snapshot_created"] is False
+    assert path.stat().st_mtime_ns == written
+    table = pq.read_table(path)
     assert table.num_rows == len(simulator.truth.valid_sample_keys())
     stored = set(zip(table["station_code"].to_pylist(), table["sampled_at"].to_pylist(), strict=True))
     assert stored == simulator.truth.valid_sample_keys()

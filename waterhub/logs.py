@@ -15,7 +15,7 @@ __all__ = ["configure_logging"]
 
 
 def configure_logging(*, debug: bool, as_json: bool) -> None:
-    """INFO and up with ``--debug``, else warnings only, so a command's own output stays readable."""
+    """Everything with ``--debug``, else warnings only, so a command's own output stays readable."""
     level = logging.DEBUG if debug else logging.WARNING
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())

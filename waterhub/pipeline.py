@@ -175,14 +175,19 @@ class Pipeline:
 
         now = now or datetime.now(UTC)
         self._batch(batch_id, after="published")
+        sent = 0
         with MqttNotifier(self.settings.resolved_mqtt_url) as notifier:
-            result = dispatch_outbox(self.engine, notifier, now=now)
-        if result.failed:
-            raise StoreUnavailableError(
-                f"{self.source_name}: {result.failed} change event(s) could not be sent to {notifier.where}; they "
-                "and the events behind them stay in the outbox, and the task's retry sends them with the same ids"
-            )
-        return {"sent": result.sent}
+            while True:  # the outbox is read in pages; stop when a page sent nothing more
+                result = dispatch_outbox(self.engine, notifier, now=now)
+                sent += result.sent
+                if result.failed:
+                    raise StoreUnavailableError(
+                        f"{self.source_name}: {result.failed} change event(s) could not be sent to {notifier.where}; "
+                        "they and the events behind them stay in the outbox, and the task's retry sends them with "
+                        "the same ids"
+                    )
+                if result.sent == 0:
+                    return {"sent": sent}
 
     def snapshot(self, batch_id: str, now: datetime | None = None) -> dict[str, str]:
         """Write a Parquet snapshot of each dataset this batch touched, unless one exists for its sequence."""

@@ -8,8 +8,11 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from connectors.http.settings import PLACEHOLDER_SECRETS, HttpClientSettings
+from connectors.water_quality.settings import WaterQualitySourceSettings
 
 __all__ = [
     "PLACEHOLDER_SECRETS",
@@ -19,40 +22,6 @@ __all__ = [
     "settings_markdown",
     "settings_reference",
 ]
-
-PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "password", "xxx"})
-
-
-class HttpClientSettings(BaseModel):
-    """How the shared HTTP client treats every source: timeouts and a bounded retry budget."""
-
-    model_config = ConfigDict(frozen=True)
-
-    timeout_s: float = Field(10.0, gt=0, description="Timeout of one HTTP request to a source")
-    max_attempts: int = Field(5, ge=1, le=20, description="Attempts per request before the run fails")
-    max_retry_time_s: float = Field(120.0, gt=0, description="Total time one request may spend retrying")
-    max_retry_after_s: float = Field(
-        60.0, ge=0, description="Longest Retry-After hint honoured; a longer one fails the run at once"
-    )
-    backoff_initial_s: float = Field(0.5, ge=0, description="First backoff wait; doubles per attempt, with jitter")
-    backoff_max_s: float = Field(30.0, ge=0, description="Longest backoff wait between two attempts")
-
-
-class WaterQualitySourceSettings(BaseModel):
-    """The Ecology and Environment Bureau's automatic water-quality station API."""
-
-    model_config = ConfigDict(frozen=True)
-
-    base_url: str = Field("http://127.0.0.1:8765", description="Base URL of the bureau's station API")
-    api_key: SecretStr = Field(SecretStr("waterhub-demo-key"), description="API key sent as X-Api-Key")
-    page_size: int = Field(500, ge=1, le=10_000, description="Records asked for per page")
-
-    @field_validator("api_key")
-    @classmethod
-    def _refuse_placeholder(cls, value: SecretStr) -> SecretStr:
-        if value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
-            raise ValueError("api_key is a placeholder; set WATERHUB_WATER_QUALITY__API_KEY to the real key")
-        return value
 
 
 class Settings(BaseSettings):

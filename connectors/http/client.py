@@ -9,10 +9,12 @@ look for missing values, while the string ``"NaN"`` is quarantined by quality wi
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from importlib.metadata import version
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
@@ -22,14 +24,13 @@ import structlog
 from connectors.errors import SourceConfigError, SourceDataError, SourceUnavailableError
 from connectors.http.retry import Action, RetriableError, build_retrying, classify_exception, classify_status
 from connectors.http.retry import retry_after_s as read_retry_after_s
-from waterhub import __version__
 
 if TYPE_CHECKING:
-    from waterhub.settings import HttpClientSettings
+    from connectors.http.settings import HttpClientSettings
 
 __all__ = ["USER_AGENT", "SourceClient", "SourceLabel", "build_client", "parse_json_page"]
 
-USER_AGENT = f"waterhub/{__version__}"
+USER_AGENT = f"waterhub/{version('waterhub')}"
 """Sent with every request, so a source's operator can tell our traffic apart and reach us."""
 
 log = structlog.get_logger(__name__)
@@ -68,12 +69,19 @@ def _keep_token(token: str) -> str:
     return token
 
 
+def _finite_or_text(text: str) -> float | str:
+    """``1e400`` overflows to infinity: keep the text, as for the ``Infinity`` token, so quality can refuse it."""
+    value = float(text)
+    return value if math.isfinite(value) else text
+
+
 def parse_json_page(content: bytes) -> object:
-    """Parse a page, keeping ``NaN``, ``Infinity`` and ``-Infinity`` as those strings (see the module docstring).
+    """Parse a page, keeping ``NaN``, ``Infinity``, ``-Infinity`` and overflowing numbers as text (see the module
+    docstring): every float on a page is finite, so a staged batch is always valid JSON.
 
     Raises ``ValueError`` for anything that is not JSON; the caller turns it into ``SourceDataError``.
     """
-    return json.loads(content, parse_constant=_keep_token)
+    return json.loads(content, parse_constant=_keep_token, parse_float=_finite_or_text)
 
 
 class SourceClient:

@@ -23,7 +23,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from tenacity.wait import wait_exponential_jitter
 
 if TYPE_CHECKING:
-    from waterhub.settings import HttpClientSettings
+    from connectors.http.settings import HttpClientSettings
 
 __all__ = [
     "EXCEPTION_RULES",
@@ -87,6 +87,7 @@ EXCEPTION_RULES: tuple[ExceptionRule, ...] = (
     ExceptionRule(httpx.LocalProtocolError, Action.FAIL, "Check the source's settings ({url_setting}, {key_setting})."),
     ExceptionRule(httpx.TimeoutException, Action.RETRY),
     ExceptionRule(httpx.TransportError, Action.RETRY),
+    ExceptionRule(httpx.DecodingError, Action.RETRY),  # a body cut or garbled in transit (bad gzip, charset)
 )
 """Order matters: ``UnsupportedProtocol`` and ``LocalProtocolError`` are ``TransportError`` subclasses."""
 

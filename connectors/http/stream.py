@@ -25,7 +25,7 @@ from contracts.base import Contract
 from contracts.types import BEIJING
 
 if TYPE_CHECKING:
-    from waterhub.settings import HttpClientSettings
+    from connectors.http.settings import HttpClientSettings
 
 __all__ = ["CursorParam", "HttpStream", "Source", "SourceSession"]
 

@@ -8,7 +8,8 @@ from connectors.http import ApiKeyHeader, Source
 from connectors.water_quality.streams import WaterQualitySamplesStream, WaterQualityStationsStream
 
 if TYPE_CHECKING:
-    from waterhub.settings import HttpClientSettings, WaterQualitySourceSettings
+    from connectors.http.settings import HttpClientSettings
+    from connectors.water_quality.settings import WaterQualitySourceSettings
 
 __all__ = ["API_KEY_HEADER", "WaterQualitySource"]
 

@@ -75,6 +75,7 @@ def test_401_and_404_failures_name_the_setting_to_fix() -> None:
         (httpx.ReadTimeout("t"), Action.RETRY),
         (httpx.ConnectError("refused"), Action.RETRY),
         (httpx.RemoteProtocolError("closed"), Action.RETRY),
+        (httpx.DecodingError("bad gzip"), Action.RETRY),
         (httpx.UnsupportedProtocol("ftp"), Action.FAIL),
         (httpx.InvalidURL("bad"), Action.FAIL),
     ],
@@ -90,8 +91,8 @@ def test_an_exception_that_is_not_a_transport_problem_is_not_classified() -> Non
 
 
 def test_pages_keep_nan_and_infinity_tokens_as_strings() -> None:
-    page = parse_json_page(b'{"a": NaN, "b": Infinity, "c": -Infinity, "d": 1.5, "e": null}')
-    assert page == {"a": "NaN", "b": "Infinity", "c": "-Infinity", "d": 1.5, "e": None}
+    page = parse_json_page(b'{"a": NaN, "b": Infinity, "c": -Infinity, "d": 1.5, "e": null, "f": -1e400, "g": 1e308}')
+    assert page == {"a": "NaN", "b": "Infinity", "c": "-Infinity", "d": 1.5, "e": None, "f": "-1e400", "g": 1e308}
 
 
 def test_a_page_that_is_not_json_raises_value_error() -> None:

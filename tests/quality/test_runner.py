@@ -113,11 +113,43 @@ def test_keys_that_differ_only_in_surrounding_space_are_one_key() -> None:
     assert validate_frame(WaterQualityStation, frame).quarantined == {1: ["duplicate_key"]}
 
 
+def test_rows_missing_part_of_their_key_are_missing_not_duplicates() -> None:
+    frame = pd.DataFrame([_station(station_code=None), _station(station_code=None), _station()])
+    assert validate_frame(WaterQualityStation, frame).quarantined == {
+        0: ["station_code_missing"],
+        1: ["station_code_missing"],
+    }
+
+
+def test_a_naive_time_is_utc_plus_8_in_any_year_as_the_contract_reads_it() -> None:
+    """The tz database's Asia/Shanghai had daylight saving in 1986-1991; the standards' Beijing time did not."""
+    times = ["1988-06-01 12:00:00", "1990-08-15 00:30:00", "2026-11-20 08:00:00"]
+    frame = pd.DataFrame([_station(station_code=f"4401000{n}", updated_at=t) for n, t in enumerate(times)])
+    outcome = validate_frame(WaterQualityStation, frame)
+    expected = [WaterQualityStation.model_validate(record).updated_at for record in frame.to_dict("records")]
+    assert outcome.valid["updated_at"].tolist() == expected
+    assert expected[0] == datetime(1988, 6, 1, 4, tzinfo=UTC)
+
+
 def test_an_empty_batch_gives_an_empty_frame_of_the_contract_columns() -> None:
     outcome = validate_frame(WaterQualitySample, pd.DataFrame(), known_references={STATIONS_KEY: []})
     assert (outcome.rows, outcome.quarantined) == (0, {})
     assert list(outcome.valid.columns) == list(WaterQualitySample.model_fields)
     assert str(outcome.valid["sampled_at"].dtype) == "datetime64[us, UTC]"
+
+
+def test_nan_infinity_and_overflowing_numbers_are_not_finite_and_other_text_is_not_a_number() -> None:
+    values = ["NaN", "-Infinity", "1e400", "7,3", "abc"]
+    frame = pd.DataFrame(
+        [_station(station_code=f"4401000{n}", longitude=value) for n, value in enumerate(values)], dtype=object
+    )
+    assert validate_frame(WaterQualityStation, frame).quarantined == {
+        0: ["longitude_not_finite"],
+        1: ["longitude_not_finite"],
+        2: ["longitude_not_finite"],
+        3: ["longitude_not_a_number"],
+        4: ["longitude_not_a_number"],
+    }
 
 
 def test_a_value_that_cannot_be_typed_is_reported_once_not_also_as_missing() -> None:
@@ -143,7 +175,7 @@ _TEXT = st.one_of(
     st.sampled_from([None, 12345678, "44010001", " 44010001 "]),
 )
 _TIMES = st.one_of(
-    st.datetimes(min_value=datetime(1995, 1, 1), max_value=datetime(2035, 1, 1)).map(  # noqa: DTZ001 - naive on purpose
+    st.datetimes(min_value=datetime(1980, 1, 1), max_value=datetime(2035, 1, 1)).map(  # noqa: DTZ001 - naive on purpose
         lambda value: value.strftime("%Y-%m-%d %H:%M:%S")
     ),
     st.sampled_from(["2026-11-20T08:00:00+08:00", "2026-11-20T08:00:00Z", "2026-13-40 99:00:00", "", None, 5]),

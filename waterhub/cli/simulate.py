@@ -13,13 +13,11 @@ from typing import Annotated
 import typer
 
 from waterhub.cli.output import stdout
-from waterhub.settings import WaterQualitySourceSettings
+from waterhub.settings import Settings
 
 __all__ = ["app", "sources"]
 
 app = typer.Typer(help="Simulators of the source systems, on real sockets.", no_args_is_help=True)
-
-_DEFAULT_API_KEY = WaterQualitySourceSettings.model_fields["api_key"].get_default().get_secret_value()
 
 
 @app.callback()
@@ -33,18 +31,17 @@ def sources(
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free port)")] = 8765,
     seed: Annotated[int, typer.Option(help="Seed of the simulated data")] = 7,
     api_key: Annotated[
-        str,
-        typer.Option(
-            help="API key the simulator accepts", envvar="WATERHUB_WATER_QUALITY__API_KEY", show_default=False
-        ),
-    ] = _DEFAULT_API_KEY,
+        str | None,
+        typer.Option(help="API key the simulator accepts; default the hub's own (WATERHUB_WATER_QUALITY__API_KEY)"),
+    ] = None,
     stations: Annotated[int, typer.Option(help="Number of stations")] = 20,
     hours: Annotated[int, typer.Option(help="Hours of samples per station")] = 48,
 ) -> None:
     """Serve the bureau's water-quality API simulator until Ctrl-C."""
     from connectors.water_quality import WaterQualitySimulator
 
-    simulator = WaterQualitySimulator(seed=seed, api_key=api_key, stations=stations, hours=hours)
+    key = api_key or Settings().water_quality.api_key.get_secret_value()
+    simulator = WaterQualitySimulator(seed=seed, api_key=key, stations=stations, hours=hours)
     truth = simulator.truth
     with simulator.serve(host=host, port=port) as running:
         stdout.print(f"water_quality simulator listening on [bold]{running.base_url}[/]", soft_wrap=True)
