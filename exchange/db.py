@@ -10,11 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["UtcDateTime", "is_postgres", "make_engine"]
+__all__ = ["UtcDateTime", "is_postgres", "make_engine", "upsert_insert"]
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -59,3 +60,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+def upsert_insert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that takes ``on_conflict_do_nothing``/``_do_update``: the hub runs on PostgreSQL or SQLite only,
+    and both spell ``ON CONFLICT`` alike; any other backend is refused rather than handed SQLite's form."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert(table)
+    raise ValueError(f"the hub runs on PostgreSQL or SQLite, not {conn.dialect.name}")

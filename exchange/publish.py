@@ -40,9 +40,9 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from contracts import Contract
+from exchange.db import upsert_insert
 from exchange.errors import InvalidFrameError
 from exchange.hashing import canonical_frame, key_json, row_hashes
 from exchange.pg_copy import copy_kind, copy_rows, fetch_int8_columns
@@ -195,9 +195,8 @@ def _lock_dataset(conn: Connection, contract: type[Contract]) -> int:
     publisher waits here instead of failing later when it tries to upgrade a read.
     """
     meta = contract.meta
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     conn.execute(
-        insert(datasets)
+        upsert_insert(conn, datasets)
         .values(
             key=meta.key,
             contract_version=meta.version,

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 
 from sqlalchemy import Connection
-from sqlalchemy.dialects import postgresql, sqlite
 
+from exchange.db import upsert_insert
 from exchange.tables import quarantine, validation_runs
 
 __all__ = ["canonical_payload", "quarantine_records", "record_validation_run"]
@@ -63,9 +63,8 @@ def quarantine_records(
         )
     if not rows:
         return 0
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     statement = (
-        insert(quarantine)
+        upsert_insert(conn, quarantine)
         .on_conflict_do_nothing(index_elements=[quarantine.c.dataset, quarantine.c.payload_hash])
         .returning(quarantine.c.id)
     )
@@ -86,7 +85,6 @@ def record_validation_run(
     now: datetime,
 ) -> None:
     """Counts of one validation of one dataset in one batch; revalidating the batch replaces them."""
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     values = {
         "batch_id": batch_id,
         "dataset": dataset,
@@ -98,7 +96,7 @@ def record_validation_run(
         "results": json.dumps(dict(sorted(results.items()))),
         "validated_at": now,
     }
-    statement = insert(validation_runs).values(values)
+    statement = upsert_insert(conn, validation_runs).values(values)
     conn.execute(
         statement.on_conflict_do_update(
             index_elements=[validation_runs.c.batch_id, validation_runs.c.dataset],

@@ -27,9 +27,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BigInteger, ColumnElement, Connection, Engine, Select, cast, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from contracts import Contract, FieldSpec, schema_id
+from exchange.db import upsert_insert
 from exchange.errors import CorruptSnapshotError, UnknownDatasetError
 from exchange.objects import ObjectStore
 from exchange.tables import SEQ_COLUMN, dataset_table, datasets, snapshots
@@ -272,9 +272,8 @@ def _stored(conn: Connection, dataset: str, seq: int | None) -> SnapshotResult |
 
 def _insert_row(conn: Connection, result: SnapshotResult) -> bool:
     """Insert the snapshots row unless one exists for this sequence; True when this call inserted it."""
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     statement = (
-        insert(snapshots)
+        upsert_insert(conn, snapshots)
         .values(
             dataset=result.dataset,
             seq=result.seq,

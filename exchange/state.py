@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from exchange.db import upsert_insert
 from exchange.tables import stream_state
 
 __all__ = ["advance_watermark", "read_watermark"]
@@ -33,8 +33,7 @@ def advance_watermark(
     """
     if value.tzinfo is None or now.tzinfo is None:
         raise ValueError(f"{source}/{stream}: watermark {value!r} and now {now!r} must be aware datetimes")
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(stream_state).values(
+    statement = upsert_insert(conn, stream_state).values(
         source=source, stream=stream, cursor_value=value, run_id=run_id, updated_at=now
     )
     conn.execute(

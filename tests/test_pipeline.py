@@ -150,6 +150,23 @@ def test_the_watermark_never_passes_the_end_of_the_runs_interval(
     assert _count(pipeline.engine, change_log) == logged
 
 
+def test_a_record_changed_while_the_pages_were_read_holds_the_watermark_for_the_next_run(
+    pipeline: Pipeline, simulator: WaterQualitySimulator
+) -> None:
+    """Paged by number, a feed that changes mid-read can shift a record onto a page already read; a cursor later
+    than the read's start shows the feed changed, so this run publishes what it read and moves no watermark."""
+    last_update = max(simulator.truth.valid_updated_at())
+    batch_id = pipeline.extract(run_id="run-1", interval_end=RUN_END, now=last_update)
+    pipeline.validate(batch_id)
+    pipeline.publish(batch_id)
+    assert _sample_keys(pipeline.engine) == simulator.truth.valid_sample_keys()
+    with pipeline.engine.connect() as conn:
+        assert read_watermark(conn, "water_quality", "samples") is None
+    _run(pipeline, "run-2")  # read with today's clock: nothing changed meanwhile
+    with pipeline.engine.connect() as conn:
+        assert read_watermark(conn, "water_quality", "samples") == last_update
+
+
 def test_exhausted_retries_publish_nothing_and_keep_the_watermark(
     pipeline: Pipeline, running: RunningSimulator
 ) -> None:

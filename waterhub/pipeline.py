@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from sqlalchemy import Engine, select
 
 from contracts import Contract, get_contract
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from connectors.http import Source
 
 __all__ = ["Pipeline", "run_interval_end"]
+
+log = structlog.get_logger(__name__)
 
 _STEPS = ("open", "extracted", "validated", "published", "snapshotted")
 
@@ -76,11 +79,12 @@ class Pipeline:
             for stream in self.source.streams:
                 with self.engine.connect() as conn:
                     since = read_watermark(conn, self.source_name, stream.name)
-                records = list(session.read(stream, since=since, until=interval_end))
+                records = list(session.read(stream, since=since))
                 entries[stream.name] = {
                     "dataset": stream.contract.meta.key,
                     "contract_version": stream.contract.meta.version,
                     "since": since.isoformat() if since else None,
+                    "read_started": now.isoformat(),  # before the first page of any stream
                     "fetched": len(records),
                     "raw": self.staging.put_records(batch, stream.name, records),
                 }
@@ -151,9 +155,9 @@ class Pipeline:
             for name, entry in batch.manifest["streams"].items():
                 frame = self.staging.read_frame(entry["valid_frame"])
                 result = publish_frame(conn, _contract(entry), frame, run_id=batch.run_id, now=now)
-                if entry["cursor_max"] is not None:
-                    published_up_to = min(datetime.fromisoformat(entry["cursor_max"]), batch.interval_end)
-                    advance_watermark(conn, self.source_name, name, published_up_to, run_id=batch.run_id, now=now)
+                up_to = _watermark_after(entry, batch.interval_end)
+                if up_to is not None:
+                    advance_watermark(conn, self.source_name, name, up_to, run_id=batch.run_id, now=now)
                 entries[name] = {
                     **result.counts(),
                     "first_seq": result.first_seq,
@@ -246,6 +250,25 @@ def _cursor_max(contract: type[Contract], valid: pd.DataFrame, is_incremental: b
         return None
     highest: datetime = valid[field].max().to_pydatetime()
     return highest.isoformat()
+
+
+def _watermark_after(entry: Mapping[str, Any], interval_end: datetime) -> datetime | None:
+    """How far a published stream's watermark may move: to the highest cursor published, capped at the end of the
+    run's interval (Meltano's signpost), and not at all when a record changed while its pages were being read.
+
+    The feed is paged by number in cursor order, so a record corrected mid-read jumps to the end and shifts every
+    record behind its old place one page up: the first of them lands on a page already read and is missed. The
+    correction itself is read (its cursor is later than the read's start), so that is the sign to keep the
+    watermark where it was; the next run reads the window again and finds the missed record (publishing the rest
+    again changes nothing).
+    """
+    if entry["cursor_max"] is None:
+        return None
+    highest = datetime.fromisoformat(entry["cursor_max"])
+    if highest >= datetime.fromisoformat(entry["read_started"]):
+        log.warning("watermark_held", dataset=entry["dataset"], cursor_max=entry["cursor_max"])
+        return None
+    return min(highest, interval_end)
 
 
 def _ints(entry: Mapping[str, Any]) -> dict[str, int]:

@@ -155,17 +155,14 @@ class SourceSession:
     def close(self) -> None:
         self.client.close()
 
-    def read(
-        self, stream: HttpStream, *, since: datetime | None = None, until: datetime | None = None
-    ) -> Iterator[dict[str, object]]:
+    def read(self, stream: HttpStream, *, since: datetime | None = None) -> Iterator[dict[str, object]]:
         """Every record of ``stream`` exactly as the source sent it, page by page.
 
         With a cursor and a ``since``, only records whose cursor is ``>= since`` are asked for (inclusive, so a
-        record sharing the watermark's second is read again; publishing it again changes nothing). ``until`` is
-        not sent and nothing is filtered by it: like Meltano's signpost it only caps how far the caller may move
-        the watermark, because records updated after the run started may be incomplete and must be read again.
+        record sharing the watermark's second is read again; publishing it again changes nothing). Nothing is
+        filtered by the run's interval: like Meltano's signpost, the interval only caps how far the caller moves
+        the watermark (``waterhub.pipeline``).
         """
-        del until  # see the docstring: the caller caps the watermark with it
         where = f"{self.source.name}/{stream.name}"
         extra: dict[str, str] = {}
         if stream.cursor is not None and since is not None:

@@ -1,11 +1,9 @@
 """Unit tests of the shared HTTP layer's pure parts: Retry-After parsing, the classification table, JSON tokens,
-cursor rendering, loop detection, and the modules' ``__all__``. Network behaviour is tested against the simulator
+cursor rendering and loop detection. Network behaviour is tested against the simulator
 in ``test_water_quality_source.py``."""
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
@@ -161,38 +159,6 @@ def test_the_error_tree_groups_errors_by_what_the_caller_does() -> None:
         assert issubclass(error, ConnectorError)
     assert not issubclass(SourceUnavailableError, SourceConfigError)
     assert not issubclass(SourceDataError, SourceUnavailableError)
-
-
-MODULES = [
-    "connectors",
-    "connectors.errors",
-    "connectors.http",
-    "connectors.http.auth",
-    "connectors.http.client",
-    "connectors.http.paginators",
-    "connectors.http.retry",
-    "connectors.http.stream",
-    "connectors.water_quality",
-    "connectors.water_quality.source",
-    "connectors.water_quality.streams",
-    "connectors.water_quality.simulator",
-    "waterhub.cli.simulate",
-]
-
-
-@pytest.mark.parametrize("name", MODULES)
-def test_all_lists_exactly_the_public_names_a_module_defines_or_re_exports(name: str) -> None:
-    module = importlib.import_module(name)
-    exported = set(module.__all__)
-    assert all(hasattr(module, attr) for attr in exported)
-    defined = {
-        attr
-        for attr, value in vars(module).items()
-        if not attr.startswith("_")
-        and (inspect.isclass(value) or inspect.isfunction(value))
-        and getattr(value, "__module__", None) == name
-    }
-    assert defined <= exported, f"{name} defines public names missing from __all__: {defined - exported}"
 
 
 def test_importing_the_source_package_does_not_load_the_simulators_web_server() -> None:

@@ -25,7 +25,7 @@ def _read(source, name, *, since=None, sleep=None):
     stream = next(s for s in source.streams if s.name == name)
     session = source.connect(sleep=sleep) if sleep is not None else source.connect()
     with session:
-        return list(session.read(stream, since=since, until=datetime(2027, 1, 1, tzinfo=UTC)))
+        return list(session.read(stream, since=since))
 
 
 def _data_requests(running: RunningSimulator, path: str):

@@ -13,7 +13,6 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine, select
 
 from contracts.water_quality import WaterQualityStation
-from exchange import broker as broker_module
 from exchange.broker import EmbeddedBroker
 from exchange.errors import StoreUnavailableError
 from exchange.notify import MqttNotifier, dispatch_outbox
@@ -149,12 +148,3 @@ def test_a_port_outside_the_range_is_refused() -> None:
     for bad in (0, 65536):
         with pytest.raises(ValueError, match="between 1 and 65535"):
             EmbeddedBroker(port=bad)
-
-
-def test_all_names_the_public_classes() -> None:
-    defined = {
-        name
-        for name, value in vars(broker_module).items()
-        if not name.startswith("_") and getattr(value, "__module__", None) == broker_module.__name__
-    }
-    assert set(broker_module.__all__) == defined

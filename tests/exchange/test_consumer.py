@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from types import ModuleType
 
 import pytest
 from sqlalchemy import Engine
 
 from contracts.water_quality import WaterQualitySample, WaterQualityStation
-from exchange import consumer, quarantine, state
 from exchange.consumer import ChangeEntry, DatasetSummary, changes_since, list_datasets, quarantined_counts
 from exchange.errors import UnknownDatasetError
 from exchange.quarantine import quarantine_records
@@ -129,13 +127,3 @@ def test_quarantined_counts_count_each_reason_of_each_record(engine: Engine) -> 
 
 def test_quarantined_counts_of_a_dataset_without_quarantine_are_empty(engine: Engine) -> None:
     assert quarantined_counts(engine, "water_quality.nothing") == {}
-
-
-@pytest.mark.parametrize("module", [consumer, state, quarantine])
-def test_all_names_the_public_functions_and_classes(module: ModuleType) -> None:
-    defined = {
-        name
-        for name, value in vars(module).items()
-        if not name.startswith("_") and getattr(value, "__module__", None) == module.__name__
-    }
-    assert set(module.__all__) == defined

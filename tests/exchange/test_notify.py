@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from types import ModuleType, TracebackType
+from types import TracebackType
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -25,7 +25,6 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine, select
 
 from contracts.water_quality import WaterQualitySample, WaterQualityStation
-from exchange import notify
 from exchange.errors import StoreUnavailableError
 from exchange.notify import DispatchResult, MqttNotifier, change_topic, cloud_event, dispatch_outbox
 from exchange.subscriber import ALL_CHANGES, ChangeEvent
@@ -432,18 +431,6 @@ def test_change_topic_is_the_subscribers_wildcard_with_the_key_in_place() -> Non
     for bad in ("", "water_quality/samples", "water_quality.+", "#"):
         with pytest.raises(ValueError, match="MQTT topic level"):
             change_topic(bad)
-
-
-def test_all_names_the_public_functions_and_classes() -> None:
-    module: ModuleType = notify
-    defined = {
-        name
-        for name, value in vars(module).items()
-        if not name.startswith("_") and getattr(value, "__module__", None) == module.__name__
-    }
-    constants = {"EVENT_SOURCE", "EVENT_TYPE"}
-    assert set(module.__all__) == defined | constants
-    assert all(isinstance(getattr(module, name), str) for name in constants)
 
 
 def test_a_url_that_is_not_mqtt_is_refused_without_echoing_it() -> None:

@@ -20,10 +20,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, select
 
-import exchange.publish as publish_module
 from contracts import Contract
 from contracts.water_quality import WaterQualitySample, WaterQualityStation
-from exchange import hashing, pg_copy
+from exchange import pg_copy
 from exchange.errors import InvalidFrameError
 from exchange.hashing import canonical_frame, key_json, row_hashes
 from exchange.publish import PublishResult, publish_frame
@@ -613,17 +612,6 @@ def test_large_frames_cross_copy_chunk_boundaries_intact(pg_engine: Engine, monk
 
 
 # --- module surface --------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("module", [publish_module, hashing, pg_copy])
-def test_all_lists_exactly_the_public_names(module: Any) -> None:
-    public = {
-        name
-        for name, value in vars(module).items()
-        if not name.startswith("_") and getattr(value, "__module__", None) == module.__name__
-    }
-    assert set(module.__all__) >= public
-    assert all(hasattr(module, name) for name in module.__all__)
 
 
 def test_publish_result_counts_and_changed() -> None:
