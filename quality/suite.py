@@ -2,8 +2,8 @@
 
 A ``Check`` is a neutral description (reason code, kind, column, parameters) that traces back to one contract
 field, key or reference; ``to_expectation`` is the one place that names Great Expectations classes, so the checks
-can be listed and tested without importing GX. Checks that need a value a column does not hold (whether a key was
-seen before, the end of a sampling hour) read a ``DerivedColumn`` computed on the typed batch first.
+can be listed and tested without importing GX. Checks that need a value a column does not hold (whether a row was
+superseded, the end of a sampling hour) read a ``DerivedColumn`` computed on the typed batch first.
 
 Reason codes are stable and go into quarantine: ``<field>_missing``, ``<field>_out_of_range``,
 ``<field>_not_allowed``, ``<field>_bad_format``, ``<field>_bad_length``, ``<field>_wrong_unit``,
@@ -38,7 +38,7 @@ UNIT_SUFFIX = "_unit"
 """A connector that receives units puts them in ``<field>_unit`` beside the value; the suite refuses other units."""
 
 DUPLICATE_KEY = "duplicate_key"
-_SEEN_BEFORE = "_key_seen_before"
+_SUPERSEDED = "_key_superseded"
 
 
 @dataclass(frozen=True)
@@ -105,15 +105,16 @@ def build_suite(
                 )
             )
     checks.extend(_reference_checks(contract, known_references or {}))
-    derived: list[DerivedColumn] = [_seen_before(contract.meta.primary_key)]
+    derived: list[DerivedColumn] = [_superseded(contract.meta.primary_key, contract.meta.cursor_field)]
+    kept = f"the latest by {contract.meta.cursor_field}" if contract.meta.cursor_field else "the last in feed order"
     checks.append(
         Check(
             DUPLICATE_KEY,
             "in_set",
-            _SEEN_BEFORE,
+            _SUPERSEDED,
             {"value_set": [False]},
             None,
-            f"primary key {contract.meta.primary_key}: the first record of a key in feed order is kept",
+            f"primary key {contract.meta.primary_key}: of records sharing a key, {kept} is kept",
         )
     )
     for rule in domain_rules_for(contract.meta.key):
@@ -160,10 +161,11 @@ def _reference_checks(contract: type[Contract], known: Mapping[str, Collection[s
     return checks
 
 
-def _seen_before(primary_key: Sequence[str]) -> DerivedColumn:
-    """Whether an earlier row of the batch has the same key (sources resend records); compared by value codes.
+def _superseded(primary_key: Sequence[str], cursor_field: str | None) -> DerivedColumn:
+    """Whether a later record of the batch has the same key: later by the cursor (a correction carries a later
+    ``updated_at``), then by feed order. The latest is kept, as it would be had the two arrived in separate runs.
 
-    A row with a part of its key missing has no key to repeat: it is quarantined as missing, and only as that.
+    A row with a part of its key missing has no key to share: it is quarantined as missing, and only as that.
     """
 
     def compute(batch: EncodedBatch) -> pd.Series:
@@ -172,18 +174,24 @@ def _seen_before(primary_key: Sequence[str]) -> DerivedColumn:
         keyed = np.flatnonzero(np.logical_and.reduce([batch.columns[name].codes >= 0 for name in primary_key]))
         codes = [batch.columns[name].codes[keyed] for name in primary_key]
         radices = [len(batch.columns[name].values) for name in primary_key]
-        if float(np.prod(radices, dtype=np.float64)) >= 2.0**62:
-            repeated = pd.DataFrame(dict(zip(primary_key, codes, strict=True))).duplicated(keep="first")
-        else:
+        if float(np.prod(radices, dtype=np.float64)) < 2.0**62:
             key = np.zeros(len(keyed), dtype=np.int64)
             for part, radix in zip(codes, radices, strict=True):  # one integer per key: codes in mixed radix
                 key = key * radix + part
-            repeated = pd.Series(key).duplicated(keep="first")
-        seen = np.zeros(batch.rows, dtype=bool)
-        seen[keyed] = repeated.to_numpy(dtype=bool)
-        return pd.Series(seen)
+        else:
+            groups = pd.DataFrame(dict(zip(primary_key, codes, strict=True))).groupby(list(primary_key)).ngroup()
+            key = groups.to_numpy(dtype=np.int64)
+        cursor = np.zeros(len(keyed), dtype=np.float64)
+        if cursor_field is not None:  # a missing cursor sorts first: that row is quarantined for it anyway
+            values = batch.columns[cursor_field].rows(keyed)
+            stamps = values.array.asi8 if values.dtype.kind == "M" else values.to_numpy(np.float64, na_value=np.nan)
+            cursor = np.where(values.isna().to_numpy(), -np.inf, stamps.astype(np.float64))
+        order = np.lexsort((keyed, cursor, key))  # by key, then cursor, then feed position
+        superseded = np.zeros(batch.rows, dtype=bool)
+        superseded[keyed[order[:-1]]] = key[order[:-1]] == key[order[1:]]
+        return pd.Series(superseded)
 
-    return DerivedColumn(_SEEN_BEFORE, compute)
+    return DerivedColumn(_SUPERSEDED, compute)
 
 
 def to_expectation(check: Check) -> ColumnMapExpectation:

@@ -140,8 +140,8 @@ class SimulatorTruth:
     negative_concentration    ammonia nitrogen below 0 (e.g. -0.12)        ``ammonia_nitrogen_out_of_range``
     unknown_station           a station code not among ``stations``        ``unknown_station``
     missing_time              ``sampled_at`` null                          ``sampled_at_missing``
-    duplicate                 a later copy of a valid sample (same key,    ``duplicate_key`` (only the copy; the
-                              later ``updated_at``)                        original stays valid)
+    duplicate                 a later copy of a sample is sent too (same   ``duplicate_key`` on the original: the
+                              key, later ``updated_at``)                   later copy supersedes it and is valid)
     not_finite                a factor value sent as the JSON token NaN    ``<field>_not_finite``
     wrong_unit                ammonia in µg/L (×1000) or conductivity in   ``<field>_wrong_unit`` (values stay
                               mS/cm (÷1000)                                within the contract's bounds)
@@ -390,7 +390,7 @@ class WaterQualitySimulator:
         re-sent with changed values and a later ``updated_at`` (the bureau corrects data after review).
 
         A correction replaces the record (the API serves each sample's current state once), so its key stays
-        valid and unique; samples with a planted duplicate are never corrected, so the copy stays the later one.
+        valid and unique; samples with a planted duplicate (and their copies) are never corrected.
         """
         with self._lock:
             earlier = [s for s in self._samples if s.reason is None and not s.is_duplicated]
@@ -530,7 +530,8 @@ class WaterQualitySimulator:
             later = parse_beijing(record["updated_at"]) + timedelta(seconds=rng.randint(1800, 3000))
             copy_["updated_at"] = beijing_text(later)
             sample.is_duplicated = True
-            self._append(_Sample(copy_, reason="duplicate_key", kind=kind))
+            sample.reason, sample.kind = "duplicate_key", kind  # the resent copy supersedes it
+            self._append(_Sample(copy_, is_duplicated=True))
             return
         sample.kind = kind
         if kind is BadKind.PH_OUT_OF_RANGE:

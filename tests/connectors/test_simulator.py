@@ -172,16 +172,16 @@ def test_every_planted_record_has_exactly_the_one_defect_its_reason_names(defaul
             assert record["sampled_at"] is None
             repaired["sampled_at"] = "2026-11-22 08:00:00"
         elif reason == "duplicate_key":
-            earlier = truth.samples[:position]
-            (original,) = [
+            later = truth.samples[position + 1 :]
+            (copy_,) = [
                 r
-                for r, why in zip(earlier, truth.reasons, strict=False)
+                for r, why in zip(later, truth.reasons[position + 1 :], strict=True)
                 if why is None
                 and r["sampled_at"] == record["sampled_at"]
                 and r["station_code"] == record["station_code"]
             ]
-            assert original["factors"] == record["factors"]
-            assert record["updated_at"] > original["updated_at"]
+            assert copy_["factors"] == record["factors"]
+            assert copy_["updated_at"] > record["updated_at"]  # the resent copy supersedes the original
         elif reason.endswith("_not_finite"):
             (code,) = [c for c, reading in factors.items() if reading["value"] == "NaN"]
             assert FACTOR_CODES[code] == reason.removesuffix("_not_finite")

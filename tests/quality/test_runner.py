@@ -9,13 +9,15 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from connectors.water_quality import WaterQualitySamplesStream, WaterQualitySimulator
+from contracts.types import BeijingTime
 from contracts.water_quality import WaterQualitySample, WaterQualityStation
 from quality import MissingReferenceKeysError, validate_frame
 
 STATIONS_KEY = "water_quality.stations"
+_TIME = TypeAdapter(BeijingTime)
 
 
 @pytest.fixture(scope="module")
@@ -101,16 +103,30 @@ def test_times_without_offset_are_beijing_time_and_an_explicit_offset_is_kept() 
     assert outcome.quarantined == {3: ["updated_at_not_a_time"]}
 
 
-def test_a_resent_record_keeps_the_first_copy_and_quarantines_the_later_one() -> None:
-    frame = pd.DataFrame([_station(), _station(name="猎德二"), _station(station_code="44010009")])
+def test_of_records_sharing_a_key_the_latest_update_is_kept_whatever_the_feed_order() -> None:
+    frame = pd.DataFrame(
+        [
+            _station(name="corrected", updated_at="2026-11-20 09:00:00"),
+            _station(name="first", updated_at="2026-11-20 08:00:00"),
+            _station(station_code="44010009"),
+            _station(name="resent", updated_at="2026-11-20 08:00:00"),
+        ]
+    )
     outcome = validate_frame(WaterQualityStation, frame)
-    assert outcome.quarantined == {1: ["duplicate_key"]}
-    assert outcome.valid["name"].tolist() == ["猎德", "猎德"]
+    assert outcome.quarantined == {1: ["duplicate_key"], 3: ["duplicate_key"]}
+    assert outcome.valid["name"].tolist() == ["corrected", "猎德"]
+
+
+def test_of_equal_updates_of_one_key_the_last_sent_is_kept() -> None:
+    frame = pd.DataFrame([_station(name="first"), _station(name="second")])
+    outcome = validate_frame(WaterQualityStation, frame)
+    assert outcome.quarantined == {0: ["duplicate_key"]}
+    assert outcome.valid["name"].tolist() == ["second"]
 
 
 def test_keys_that_differ_only_in_surrounding_space_are_one_key() -> None:
     frame = pd.DataFrame([_station(station_code="44010001"), _station(station_code=" 44010001 ")])
-    assert validate_frame(WaterQualityStation, frame).quarantined == {1: ["duplicate_key"]}
+    assert validate_frame(WaterQualityStation, frame).quarantined == {0: ["duplicate_key"]}
 
 
 def test_rows_missing_part_of_their_key_are_missing_not_duplicates() -> None:
@@ -193,17 +209,22 @@ right (a fully random record is refused for many reasons at once and tests littl
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_STATION_RECORDS, min_size=1, max_size=40))
 def test_the_vectorized_suite_refuses_exactly_what_the_contract_model_refuses(records) -> None:
-    """Per record, pydantic is the reference; on top, a later record with an already seen key is refused."""
+    """Per record, pydantic is the reference; on top, of records sharing a key all but the latest are refused."""
     outcome = validate_frame(WaterQualityStation, pd.DataFrame(records, dtype=object))
-    refused, seen = set(), set()
+    refused: set[int] = set()
+    latest: dict[str, tuple[float, int]] = {}
     for position, record in enumerate(records):
         try:
             WaterQualityStation.model_validate(record)
         except ValidationError:
             refused.add(position)
         code = record["station_code"]
-        key = code.strip() if isinstance(code, str) else None
-        if key in seen:
-            refused.add(position)
-        seen.add(key)
+        if isinstance(code, str):
+            try:
+                stamp = _TIME.validate_python(record["updated_at"]).timestamp()
+            except ValidationError:
+                stamp = float("-inf")
+            latest[code.strip()] = max(latest.get(code.strip(), (float("-inf"), -1)), (stamp, position))
+    keep = {position for _, position in latest.values()}
+    refused |= {n for n, r in enumerate(records) if isinstance(r["station_code"], str) and n not in keep}
     assert set(outcome.quarantined) == refused
