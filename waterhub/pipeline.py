@@ -89,6 +89,7 @@ class Pipeline:
                     "raw": self.staging.put_records(batch, stream.name, records),
                 }
         self.staging.update(batch, status="extracted", streams=entries)
+        self._log("batch_extracted", batch, fetched={name: e["fetched"] for name, e in entries.items()})
         return batch.batch_id
 
     def validate(self, batch_id: str, now: datetime | None = None) -> dict[str, dict[str, int]]:
@@ -141,6 +142,7 @@ class Pipeline:
                 "cursor_max": _cursor_max(contract, outcome.valid, streams[name].cursor is not None),
             }
         self.staging.update(batch, status="validated", streams=entries)
+        self._log("batch_validated", batch, quarantined={name: e["quarantined"] for name, e in entries.items()})
         return {name: {"valid": e["valid"], "quarantined": e["quarantined"]} for name, e in entries.items()}
 
     def publish(self, batch_id: str, now: datetime | None = None) -> dict[str, dict[str, int]]:
@@ -165,6 +167,9 @@ class Pipeline:
                     "event_id": result.event_id,
                 }
         self.staging.update(batch, status="published", streams=entries)
+        self._log(
+            "batch_published", batch, changes={name: (e["first_seq"], e["last_seq"]) for name, e in entries.items()}
+        )
         return {name: _ints(entry) for name, entry in entries.items()}
 
     def notify(self, batch_id: str, now: datetime | None = None) -> dict[str, int]:
@@ -210,6 +215,10 @@ class Pipeline:
         """What the run did, per stream: the demo's summary and an operator's first look."""
         batch = self.staging.get(batch_id)
         return {"batch_id": batch.batch_id, "run_id": batch.run_id, "status": batch.status, **batch.manifest}
+
+    def _log(self, event: str, batch: Batch, **details: object) -> None:
+        """One INFO line per step, carrying what an operator looks a run up by."""
+        log.info(event, source=self.source_name, run_id=batch.run_id, batch_id=batch.batch_id, **details)
 
     def _batch(self, batch_id: str, *, after: str) -> Batch:
         batch = self.staging.get(batch_id)
