@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 import pytest
 from sqlalchemy import Engine, make_url, text
 
+from connectors.water_quality.simulator import RunningSimulator, WaterQualitySimulator
 from exchange.db import make_engine
 from waterhub.settings import Settings
 
@@ -88,6 +89,13 @@ def mqtt_url() -> str:
     except OSError as exc:
         _service_missing("The MQTT broker", "WATERHUB_TEST_MQTT_URL", url, exc)
     return url
+
+
+@pytest.fixture
+def running(simulator: WaterQualitySimulator) -> Iterator[RunningSimulator]:
+    """The module's own ``simulator`` fixture (its seed and size), served on a real loopback socket."""
+    with simulator.serve(host="127.0.0.1", port=0) as served:
+        yield served
 
 
 @pytest.fixture

@@ -39,12 +39,6 @@ def simulator() -> WaterQualitySimulator:
 
 
 @pytest.fixture
-def running(simulator: WaterQualitySimulator) -> Iterator[RunningSimulator]:
-    with simulator.serve(host="127.0.0.1", port=0) as served:
-        yield served
-
-
-@pytest.fixture
 def hub_settings(tmp_path: Path, pg_schema_url: str, running: RunningSimulator, mqtt_url: str) -> Settings:
     return Settings(
         data_dir=tmp_path,

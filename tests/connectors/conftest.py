@@ -4,7 +4,7 @@ that records the waits the retry policy chose (and really sleeps them)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -30,12 +30,6 @@ class RecordingSleep:
 @pytest.fixture
 def simulator() -> WaterQualitySimulator:
     return WaterQualitySimulator(seed=3, api_key=API_KEY, stations=6, hours=10)
-
-
-@pytest.fixture
-def running(simulator: WaterQualitySimulator) -> Iterator[RunningSimulator]:
-    with simulator.serve(host="127.0.0.1", port=0) as served:
-        yield served
 
 
 @pytest.fixture
