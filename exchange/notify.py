@@ -141,11 +141,8 @@ class MqttNotifier:
         address = broker_address(url)
         if timeout_s <= 0:
             raise ValueError(f"timeout_s={timeout_s!r}: the wait for the broker must be bounded and positive")
-        self.host = address.host
-        self.port = address.port
+        self.address = address
         self.timeout_s = timeout_s
-        self._username = address.username
-        self._password = address.password
         self._client: mqtt.Client | None = None
         self._connected = threading.Event()
         self._answered = threading.Event()
@@ -154,7 +151,7 @@ class MqttNotifier:
     @property
     def where(self) -> str:
         """The broker as messages name it: host and port, no credentials."""
-        return f"{self.host}:{self.port}"
+        return self.address.where
 
     def __enter__(self) -> MqttNotifier:
         return self
@@ -202,14 +199,14 @@ class MqttNotifier:
             clean_session=True,
         )
         client.connect_timeout = self.timeout_s
-        if self._username:
-            client.username_pw_set(self._username, self._password)
+        if self.address.username:
+            client.username_pw_set(self.address.username, self.address.password)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         self._answered.clear()
         self._refusal = None
         try:
-            client.connect(self.host, self.port, keepalive=60)
+            client.connect(self.address.host, self.address.port, keepalive=60)
         except OSError as exc:
             raise StoreUnavailableError(
                 f"no MQTT broker answers at {self.where} ({exc.strerror or type(exc).__name__}). The event stays in "

@@ -43,22 +43,23 @@ _FIXED: dict[str, str] = {
 CHUNK_ROWS = 65_536
 
 
+_KINDS: tuple[tuple[type[TypeEngine[Any]] | tuple[type[TypeEngine[Any]], ...], CopyKind], ...] = (
+    (UtcDateTime, "timestamptz"),
+    (BigInteger, "int8"),  # before Integer and SmallInteger: SQLAlchemy's BigInteger is an Integer
+    (SmallInteger, "int2"),
+    (Integer, "int4"),
+    (Float, "float8"),
+    (Boolean, "bool"),
+    ((String, Text), "text"),
+)
+"""First match wins."""
+
+
 def copy_kind(column_type: TypeEngine[Any]) -> CopyKind:
     """The binary wire type of a column, which must match the column's SQL type exactly (int4 is not int8)."""
-    if isinstance(column_type, UtcDateTime):
-        return "timestamptz"
-    if isinstance(column_type, BigInteger):
-        return "int8"
-    if isinstance(column_type, SmallInteger):
-        return "int2"
-    if isinstance(column_type, Integer):
-        return "int4"
-    if isinstance(column_type, Float):
-        return "float8"
-    if isinstance(column_type, Boolean):
-        return "bool"
-    if isinstance(column_type, String | Text):
-        return "text"
+    for types, kind in _KINDS:
+        if isinstance(column_type, types):
+            return kind
     raise TypeError(f"no binary COPY encoding for column type {column_type!r}")
 
 
