@@ -7,8 +7,8 @@ conversion is reported with a reason code (``<field>_not_finite``, ``<field>_not
 
 A batch repeats its values a lot (a few hundred stations, a handful of flags and units, readings with one or two
 decimals), so each column is first reduced to its distinct values and a code per row: conversion and every check
-then run once per distinct value, and a row's verdict is looked up by its code. Object columns (mixed JSON types,
-rare) are not reduced, because ``True`` and ``1.0`` are equal keys to a hash table but not to the contract.
+then run once per distinct value, and a row's verdict is looked up by its code. In an object column (mixed JSON
+types) ``True`` and ``1.0`` are equal keys to a hash table but not to the contract, so such values are kept apart.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from contracts.types import source_zone
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 __all__ = ["EncodedBatch", "EncodedColumn", "encode_batch", "encode_values"]
 
@@ -37,6 +38,8 @@ _Codes = npt.NDArray[np.intp]
 _Converter = Callable[[FieldSpec, "pd.Series"], tuple["pd.Series", dict[str, _Mask]]]
 _PLAIN_TIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
 """The form every source in this domain sends (Beijing time, no offset): parsed in bulk, the rest one by one."""
+_SAMPLE_ROWS = 10_000
+_MOSTLY_DISTINCT = 0.9
 
 
 @dataclass(frozen=True)
@@ -113,22 +116,58 @@ def _encode(series: pd.Series, spec: FieldSpec | None) -> EncodedColumn:
     ``" 44010001"`` and ``"44010001"`` become one."""
     import pandas as pd
 
-    if series.dtype == object:
-        raw_codes: _Codes = np.where(_present(series), np.arange(len(series)), -1)
-        distinct = series
-    else:
-        raw_codes, uniques = pd.factorize(series, use_na_sentinel=True)
-        distinct = pd.Series(uniques)
-    distinct = distinct.reset_index(drop=True)
+    raw_codes, distinct = _distinct(series.reset_index(drop=True))
     typed, failures = (distinct, {}) if spec is None else _CONVERTERS[spec.type](spec, distinct)
     typed_codes, typed_values = pd.factorize(typed, use_na_sentinel=True)
-    codes = np.append(typed_codes, -1)[raw_codes]
+    # Mostly the typed values are the raw ones, one for one: then the rows keep their codes as they are.
+    same = len(typed_values) == len(distinct) and bool((typed_codes == np.arange(len(distinct))).all())
+    codes = raw_codes if same else np.append(typed_codes, -1)[raw_codes]
     failed = {
         f"{spec.name}_{reason}": np.append(mask, False)[raw_codes]
         for reason, mask in failures.items()
         if spec is not None and mask.any()
     }
     return EncodedColumn(codes.astype(np.intp, copy=False), pd.Series(typed_values), failed)
+
+
+def _distinct(series: pd.Series) -> tuple[_Codes, pd.Series]:
+    """Each row's position among the column's distinct raw values (-1: nothing was sent), and those values."""
+    import pandas as pd
+
+    try:
+        if _mostly_distinct(series):
+            return _each_row(series)
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    except TypeError:  # an object column holding a JSON list or object, which no hash table takes
+        return _each_row(series)
+    if series.dtype != object:
+        return codes, pd.Series(uniques)
+    # A hash table takes True, 1 and 1.0 for one key, and a sent NaN for a gap; the contract tells them apart,
+    # so a row holding such a value gets an entry of its own.
+    ambiguous = np.fromiter((_equals_a_boolean(value) for value in uniques), dtype=bool, count=len(uniques))
+    own = np.flatnonzero(np.append(ambiguous, False)[codes] | ((codes < 0) & _present(series)))
+    codes[own] = len(uniques) + np.arange(len(own))
+    values = np.concatenate([np.asarray(uniques, dtype=object), series.to_numpy()[own]])
+    return codes, pd.Series(values, dtype=object)
+
+
+def _each_row(series: pd.Series) -> tuple[_Codes, pd.Series]:
+    return np.where(_present(series), np.arange(len(series)), -1), series
+
+
+def _equals_a_boolean(value: object) -> bool:
+    return isinstance(value, int | float) and value in (0, 1)
+
+
+def _mostly_distinct(series: pd.Series) -> bool:
+    """Whether reducing would save next to nothing (report times to the second, say): a strided sample of the
+    column barely repeats. Typing each row then costs less than hashing every row first."""
+    step = len(series) // _SAMPLE_ROWS
+    if step < 2:
+        return False
+    sample = series.iloc[::step]
+    present = int(sample.notna().sum())
+    return present > 0 and sample.nunique(dropna=True) > _MOSTLY_DISTINCT * present
 
 
 def _value_types(series: pd.Series) -> npt.NDArray[np.object_] | None:
@@ -222,7 +261,6 @@ def _times(spec: FieldSpec, series: pd.Series) -> tuple[pd.Series, dict[str, _Ma
     a value without an offset is in the field's source zone, or refused when the field has none."""
     import pandas as pd
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if isinstance(series.dtype, pd.DatetimeTZDtype):
         return series.dt.tz_convert("UTC").dt.as_unit("us"), {}
@@ -235,10 +273,9 @@ def _times(spec: FieldSpec, series: pd.Series) -> tuple[pd.Series, dict[str, _Ma
         return utc.dt.as_unit("us"), {"not_a_time": present & utc.isna().to_numpy(dtype=bool)}
     types = _value_types(series)
     text = pa.array(series if types is None else series.where(_is_type(types, str)), type=pa.string(), from_pandas=True)
-    plain = pc.fill_null(pc.match_substring_regex(text, _PLAIN_TIME), False).to_numpy(zero_copy_only=False)
+    stamps, plain = _plain_times(text)
     if zone is not None and plain.any():
-        stamps = pc.strptime(pc.if_else(plain, text, None), format="%Y-%m-%d %H:%M:%S", unit="us", error_is_null=True)
-        naive = pd.Series(stamps.to_pandas(), index=series.index)
+        naive = pd.Series(stamps.to_pandas(), index=series.index).where(plain)
         utc = naive.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC").dt.as_unit("us")
     others = np.flatnonzero(present & ~plain)
     if len(others):
@@ -246,6 +283,31 @@ def _times(spec: FieldSpec, series: pd.Series) -> tuple[pd.Series, dict[str, _Ma
         parsed = [_one_time(value, zone) for value in values]
         utc.iloc[others] = pd.Series(parsed, dtype="datetime64[us, UTC]").to_numpy()
     return utc, {"not_a_time": present & utc.isna().to_numpy(dtype=bool)}
+
+
+def _plain_times(text: pa.Array) -> tuple[pa.Array, _Mask]:
+    """Which values have the plain form (``2026-11-20 08:00:00``; the fast way also takes ``T``) and, for those,
+    their time (null where the form holds no real time). Arrow's ISO 8601 cast reads a 19-character value in that
+    form only, as ``fromisoformat`` reads it, but refuses the whole column for one bad value: then the form is
+    matched value by value."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    candidates = pc.equal(pc.utf8_length(text), 19)
+    try:
+        source = text if pc.all(candidates).as_py() is not False else pc.if_else(candidates, text, None)
+        return pc.cast(source, pa.timestamp("us")), pc.fill_null(candidates, False).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:
+        pass
+    plain = pc.fill_null(pc.match_substring_regex(text, _PLAIN_TIME), False)
+    shown = pc.if_else(plain, text, None)
+    stamps = pc.strptime(shown, format="%Y-%m-%d %H:%M:%S", unit="us", error_is_null=True)
+    # strptime rolls 29 February 2026 over to 1 March and a 60th second over to the next minute: such a value's
+    # own day and second digits differ from what it became.
+    day = pc.cast(pc.utf8_slice_codeunits(shown, 8, 10), pa.int64())
+    second = pc.cast(pc.utf8_slice_codeunits(shown, 17, 19), pa.int64())
+    real = pc.and_(pc.equal(pc.day(stamps), day), pc.equal(pc.second(stamps), second))
+    return pc.if_else(real, stamps, None), plain.to_numpy(zero_copy_only=False)
 
 
 def _one_time(value: object, zone: tzinfo | None) -> datetime | None:

@@ -2,15 +2,17 @@
 
 The bulk path runs no per-row pydantic loop (STYLE rule 8). The batch is reduced to distinct values per column and
 typed (``quality.coercion``); the contract-derived suite then runs in Great Expectations, once, on a *value table*
-whose column ``c`` lists the distinct values of ``c`` (padded by repeating its first value). Every check judges one
+that holds the distinct values each check judges (padded by repeating its first value). Every check judges one
 value at a time, so the ``COMPLETE`` result's unexpected index lists name the failing values, and a row fails a
-check when its value does. Each expectation's ``meta["reason"]`` is the reason code its rows get. GX runs in one
-ephemeral context per process with progress bars and analytics off, and writes nothing to disk.
+check when its value does. Checks that differ only in their column (nine flags against one code list) share one
+column of the table and one expectation, whose ``meta["reasons"]`` lists the reason codes it decides: GX spends
+milliseconds per expectation whatever the number of values. GX runs in one ephemeral context per process with
+progress bars and analytics off, and writes nothing to disk.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,11 +22,12 @@ import numpy.typing as npt
 from contracts import Contract
 from quality.coercion import EncodedColumn, encode_batch, encode_values
 from quality.errors import SuiteEvaluationError
-from quality.gx import batch_definition
-from quality.suite import Check, Suite, build_suite
+from quality.gx import batch_definition, load_great_expectations
+from quality.suite import Check, Suite, build_suite, to_expectation
 
 if TYPE_CHECKING:
     import pandas as pd
+    from great_expectations.core.expectation_suite import ExpectationSuite
     from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResult
 
 __all__ = ["ValidationOutcome", "validate_frame"]
@@ -88,23 +91,63 @@ def validate_frame(
 
 
 @dataclass(frozen=True)
-class _TableColumn:
-    """One column of the value table: its distinct values, then a null if some row has none; ``row_entry`` gives
-    each row's entry, where -1 (no value) picks that trailing null."""
+class _Entries:
+    """A check's share of the value table: the distinct values of its column, then a null if some row has none;
+    ``row_entry`` gives each row's entry, where -1 (no value) picks that trailing null."""
 
-    entries: pd.Series
+    values: pd.Series
     row_entry: _Codes
 
 
-def _table_column(column: EncodedColumn, presence_only: bool) -> _TableColumn:
-    """``presence_only``: every check of the column is not-null, so one value stands for all present ones."""
+def _entries(column: EncodedColumn, presence_only: bool) -> _Entries:
+    """``presence_only``: a not-null check needs one value to stand for all present ones."""
     import pandas as pd
 
     values = column.values.iloc[:1] if presence_only else column.values
     has_null = bool((column.codes < 0).any())
     take = np.r_[np.arange(len(values)), [-1] if has_null else []].astype(np.intp, copy=False)
     row_entry = np.minimum(column.codes, 0) if presence_only else column.codes
-    return _TableColumn(pd.Series(values.array.take(take, allow_fill=True)), row_entry)
+    return _Entries(pd.Series(values.array.take(take, allow_fill=True)), row_entry)
+
+
+@dataclass(frozen=True)
+class _Stack:
+    """Checks that differ only in their column (every flag against one code list, say), run as one expectation on
+    their entries stacked end to end: GX's cost is per expectation, whatever the number of values."""
+
+    checks: tuple[Check, ...]
+    parts: tuple[_Entries, ...]
+
+    @property
+    def column(self) -> str:
+        """Its column of the value table, named after the reasons it decides (unique within a suite)."""
+        return "|".join(check.reason for check in self.checks)
+
+    def entries(self) -> pd.Series:
+        import pandas as pd
+
+        return pd.concat([part.values for part in self.parts], ignore_index=True)
+
+    def rejected(self, failing: _Mask) -> dict[str, _Mask]:
+        """The rows each of its checks rejected, given which of the stacked entries failed."""
+        rejected = {}
+        start = 0
+        for check, part in zip(self.checks, self.parts, strict=True):
+            own = failing[start : start + len(part.values)]
+            start += len(part.values)
+            if own.any():
+                rejected[check.reason] = own[part.row_entry]
+        return rejected
+
+
+def _stacks(suite: Suite, columns: Mapping[str, EncodedColumn]) -> list[_Stack]:
+    rules: dict[str, list[Check]] = {}
+    for check in suite.checks:
+        rules.setdefault(check.rule, []).append(check)
+    return [
+        _Stack(tuple(checks), tuple(_entries(columns[c.column], c.kind == "not_null") for c in checks))
+        for checks in rules.values()
+    ]
 
 
 def _run_suite(suite: Suite, columns: Mapping[str, EncodedColumn], rows: int) -> dict[str, _Mask]:
@@ -114,48 +157,51 @@ def _run_suite(suite: Suite, columns: Mapping[str, EncodedColumn], rows: int) ->
 
     if rows == 0:
         return {}
-    checked = {check.column for check in suite.checks}
-    table = {
-        name: _table_column(columns[name], all(c.kind == "not_null" for c in suite.checks if c.column == name))
-        for name in sorted(checked)
-    }
-    length = max(len(column.entries) for column in table.values())
-    padded = {name: _padded(column.entries, length) for name, column in table.items()}
-    frame = pd.DataFrame(padded, index=pd.RangeIndex(length))
+    stacks = {stack.column: stack for stack in _stacks(suite, columns)}
+    table = {name: stack.entries() for name, stack in stacks.items()}
+    length = max(len(entries) for entries in table.values())
+    frame = pd.DataFrame({name: _padded(entries, length) for name, entries in table.items()})
     batch = batch_definition().get_batch(batch_parameters={"dataframe": frame})
     # A quick gate first: most checks pass, and only a failed one needs GX to list the values it rejected.
-    gate = _outcomes(suite, batch.validate(suite.expectation_suite(), result_format="BOOLEAN_ONLY"))
-    failed = {check.reason for check, outcome in gate if not outcome.success}
+    gate = batch.validate(_expectation_suite(suite, stacks.values()), result_format="BOOLEAN_ONLY")
+    failed = [stacks[name] for name, outcome in _outcomes(suite, gate) if not outcome.success]
     if not failed:
         return {}
-    detail = batch.validate(suite.expectation_suite(failed), result_format={"result_format": "COMPLETE"})
+    detail = batch.validate(_expectation_suite(suite, failed), result_format={"result_format": "COMPLETE"})
     rejected: dict[str, _Mask] = {}
-    for check, outcome in _outcomes(suite, detail):
-        column = table[check.column]
-        failing = np.zeros(len(column.entries), dtype=bool)
+    for name, outcome in _outcomes(suite, detail):
+        failing = np.zeros(len(table[name]), dtype=bool)
         positions = np.asarray(outcome.result.get("unexpected_index_list") or [], dtype=np.intp)
-        failing[positions[positions < len(column.entries)]] = True  # the padding repeats entry 0
-        if failing.any():
-            rejected[check.reason] = failing[column.row_entry]
+        failing[positions[positions < len(failing)]] = True  # the padding repeats entry 0
+        rejected |= stacks[name].rejected(failing)
     return rejected
 
 
-def _outcomes(suite: Suite, result: ExpectationSuiteValidationResult) -> list[tuple[Check, Any]]:
-    """Each expectation's result with the check it came from; an expectation GX could not evaluate is a bug."""
-    by_reason = suite.by_reason()
+def _expectation_suite(suite: Suite, stacks: Iterable[_Stack]) -> ExpectationSuite:
+    """One expectation per stack: its rule, on its column of the value table, carrying the reasons it decides."""
+    load_great_expectations()
+    from great_expectations.core.expectation_suite import ExpectationSuite
+
+    meta = suite.contract.meta
+    expectations = [to_expectation(stack.checks, stack.column) for stack in stacks]
+    return ExpectationSuite(name=f"{meta.key}:{meta.version}", expectations=expectations)
+
+
+def _outcomes(suite: Suite, result: ExpectationSuiteValidationResult) -> list[tuple[str, Any]]:
+    """Each expectation's result with its column of the value table; an expectation GX could not evaluate is a bug."""
     outcomes = []
     for outcome in result.results:
         config = outcome.expectation_config
         if config is None:  # pragma: no cover - GX always echoes the configuration it ran
             raise SuiteEvaluationError(f"{suite.contract.meta.key}: a validation result carries no expectation")
-        check = by_reason[str(config.meta["reason"])]
+        name = str(config.kwargs["column"])
         info: dict[str, Any] = outcome.exception_info or {}
         if info.get("raised_exception"):
             raise SuiteEvaluationError(
-                f"{suite.contract.meta.key}: check {check.reason} could not be evaluated "
+                f"{suite.contract.meta.key}: check {name} could not be evaluated "
                 f"({info.get('exception_message')}); nothing was quarantined or published for this batch"
             )
-        outcomes.append((check, outcome))
+        outcomes.append((name, outcome))
     return outcomes
 
 

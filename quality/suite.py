@@ -12,6 +12,7 @@ Reason codes are stable and go into quarantine: ``<field>_missing``, ``<field>_o
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -25,7 +26,6 @@ from quality.gx import load_great_expectations
 if TYPE_CHECKING:
     import numpy.typing as npt
     import pandas as pd
-    from great_expectations.core.expectation_suite import ExpectationSuite
     from great_expectations.expectations.expectation import ColumnMapExpectation
 
     from quality.coercion import EncodedBatch
@@ -52,6 +52,11 @@ class Check:
     field: str | None = None
     note: str = ""
 
+    @property
+    def rule(self) -> str:
+        """What the check demands, whatever the column: checks with one rule can run as one expectation."""
+        return f"{self.kind}:{json.dumps(self.params, sort_keys=True, default=str)}"
+
 
 @dataclass(frozen=True)
 class DerivedColumn:
@@ -72,15 +77,6 @@ class Suite:
     def by_reason(self) -> dict[str, Check]:
         """Reason codes are unique within a suite (a test holds them so), so a reason names its check."""
         return {check.reason: check for check in self.checks}
-
-    def expectation_suite(self, reasons: Collection[str] | None = None) -> ExpectationSuite:
-        """The GX suite of every check, or of the checks with the given reason codes."""
-        load_great_expectations()
-        from great_expectations.core.expectation_suite import ExpectationSuite
-
-        meta = self.contract.meta
-        chosen = [check for check in self.checks if reasons is None or check.reason in reasons]
-        return ExpectationSuite(name=f"{meta.key}:{meta.version}", expectations=[to_expectation(c) for c in chosen])
 
 
 def build_suite(
@@ -104,8 +100,9 @@ def build_suite(
                     f"the contract stores {spec.name} in {spec.unit}; another unit would publish a wrong number",
                 )
             )
-    checks.extend(_reference_checks(contract, known_references or {}))
-    derived: list[DerivedColumn] = [_superseded(contract.meta.primary_key, contract.meta.cursor_field)]
+    reference_checks, derived = _references(contract, known_references or {})
+    checks.extend(reference_checks)
+    derived.append(_superseded(contract.meta.primary_key, contract.meta.cursor_field))
     kept = f"the latest by {contract.meta.cursor_field}" if contract.meta.cursor_field else "the last in feed order"
     checks.append(
         Check(
@@ -147,18 +144,38 @@ def _field_checks(contract: type[Contract], spec: FieldSpec) -> list[Check]:
     return checks
 
 
-def _reference_checks(contract: type[Contract], known: Mapping[str, Collection[str]]) -> list[Check]:
-    checks = []
+def _references(
+    contract: type[Contract], known: Mapping[str, Collection[str]]
+) -> tuple[list[Check], list[DerivedColumn]]:
+    """A reference is checked on a derived column saying whether each value is a known key. The keys stay out of
+    the expectation: they change with every run while the suite stays the contract's, and GX copies an
+    expectation's parameters many times per validation (9,092 river segments would cost seconds)."""
+    checks, derived = [], []
     for reference in contract.meta.references:
         if reference.dataset not in known:
             raise MissingReferenceKeysError(
                 f"{contract.meta.key}: {reference.field} must exist in {reference.dataset}, but no keys of "
                 f"{reference.dataset} were passed; pass known_references={{{reference.dataset!r}: keys}}"
             )
-        keys = sorted(str(key) for key in known[reference.dataset])
+        column = f"_{reference.field}_is_a_key_of_{reference.dataset}"
         note = f"{reference.field} must be a key of {reference.dataset}"
-        checks.append(Check(reference.reason, "in_set", reference.field, {"value_set": keys}, reference.field, note))
-    return checks
+        checks.append(Check(reference.reason, "in_set", column, {"value_set": [True]}, reference.field, note))
+        derived.append(_is_known(column, reference.field, {str(key) for key in known[reference.dataset]}))
+    return checks, derived
+
+
+def _is_known(name: str, field: str, keys: Collection[str]) -> DerivedColumn:
+    """Per row, whether its value is among ``keys``; null where it has none (judged as missing, if at all)."""
+
+    def compute(batch: EncodedBatch) -> pd.Series:
+        import pandas as pd
+
+        column = batch.columns[field]
+        known = pd.array(np.append(column.values.isin(keys).to_numpy(dtype=bool), False), dtype="boolean")
+        known[-1] = pd.NA
+        return pd.Series(known[column.codes])
+
+    return DerivedColumn(name, compute)
 
 
 def _superseded(primary_key: Sequence[str], cursor_field: str | None) -> DerivedColumn:
@@ -181,6 +198,9 @@ def _superseded(primary_key: Sequence[str], cursor_field: str | None) -> Derived
         else:
             groups = pd.DataFrame(dict(zip(primary_key, codes, strict=True))).groupby(list(primary_key)).ngroup()
             key = groups.to_numpy(dtype=np.int64)
+        # Keys rarely repeat: a hash pass finds the rows that share theirs, and only those are sorted.
+        shared = pd.Series(key).duplicated(keep=False).to_numpy()
+        keyed, key = keyed[shared], key[shared]
         cursor = np.zeros(len(keyed), dtype=np.float64)
         if cursor_field is not None:  # a missing cursor sorts first: that row is quarantined for it anyway
             values = batch.columns[cursor_field].rows(keyed)
@@ -194,8 +214,11 @@ def _superseded(primary_key: Sequence[str], cursor_field: str | None) -> Derived
     return DerivedColumn(_SUPERSEDED, compute)
 
 
-def to_expectation(check: Check) -> ColumnMapExpectation:
-    """The Great Expectations expectation of a check, carrying its reason code in ``meta``."""
+def to_expectation(checks: Sequence[Check], column: str | None = None) -> ColumnMapExpectation:
+    """The Great Expectations expectation of one check, or of checks sharing one rule whose values are stacked in
+    ``column``; its ``meta`` lists the reason codes (and contract fields) it decides."""
+    if len({check.rule for check in checks}) != 1:
+        raise ValueError(f"one expectation runs one rule: {[check.reason for check in checks]}")
     load_great_expectations()
     from great_expectations.expectations.core import (
         expect_column_value_lengths_to_be_between as lengths,
@@ -220,9 +243,11 @@ def to_expectation(check: Check) -> ColumnMapExpectation:
         "regex": regex.ExpectColumnValuesToMatchRegex,
         "length": lengths.ExpectColumnValueLengthsToBeBetween,
     }
-    return kinds[check.kind](
-        column=check.column,
-        **check.params,
-        meta={"reason": check.reason, "field": check.field},
-        notes=check.note or None,
+    rule = checks[0]
+    notes = "; ".join(dict.fromkeys(check.note for check in checks if check.note))
+    return kinds[rule.kind](
+        column=column or rule.column,
+        **rule.params,
+        meta={"reasons": [check.reason for check in checks], "fields": [check.field for check in checks]},
+        notes=notes or None,
     )

@@ -3,6 +3,7 @@ and from the contract's own pydantic model, never from the runner."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -103,6 +104,25 @@ def test_times_without_offset_are_beijing_time_and_an_explicit_offset_is_kept() 
     assert outcome.quarantined == {3: ["updated_at_not_a_time"]}
 
 
+@pytest.mark.parametrize(
+    "odd_one", [None, "2026-02-29 08:00:00", "2026-11-20 08:00:60"], ids=["all plain", "29 February", "60th second"]
+)
+def test_times_read_alike_whether_the_batch_is_parsed_in_one_go_or_value_by_value(odd_one: str | None) -> None:
+    """A batch of plain times is cast in one go; one value of their shape that is no time (2026 has no 29
+    February, a minute no 60th second) sends the batch the slower way. Both must read every value as the contract
+    does."""
+    times = ["2026-11-20 08:00:00", "2026-11-20T09:30:00", " 2026-11-20 08:00:00", "2026-11-20 08:00+09:00", odd_one]
+    frame = pd.DataFrame([_station(station_code=f"4401000{n}", updated_at=t) for n, t in enumerate(times)])
+    outcome = validate_frame(WaterQualityStation, frame)
+    expected = {}
+    for position, record in enumerate(frame.to_dict("records")):
+        with contextlib.suppress(ValidationError):
+            expected[position] = WaterQualityStation.model_validate(record).updated_at
+    assert sorted(expected) == [0, 1, 2, 3]
+    assert outcome.valid["updated_at"].tolist() == list(expected.values())
+    assert outcome.quarantined == {4: ["updated_at_missing" if odd_one is None else "updated_at_not_a_time"]}
+
+
 def test_of_records_sharing_a_key_the_latest_update_is_kept_whatever_the_feed_order() -> None:
     frame = pd.DataFrame(
         [
@@ -155,10 +175,7 @@ def test_an_empty_batch_gives_an_empty_frame_of_the_contract_columns() -> None:
 
 
 def test_nan_infinity_and_overflowing_numbers_are_not_finite_and_other_text_is_not_a_number() -> None:
-    values = ["NaN", "-Infinity", "1e400", "7,3", "abc"]
-    frame = pd.DataFrame(
-        [_station(station_code=f"4401000{n}", longitude=value) for n, value in enumerate(values)], dtype=object
-    )
+    frame = _longitudes("NaN", "-Infinity", "1e400", "7,3", "abc")
     assert validate_frame(WaterQualityStation, frame).quarantined == {
         0: ["longitude_not_finite"],
         1: ["longitude_not_finite"],
@@ -166,6 +183,23 @@ def test_nan_infinity_and_overflowing_numbers_are_not_finite_and_other_text_is_n
         3: ["longitude_not_a_number"],
         4: ["longitude_not_a_number"],
     }
+
+
+def _longitudes(*values: object) -> pd.DataFrame:
+    return pd.DataFrame(
+        [_station(station_code=f"4401000{n}", longitude=value) for n, value in enumerate(values)], dtype=object
+    )
+
+
+def test_booleans_are_no_numbers_though_a_hash_table_takes_true_for_1() -> None:
+    outcome = validate_frame(WaterQualityStation, _longitudes(1, True, 1.0, False, 0, 0.0, 113.3))
+    numbers, no_numbers = ["longitude_out_of_range"], ["longitude_not_a_number"]
+    assert outcome.quarantined == {0: numbers, 1: no_numbers, 2: numbers, 3: no_numbers, 4: numbers, 5: numbers}
+
+
+def test_a_json_list_or_object_is_no_number() -> None:
+    outcome = validate_frame(WaterQualityStation, _longitudes([113.3], 113.3, {"value": 113.3}))
+    assert outcome.quarantined == {0: ["longitude_not_a_number"], 2: ["longitude_not_a_number"]}
 
 
 def test_a_value_that_cannot_be_typed_is_reported_once_not_also_as_missing() -> None:
@@ -196,7 +230,9 @@ _TIMES = st.one_of(
     ),
     st.sampled_from(["2026-11-20T08:00:00+08:00", "2026-11-20T08:00:00Z", "2026-13-40 99:00:00", "", None, 5]),
 )
-_ANY_VALUE = st.one_of(_NUMBERS, _TEXT, _TIMES, st.sampled_from(["river", "lake", "sea", "  lake ", 3]))
+_JSON_ODDITIES = st.sampled_from([True, False, 0, 1, 1.0, 0.0, [7.25], {"value": 7.25}])
+"""Values a hash table confuses (``True == 1 == 1.0``) or refuses (a JSON list or object)."""
+_ANY_VALUE = st.one_of(_NUMBERS, _TEXT, _TIMES, _JSON_ODDITIES, st.sampled_from(["river", "lake", "sea", "  lake ", 3]))
 _STATION_RECORDS = st.builds(
     lambda code, overrides: _station(station_code=code) | overrides,
     st.sampled_from(["44010001", "44010002", "44010003", " 44010004"]),
@@ -206,7 +242,7 @@ _STATION_RECORDS = st.builds(
 right (a fully random record is refused for many reasons at once and tests little)."""
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_STATION_RECORDS, min_size=1, max_size=40))
 def test_the_vectorized_suite_refuses_exactly_what_the_contract_model_refuses(records) -> None:
     """Per record, pydantic is the reference; on top, of records sharing a key all but the latest are refused."""

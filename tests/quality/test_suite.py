@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from contracts import Contract, all_contracts
+from contracts.water_quality import FACTOR_CODES, WaterQualitySample
 from exchange.tables import HASH_COLUMN, RUN_COLUMN, SEQ_COLUMN, dataset_table
 from quality.suite import UNIT_SUFFIX, build_suite, to_expectation
 
@@ -54,9 +55,22 @@ def test_every_rule_the_contract_states_has_its_check(contract: type[Contract]) 
 def test_each_expectation_carries_its_checks_reason_and_column() -> None:
     for contract in CONTRACTS:
         for check in _suite_for(contract).checks:
-            expectation = to_expectation(check)
-            assert expectation.meta == {"reason": check.reason, "field": check.field}
+            expectation = to_expectation([check])
+            assert expectation.meta == {"reasons": [check.reason], "fields": [check.field]}
             assert expectation.column == check.column
+
+
+def test_checks_of_one_rule_make_one_expectation_and_other_rules_are_refused() -> None:
+    checks = _suite_for(WaterQualitySample).checks
+    flags = [check for check in checks if check.column.endswith("_flag")]
+    assert len(flags) == len(FACTOR_CODES)
+    assert len({check.rule for check in flags}) == 1
+    expectation = to_expectation(flags, "flags")
+    assert expectation.column == "flags"
+    assert expectation.meta["reasons"] == [check.reason for check in flags]
+    ranges = [check for check in checks if check.kind == "between" and check.field in ("ph", "turbidity")]
+    with pytest.raises(ValueError, match="one rule"):
+        to_expectation(ranges)
 
 
 def test_importing_quality_loads_no_great_expectations() -> None:
