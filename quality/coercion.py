@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["EncodedBatch", "EncodedColumn", "encode_batch", "encode_values"]
 
 _Mask = npt.NDArray[np.bool_]
-_Codes = npt.NDArray[np.intp]
+_Codes = npt.NDArray[np.signedinteger[Any]]
 _Converter = Callable[[FieldSpec, "pd.Series"], tuple["pd.Series", dict[str, _Mask]]]
 _PLAIN_TIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
 """The form every source in this domain sends (Beijing time, no offset): parsed in bulk, the rest one by one."""
@@ -64,6 +64,13 @@ class EncodedColumn:
                 pd.Categorical.from_codes(codes, categories=pd.Index(self.values, dtype="str"), validate=False)
             )
         return pd.Series(self.values.array.take(codes, allow_fill=True))
+
+    def mapped(self, function: Callable[[pd.Series], pd.Series]) -> EncodedColumn:
+        """Each row's value put through ``function``, which sees each distinct value once (never a missing one)."""
+        import pandas as pd
+
+        codes, values = pd.factorize(function(self.values), use_na_sentinel=True)
+        return EncodedColumn(_recoded(codes, len(values), self.codes), pd.Series(values), {})
 
     def failed_rows(self) -> _Mask:
         failed = np.zeros(len(self.codes), dtype=bool)
@@ -120,14 +127,23 @@ def _encode(series: pd.Series, spec: FieldSpec | None) -> EncodedColumn:
     typed, failures = (distinct, {}) if spec is None else _CONVERTERS[spec.type](spec, distinct)
     typed_codes, typed_values = pd.factorize(typed, use_na_sentinel=True)
     # Mostly the typed values are the raw ones, one for one: then the rows keep their codes as they are.
-    same = len(typed_values) == len(distinct) and bool((typed_codes == np.arange(len(distinct))).all())
-    codes = raw_codes if same else np.append(typed_codes, -1)[raw_codes]
+    codes = _recoded(typed_codes, len(typed_values), raw_codes)
     failed = {
         f"{spec.name}_{reason}": np.append(mask, False)[raw_codes]
         for reason, mask in failures.items()
         if spec is not None and mask.any()
     }
-    return EncodedColumn(codes.astype(np.intp, copy=False), pd.Series(typed_values), failed)
+    return EncodedColumn(codes, pd.Series(typed_values), failed)
+
+
+def _recoded(codes: _Codes, values: int, rows: _Codes) -> _Codes:
+    """Each row's code among ``values`` new values, given the new code of each old one (``codes``) and each row's
+    old code (``rows``; -1 stays -1). Codes are as narrow as the values allow: a flag's code is a byte, not eight."""
+    narrow = np.min_scalar_type(-values - 1)
+    if len(codes) == values and bool((codes == np.arange(values)).all()):  # mostly: one for one, as they were
+        return rows.astype(narrow)
+    recoded: _Codes = np.append(codes, -1).astype(narrow)[rows]
+    return recoded
 
 
 def _distinct(series: pd.Series) -> tuple[_Codes, pd.Series]:

@@ -9,14 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from quality.coercion import EncodedBatch, EncodedColumn, encode_values
 from quality.suite import Check, DerivedColumn
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from quality.coercion import EncodedBatch
 
 __all__ = ["DomainRule", "domain_rule", "domain_rules_for"]
 
@@ -49,21 +44,19 @@ def domain_rules_for(dataset: str) -> Iterator[DomainRule]:
 _HOUR_US = 3_600_000_000
 
 
-def _seconds_past_the_hour(batch: EncodedBatch) -> pd.Series:
+def _seconds_past_the_hour(batch: EncodedBatch) -> EncodedColumn:
     """Seconds past the full hour (UTC and Beijing time share their full hours); null where there is no time."""
     import pandas as pd
 
-    times = batch.columns["sampled_at"].rows()  # datetime64[us, UTC] after coercion
-    seconds = pd.Series((times.array.asi8 % _HOUR_US) / 1_000_000)
-    return seconds.where(times.notna())
+    return batch.columns["sampled_at"].mapped(lambda times: pd.Series((times.array.asi8 % _HOUR_US) / 1_000_000))
 
 
-def _reported_after_hour_end_s(batch: EncodedBatch) -> pd.Series:
+def _reported_after_hour_end_s(batch: EncodedBatch) -> EncodedColumn:
     """Seconds from the end of the sampled hour to the report; null where either time is missing."""
     import pandas as pd
 
     delay = batch.columns["updated_at"].rows() - (batch.columns["sampled_at"].rows() + pd.Timedelta(hours=1))
-    return delay.dt.total_seconds()
+    return encode_values(delay.dt.total_seconds())
 
 
 @domain_rule("water_quality.samples")

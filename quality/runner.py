@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from contracts import Contract
-from quality.coercion import EncodedColumn, encode_batch, encode_values
+from quality.coercion import EncodedColumn, encode_batch
 from quality.errors import SuiteEvaluationError
 from quality.gx import batch_definition, load_great_expectations
 from quality.suite import Check, Suite, build_suite, to_expectation
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["ValidationOutcome", "validate_frame"]
 
 _Mask = npt.NDArray[np.bool_]
-_Codes = npt.NDArray[np.intp]
+_Codes = npt.NDArray[np.signedinteger[Any]]
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def validate_frame(
     """
     batch = encode_batch(contract, frame)
     suite = build_suite(contract, batch.columns.keys(), known_references)
-    columns = dict(batch.columns) | {derived.name: encode_values(derived.compute(batch)) for derived in suite.derived}
+    columns = dict(batch.columns) | {derived.name: derived.compute(batch) for derived in suite.derived}
     rejected: dict[str, _Mask] = {
         reason: mask for name in batch.columns for reason, mask in batch.columns[name].failed.items()
     }

@@ -2,8 +2,9 @@
 
 A ``Check`` is a neutral description (reason code, kind, column, parameters) that traces back to one contract
 field, key or reference; ``to_expectation`` is the one place that names Great Expectations classes, so the checks
-can be listed and tested without importing GX. Checks that need a value a column does not hold (whether a row was
-superseded, the end of a sampling hour) read a ``DerivedColumn`` computed on the typed batch first.
+can be listed and tested without importing GX. Checks that need a value a column does not hold (whether a row is
+the latest of its key, whether a value is a known key, the end of a sampling hour) read a ``DerivedColumn``
+computed on the typed batch first.
 
 Reason codes are stable and go into quarantine: ``<field>_missing``, ``<field>_out_of_range``,
 ``<field>_not_allowed``, ``<field>_bad_format``, ``<field>_bad_length``, ``<field>_wrong_unit``,
@@ -20,15 +21,12 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from contracts import Contract, FieldSpec
+from quality.coercion import EncodedBatch, EncodedColumn, encode_values
 from quality.errors import MissingReferenceKeysError
 from quality.gx import load_great_expectations
 
 if TYPE_CHECKING:
-    import numpy.typing as npt
-    import pandas as pd
     from great_expectations.expectations.expectation import ColumnMapExpectation
-
-    from quality.coercion import EncodedBatch
 
 __all__ = ["UNIT_SUFFIX", "Check", "CheckKind", "DerivedColumn", "Suite", "build_suite", "to_expectation"]
 
@@ -38,7 +36,7 @@ UNIT_SUFFIX = "_unit"
 """A connector that receives units puts them in ``<field>_unit`` beside the value; the suite refuses other units."""
 
 DUPLICATE_KEY = "duplicate_key"
-_SUPERSEDED = "_key_superseded"
+_LATEST = "_latest_of_its_key"
 
 
 @dataclass(frozen=True)
@@ -60,10 +58,10 @@ class Check:
 
 @dataclass(frozen=True)
 class DerivedColumn:
-    """A helper column a check reads, one value per row computed from the typed batch (never published)."""
+    """A helper column a check reads, computed from the typed batch (never published)."""
 
     name: str
-    compute: Callable[[EncodedBatch], pd.Series | npt.NDArray[Any]]
+    compute: Callable[[EncodedBatch], EncodedColumn]
 
 
 @dataclass(frozen=True)
@@ -102,14 +100,14 @@ def build_suite(
             )
     reference_checks, derived = _references(contract, known_references or {})
     checks.extend(reference_checks)
-    derived.append(_superseded(contract.meta.primary_key, contract.meta.cursor_field))
+    derived.append(_latest_of_its_key(contract.meta.primary_key, contract.meta.cursor_field))
     kept = f"the latest by {contract.meta.cursor_field}" if contract.meta.cursor_field else "the last in feed order"
     checks.append(
         Check(
             DUPLICATE_KEY,
             "in_set",
-            _SUPERSEDED,
-            {"value_set": [False]},
+            _LATEST,
+            {"value_set": [True]},
             None,
             f"primary key {contract.meta.primary_key}: of records sharing a key, {kept} is kept",
         )
@@ -167,25 +165,20 @@ def _references(
 def _is_known(name: str, field: str, keys: Collection[str]) -> DerivedColumn:
     """Per row, whether its value is among ``keys``; null where it has none (judged as missing, if at all)."""
 
-    def compute(batch: EncodedBatch) -> pd.Series:
-        import pandas as pd
-
-        column = batch.columns[field]
-        known = pd.array(np.append(column.values.isin(keys).to_numpy(dtype=bool), False), dtype="boolean")
-        known[-1] = pd.NA
-        return pd.Series(known[column.codes])
+    def compute(batch: EncodedBatch) -> EncodedColumn:
+        return batch.columns[field].mapped(lambda values: values.isin(keys))
 
     return DerivedColumn(name, compute)
 
 
-def _superseded(primary_key: Sequence[str], cursor_field: str | None) -> DerivedColumn:
-    """Whether a later record of the batch has the same key: later by the cursor (a correction carries a later
+def _latest_of_its_key(primary_key: Sequence[str], cursor_field: str | None) -> DerivedColumn:
+    """Whether no later record of the batch has the same key: later by the cursor (a correction carries a later
     ``updated_at``), then by feed order. The latest is kept, as it would be had the two arrived in separate runs.
 
     A row with a part of its key missing has no key to share: it is quarantined as missing, and only as that.
     """
 
-    def compute(batch: EncodedBatch) -> pd.Series:
+    def compute(batch: EncodedBatch) -> EncodedColumn:
         import pandas as pd
 
         keyed = np.flatnonzero(np.logical_and.reduce([batch.columns[name].codes >= 0 for name in primary_key]))
@@ -207,11 +200,11 @@ def _superseded(primary_key: Sequence[str], cursor_field: str | None) -> Derived
             stamps = values.array.asi8 if values.dtype.kind == "M" else values.to_numpy(np.float64, na_value=np.nan)
             cursor = np.where(values.isna().to_numpy(), -np.inf, stamps.astype(np.float64))
         order = np.lexsort((keyed, cursor, key))  # by key, then cursor, then feed position
-        superseded = np.zeros(batch.rows, dtype=bool)
-        superseded[keyed[order[:-1]]] = key[order[:-1]] == key[order[1:]]
-        return pd.Series(superseded)
+        latest = np.ones(batch.rows, dtype=bool)
+        latest[keyed[order[:-1]]] = key[order[:-1]] != key[order[1:]]
+        return encode_values(latest)
 
-    return DerivedColumn(_SUPERSEDED, compute)
+    return DerivedColumn(_LATEST, compute)
 
 
 def to_expectation(checks: Sequence[Check], column: str | None = None) -> ColumnMapExpectation:
