@@ -96,9 +96,10 @@ class PublishResult:
         }
 
 
-def event_id_for(dataset: str, first_seq: int, last_seq: int) -> str:
-    """The outbox event id: derived from the sequence range, so a retried dispatch sends the same id again."""
-    return str(uuid.uuid5(_EVENT_NAMESPACE, f"{dataset}:{first_seq}-{last_seq}"))
+def event_id_for(dataset: str, epoch: str, first_seq: int, last_seq: int) -> str:
+    """The outbox event id: derived from the sequence range, so a retried dispatch sends the same id again, and
+    from the dataset's epoch, so a rebuilt hub's first changes do not repeat the ids of the old hub's."""
+    return str(uuid.uuid5(_EVENT_NAMESPACE, f"{dataset}:{epoch}:{first_seq}-{last_seq}"))
 
 
 def publish_frame(
@@ -113,7 +114,7 @@ def publish_frame(
     _refuse_duplicate_keys(contract, canonical)
     writer = _PostgresWriter(conn, table) if conn.dialect.name == "postgresql" else _GenericWriter(conn, table)
 
-    last_seq = _lock_dataset(conn, contract)
+    last_seq, epoch = _lock_dataset(conn, contract)
     changed, existed, hashes = writer.changed_rows(
         list(meta.primary_key), canonical, lambda: row_hashes(contract, canonical)
     )
@@ -142,7 +143,7 @@ def publish_frame(
 
     inserted, updated = int(is_new.sum()), int(existed.sum())
     new_last_seq = int(seqs[-1])
-    event_id = event_id_for(meta.key, first_seq, new_last_seq)
+    event_id = event_id_for(meta.key, epoch, first_seq, new_last_seq)
     conn.execute(
         outbox.insert().values(
             event_id=event_id,
@@ -188,8 +189,9 @@ def _refuse_duplicate_keys(contract: type[Contract], canonical: pd.DataFrame) ->
         )
 
 
-def _lock_dataset(conn: Connection, contract: type[Contract]) -> int:
-    """Create the dataset's row if needed, then lock it: the lock serialises publishes of one dataset.
+def _lock_dataset(conn: Connection, contract: type[Contract]) -> tuple[int, str]:
+    """Create the dataset's row if needed, then lock it: the lock serialises publishes of one dataset. Returns its
+    last sequence number and its epoch.
 
     The insert comes first on purpose: on SQLite it is the write that takes the database's write lock, so a second
     publisher waits here instead of failing later when it tries to upgrade a read.
@@ -203,13 +205,14 @@ def _lock_dataset(conn: Connection, contract: type[Contract]) -> int:
             table_name=dataset_table_name(meta.key, meta.major),
             last_seq=0,
             row_count=0,
+            epoch=uuid.uuid4().hex,
         )
         .on_conflict_do_nothing(index_elements=[datasets.c.key])
     )
-    last_seq = conn.execute(
-        select(datasets.c.last_seq).where(datasets.c.key == meta.key).with_for_update()
-    ).scalar_one()
-    return int(last_seq)
+    last_seq, epoch = conn.execute(
+        select(datasets.c.last_seq, datasets.c.epoch).where(datasets.c.key == meta.key).with_for_update()
+    ).one()
+    return int(last_seq), str(epoch)
 
 
 def _select(columns: _Columns, mask: npt.NDArray[np.bool_]) -> tuple[_Columns, int]:

@@ -57,6 +57,13 @@ datasets = Table(
     Column("row_count", BigInteger, nullable=False, default=0),
     Column("last_published_at", UtcDateTime),
     Column("last_run_id", String(250)),
+    Column(
+        "epoch",
+        String(32),
+        nullable=False,
+        comment="Random, set when the row is created: a hub rebuilt from scratch numbers its changes from 1 again, "
+        "and its event ids must still differ from the old hub's",
+    ),
     comment="One row per published dataset; its row is locked while a publish assigns sequence numbers.",
 )
 

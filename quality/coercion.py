@@ -91,7 +91,8 @@ class EncodedBatch:
         import pandas as pd
 
         chosen = {name: self.columns[name].rows(positions) for name in names}
-        return pd.DataFrame(chosen, index=pd.RangeIndex(self.rows if positions is None else len(positions)))
+        rows = self.rows if positions is None else len(positions)
+        return pd.DataFrame(chosen, index=pd.RangeIndex(rows), copy=False)  # no copy into one block per dtype
 
 
 def encode_batch(contract: type[Contract], raw: pd.DataFrame) -> EncodedBatch:

@@ -191,8 +191,11 @@ def _latest_of_its_key(primary_key: Sequence[str], cursor_field: str | None) -> 
         else:
             groups = pd.DataFrame(dict(zip(primary_key, codes, strict=True))).groupby(list(primary_key)).ngroup()
             key = groups.to_numpy(dtype=np.int64)
-        # Keys rarely repeat: a hash pass finds the rows that share theirs, and only those are sorted.
-        shared = pd.Series(key).duplicated(keep=False).to_numpy()
+        # Keys rarely repeat: a counting pass finds the rows that share theirs, and only those are sorted.
+        if len(key) and key.max() < 4 * batch.rows:
+            shared = np.bincount(key)[key] > 1
+        else:
+            shared = pd.Series(key).duplicated(keep=False).to_numpy()
         keyed, key = keyed[shared], key[shared]
         cursor = np.zeros(len(keyed), dtype=np.float64)
         if cursor_field is not None:  # a missing cursor sorts first: that row is quarantined for it anyway

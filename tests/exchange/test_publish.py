@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from sqlalchemy import Engine, select
 from contracts import Contract
 from contracts.water_quality import WaterQualitySample, WaterQualityStation
 from exchange import pg_copy
+from exchange.db import make_engine
 from exchange.errors import InvalidFrameError
 from exchange.hashing import canonical_frame, key_json, row_hashes
 from exchange.publish import PublishResult, publish_frame
@@ -314,7 +316,32 @@ def test_a_rolled_back_transaction_leaves_nothing_and_consumes_no_sequence(engin
     assert stored_rows(engine) == []
     retried = publish(engine, WaterQualitySample, rows, run_id="r")
     assert (retried.first_seq, retried.last_seq) == (1, 2)
+
+
+def test_a_publish_retried_after_a_rollback_has_the_same_event_id(engine: Engine) -> None:
+    publish(engine, WaterQualitySample, [sample("11000001", 0)], run_id="r1")
+    rows = [sample("11000001", 0, ph=7.9), sample("11000001", 1)]
+    seen: list[PublishResult] = []
+
+    with pytest.raises(_CallerFailedError):
+        _publish_then_fail(engine, rows, "r2", seen)
+
+    retried = publish(engine, WaterQualitySample, rows, run_id="r2")
+    assert (retried.first_seq, retried.last_seq) == (seen[0].first_seq, seen[0].last_seq) == (2, 3)
     assert retried.event_id == seen[0].event_id  # same range, same event id: a consumer deduplicates on it
+
+
+def test_a_hub_rebuilt_from_scratch_sends_new_event_ids_for_the_same_sequences(tmp_path: Path) -> None:
+    """Its sequences start again at 1; a consumer that deduplicates on ids must not drop its events as seen."""
+    results = []
+    for hub in ("old", "rebuilt"):
+        engine = make_engine(f"sqlite:///{tmp_path / hub}.db")
+        ensure_schema(engine)
+        results.append(publish(engine, WaterQualitySample, [sample("11000001", 0)], run_id="r"))
+        engine.dispose()
+    old, rebuilt = results
+    assert (old.first_seq, old.last_seq) == (rebuilt.first_seq, rebuilt.last_seq) == (1, 1)
+    assert old.event_id != rebuilt.event_id
 
 
 def test_a_rolled_back_update_leaves_the_published_state_untouched(engine: Engine) -> None:
@@ -572,12 +599,12 @@ def test_postgres_and_sqlite_paths_produce_identical_tables_and_logs(pg_engine: 
     outcomes = []
     for engine in (pg_engine, sqlite_engine):
         ensure_schema(engine)
-        results = [
-            publish(engine, WaterQualitySample, batch, run_id=f"run-{n}")
+        results = [  # event ids differ by design: the two are separate hubs with their own epochs
+            replace(publish(engine, WaterQualitySample, batch, run_id=f"run-{n}"), event_id=None)
             for n, batch in enumerate((first, second, second))
         ]
         entries = [{k: v for k, v in e.items()} for e in log_entries(engine)]
-        events = [{k: v for k, v in e.items() if k != "id"} for e in outbox_rows(engine)]
+        events = [{k: v for k, v in e.items() if k not in ("id", "event_id")} for e in outbox_rows(engine)]
         outcomes.append((results, entries, stored_rows(engine), events))
 
     assert outcomes[0] == outcomes[1]

@@ -137,6 +137,23 @@ def test_of_records_sharing_a_key_the_latest_update_is_kept_whatever_the_feed_or
     assert outcome.valid["name"].tolist() == ["corrected", "猎德"]
 
 
+@pytest.mark.parametrize("stations", [2, 7], ids=["dense keys", "sparse keys"])
+def test_a_resent_sample_is_a_duplicate_however_sparse_the_batch_keys(stations: int) -> None:
+    """Few stations by many hours fill the key space; a station per hour leaves it mostly empty. Both count."""
+    codes = [f"4401000{n}" for n in range(stations)]
+    records = [
+        {"station_code": codes[n % stations], "sampled_at": f"2026-11-20 {n:02d}:00:00", "ph": 7.2}
+        | {"updated_at": f"2026-11-20 {n + 1:02d}:10:00"}
+        for n in range(7)
+    ]
+    resent = records[3] | {"updated_at": "2026-11-20 05:00:00", "ph": 7.3}
+    outcome = validate_frame(
+        WaterQualitySample, pd.DataFrame([*records, resent]), known_references={STATIONS_KEY: codes}
+    )
+    assert outcome.quarantined == {3: ["duplicate_key"]}
+    assert outcome.valid["ph"].tolist() == [7.2] * 6 + [7.3]
+
+
 def test_of_equal_updates_of_one_key_the_last_sent_is_kept() -> None:
     frame = pd.DataFrame([_station(name="first"), _station(name="second")])
     outcome = validate_frame(WaterQualityStation, frame)
