@@ -147,7 +147,8 @@ def _references(
 ) -> tuple[list[Check], list[DerivedColumn]]:
     """A reference is checked on a derived column saying whether each value is a known key. The keys stay out of
     the expectation: they change with every run while the suite stays the contract's, and GX copies an
-    expectation's parameters many times per validation (9,092 river segments would cost seconds)."""
+    expectation's parameters dozens of times per validation (500 station codes cost 0.1 s a batch, and the cost
+    grows with the keys: a city has 9,092 river segments)."""
     checks, derived = [], []
     for reference in contract.meta.references:
         if reference.dataset not in known:
