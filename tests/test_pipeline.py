@@ -15,7 +15,9 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+import structlog
 from sqlalchemy import Engine, func, select
+from structlog.testing import capture_logs
 
 from connectors.errors import SourceUnavailableError
 from connectors.water_quality import WaterQualitySimulator
@@ -172,6 +174,21 @@ def test_exhausted_retries_publish_nothing_and_keep_the_watermark(
     assert _count(engine, dataset_table(WaterQualitySample)) == 0
     with engine.connect() as conn:
         assert read_watermark(conn, "water_quality", "samples") is None
+
+
+def test_log_lines_written_inside_a_step_name_its_source_run_and_batch(
+    pipeline: Pipeline, running: RunningSimulator
+) -> None:
+    """The connector's retry line knows nothing of runs; the step binds them, and they go once the step is over."""
+    running.faults.server_error(times=1)
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as lines:
+        batch_id = pipeline.extract(run_id="run-7", interval_end=RUN_END)
+        structlog.get_logger("after").info("after_the_step")
+    retried = [line for line in lines if line["event"] == "request_failed"]
+    assert len(retried) == 1
+    assert (retried[0]["source"], retried[0]["run_id"], retried[0]["batch_id"]) == ("water_quality", "run-7", batch_id)
+    assert "run_id" not in lines[-1]
+    assert "batch_id" not in lines[-1]
 
 
 def test_notify_sends_one_cloudevent_per_dataset_with_the_logged_sequence_range(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -75,7 +76,7 @@ class Pipeline:
         now = now or datetime.now(UTC)
         batch = self.staging.open(source=self.source_name, run_id=run_id, interval_end=interval_end, now=now)
         entries: dict[str, dict[str, Any]] = {}
-        with self.source.connect() as session:
+        with self._bound(batch), self.source.connect() as session:
             for stream in self.source.streams:
                 with self.engine.connect() as conn:
                     since = read_watermark(conn, self.source_name, stream.name)
@@ -101,49 +102,50 @@ class Pipeline:
 
         now = now or datetime.now(UTC)
         batch = self._batch(batch_id, after="extracted")
-        streams = {stream.name: stream for stream in self.source.streams}
-        valid_keys: dict[str, set[str]] = {}
-        entries: dict[str, dict[str, Any]] = {}
-        for name, entry in batch.manifest["streams"].items():
-            contract = _contract(entry)
-            raw = self.staging.read_records(entry["raw"])
-            frame = pd.DataFrame([streams[name].post_process(record) for record in raw])
-            outcome = validate_frame(contract, frame, known_references=self._references(contract, valid_keys))
-            if len(contract.meta.primary_key) == 1:
-                valid_keys[contract.meta.key] = set(outcome.valid[contract.meta.primary_key[0]].astype(str))
-            reasons = Counter(reason for row_reasons in outcome.quarantined.values() for reason in row_reasons)
-            with self.engine.begin() as conn:
-                quarantine_records(
-                    conn,
-                    dataset=contract.meta.key,
-                    contract_version=contract.meta.version,
-                    run_id=batch.run_id,
-                    batch_id=batch_id,
-                    entries=[(row_reasons, raw[int(row)]) for row, row_reasons in outcome.quarantined.items()],
-                    now=now,
-                )
-                record_validation_run(
-                    conn,
-                    batch_id=batch_id,
-                    dataset=contract.meta.key,
-                    run_id=batch.run_id,
-                    contract_version=contract.meta.version,
-                    rows=outcome.rows,
-                    valid=outcome.valid_count,
-                    quarantined=outcome.quarantined_count,
-                    results=outcome.results,
-                    now=now,
-                )
-            entries[name] = {
-                "valid": outcome.valid_count,
-                "quarantined": outcome.quarantined_count,
-                "reasons": dict(sorted(reasons.items())),
-                "valid_frame": self.staging.put_frame(batch, f"{name}.valid", outcome.valid),
-                "cursor_max": _cursor_max(contract, outcome.valid, streams[name].cursor is not None),
-            }
-        self.staging.update(batch, status="validated", streams=entries)
-        self._log("batch_validated", batch, quarantined={name: e["quarantined"] for name, e in entries.items()})
-        return {name: {"valid": e["valid"], "quarantined": e["quarantined"]} for name, e in entries.items()}
+        with self._bound(batch):
+            streams = {stream.name: stream for stream in self.source.streams}
+            valid_keys: dict[str, set[str]] = {}
+            entries: dict[str, dict[str, Any]] = {}
+            for name, entry in batch.manifest["streams"].items():
+                contract = _contract(entry)
+                raw = self.staging.read_records(entry["raw"])
+                frame = pd.DataFrame([streams[name].post_process(record) for record in raw])
+                outcome = validate_frame(contract, frame, known_references=self._references(contract, valid_keys))
+                if len(contract.meta.primary_key) == 1:
+                    valid_keys[contract.meta.key] = set(outcome.valid[contract.meta.primary_key[0]].astype(str))
+                reasons = Counter(reason for row_reasons in outcome.quarantined.values() for reason in row_reasons)
+                with self.engine.begin() as conn:
+                    quarantine_records(
+                        conn,
+                        dataset=contract.meta.key,
+                        contract_version=contract.meta.version,
+                        run_id=batch.run_id,
+                        batch_id=batch_id,
+                        entries=[(row_reasons, raw[int(row)]) for row, row_reasons in outcome.quarantined.items()],
+                        now=now,
+                    )
+                    record_validation_run(
+                        conn,
+                        batch_id=batch_id,
+                        dataset=contract.meta.key,
+                        run_id=batch.run_id,
+                        contract_version=contract.meta.version,
+                        rows=outcome.rows,
+                        valid=outcome.valid_count,
+                        quarantined=outcome.quarantined_count,
+                        results=outcome.results,
+                        now=now,
+                    )
+                entries[name] = {
+                    "valid": outcome.valid_count,
+                    "quarantined": outcome.quarantined_count,
+                    "reasons": dict(sorted(reasons.items())),
+                    "valid_frame": self.staging.put_frame(batch, f"{name}.valid", outcome.valid),
+                    "cursor_max": _cursor_max(contract, outcome.valid, streams[name].cursor is not None),
+                }
+            self.staging.update(batch, status="validated", streams=entries)
+            self._log("batch_validated", batch, quarantined={name: e["quarantined"] for name, e in entries.items()})
+            return {name: {"valid": e["valid"], "quarantined": e["quarantined"]} for name, e in entries.items()}
 
     def publish(self, batch_id: str, now: datetime | None = None) -> dict[str, dict[str, int]]:
         """Publish every stream's valid rows and advance the watermarks, all in one transaction."""
@@ -152,25 +154,26 @@ class Pipeline:
 
         now = now or datetime.now(UTC)
         batch = self._batch(batch_id, after="validated")
-        entries: dict[str, dict[str, Any]] = {}
-        with self.engine.begin() as conn:
-            for name, entry in batch.manifest["streams"].items():
-                frame = self.staging.read_frame(entry["valid_frame"])
-                result = publish_frame(conn, _contract(entry), frame, run_id=batch.run_id, now=now)
-                up_to = _watermark_after(entry, batch.interval_end)
-                if up_to is not None:
-                    advance_watermark(conn, self.source_name, name, up_to, run_id=batch.run_id, now=now)
-                entries[name] = {
-                    **result.counts(),
-                    "first_seq": result.first_seq,
-                    "last_seq": result.last_seq,
-                    "event_id": result.event_id,
-                }
-        self.staging.update(batch, status="published", streams=entries)
-        self._log(
-            "batch_published", batch, changes={name: (e["first_seq"], e["last_seq"]) for name, e in entries.items()}
-        )
-        return {name: _ints(entry) for name, entry in entries.items()}
+        with self._bound(batch):
+            entries: dict[str, dict[str, Any]] = {}
+            with self.engine.begin() as conn:
+                for name, entry in batch.manifest["streams"].items():
+                    frame = self.staging.read_frame(entry["valid_frame"])
+                    result = publish_frame(conn, _contract(entry), frame, run_id=batch.run_id, now=now)
+                    up_to = _watermark_after(entry, batch.interval_end)
+                    if up_to is not None:
+                        advance_watermark(conn, self.source_name, name, up_to, run_id=batch.run_id, now=now)
+                    entries[name] = {
+                        **result.counts(),
+                        "first_seq": result.first_seq,
+                        "last_seq": result.last_seq,
+                        "event_id": result.event_id,
+                    }
+            self.staging.update(batch, status="published", streams=entries)
+            self._log(
+                "batch_published", batch, changes={name: (e["first_seq"], e["last_seq"]) for name, e in entries.items()}
+            )
+            return {name: _ints(entry) for name, entry in entries.items()}
 
     def notify(self, batch_id: str, now: datetime | None = None) -> dict[str, int]:
         """Send what the outbox holds (this run's events and any an earlier run could not send).
@@ -183,20 +186,21 @@ class Pipeline:
         from exchange.notify import MqttNotifier, dispatch_outbox
 
         now = now or datetime.now(UTC)
-        self._batch(batch_id, after="published")
-        sent = 0
-        with MqttNotifier(self.settings.resolved_mqtt_url) as notifier:
-            while True:  # the outbox is read in pages; stop when a page sent nothing more
-                result = dispatch_outbox(self.engine, notifier, now=now)
-                sent += result.sent
-                if result.failed:
-                    raise StoreUnavailableError(
-                        f"{self.source_name}: {result.failed} change event(s) could not be sent to {notifier.where}; "
-                        "they and the events behind them stay in the outbox, and the task's retry sends them with "
-                        "the same ids"
-                    )
-                if result.sent == 0:
-                    return {"sent": sent}
+        batch = self._batch(batch_id, after="published")
+        with self._bound(batch):
+            sent = 0
+            with MqttNotifier(self.settings.resolved_mqtt_url) as notifier:
+                while True:  # the outbox is read in pages; stop when a page sent nothing more
+                    result = dispatch_outbox(self.engine, notifier, now=now)
+                    sent += result.sent
+                    if result.failed:
+                        raise StoreUnavailableError(
+                            f"{self.source_name}: {result.failed} change event(s) could not be sent to "
+                            f"{notifier.where}; they and the events behind them stay in the outbox, and the task's "
+                            "retry sends them with the same ids"
+                        )
+                    if result.sent == 0:
+                        return {"sent": sent}
 
     def snapshot(self, batch_id: str, now: datetime | None = None) -> dict[str, str]:
         """Write a Parquet snapshot of each dataset this batch touched, unless one exists for its sequence."""
@@ -204,17 +208,24 @@ class Pipeline:
 
         now = now or datetime.now(UTC)
         batch = self._batch(batch_id, after="published")
-        entries: dict[str, dict[str, Any]] = {}
-        for name, entry in batch.manifest["streams"].items():
-            result = write_snapshot(self.engine, self.store, _contract(entry), now=now)
-            entries[name] = {"snapshot": result.uri, "snapshot_seq": result.seq, "snapshot_created": result.created}
-        self.staging.update(batch, status="snapshotted", streams=entries)
-        return {name: entry["snapshot"] for name, entry in entries.items()}
+        with self._bound(batch):
+            entries: dict[str, dict[str, Any]] = {}
+            for name, entry in batch.manifest["streams"].items():
+                result = write_snapshot(self.engine, self.store, _contract(entry), now=now)
+                entries[name] = {"snapshot": result.uri, "snapshot_seq": result.seq, "snapshot_created": result.created}
+            self.staging.update(batch, status="snapshotted", streams=entries)
+            return {name: entry["snapshot"] for name, entry in entries.items()}
 
     def manifest(self, batch_id: str) -> dict[str, Any]:
         """What the run did, per stream: the demo's summary and an operator's first look."""
         batch = self.staging.get(batch_id)
         return {"batch_id": batch.batch_id, "run_id": batch.run_id, "status": batch.status, **batch.manifest}
+
+    def _bound(self, batch: Batch) -> AbstractContextManager[None]:
+        """While a step runs, every log line (the connector's and the exchange's too) names its source and run."""
+        return structlog.contextvars.bound_contextvars(
+            source=self.source_name, run_id=batch.run_id, batch_id=batch.batch_id
+        )
 
     def _log(self, event: str, batch: Batch, **details: object) -> None:
         """One INFO line per step, carrying what an operator looks a run up by."""
