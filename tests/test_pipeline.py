@@ -179,14 +179,18 @@ def test_exhausted_retries_publish_nothing_and_keep_the_watermark(
 def test_log_lines_written_inside_a_step_name_its_source_run_and_batch(
     pipeline: Pipeline, running: RunningSimulator
 ) -> None:
-    """The connector's retry line knows nothing of runs; the step binds them, and they go once the step is over."""
+    """The connector's retry line knows nothing of runs; the step binds them (for its own line too), and they go once
+    the step is over."""
     running.faults.server_error(times=1)
     with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as lines:
         batch_id = pipeline.extract(run_id="run-7", interval_end=RUN_END)
         structlog.get_logger("after").info("after_the_step")
+    bound = ("water_quality", "run-7", batch_id)
     retried = [line for line in lines if line["event"] == "request_failed"]
     assert len(retried) == 1
-    assert (retried[0]["source"], retried[0]["run_id"], retried[0]["batch_id"]) == ("water_quality", "run-7", batch_id)
+    assert (retried[0]["source"], retried[0]["run_id"], retried[0]["batch_id"]) == bound
+    extracted = [line for line in lines if line["event"] == "batch_extracted"]
+    assert [(line["source"], line["run_id"], line["batch_id"]) for line in extracted] == [bound]
     assert "run_id" not in lines[-1]
     assert "batch_id" not in lines[-1]
 

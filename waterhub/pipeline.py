@@ -75,23 +75,24 @@ class Pipeline:
 
         now = now or datetime.now(UTC)
         batch = self.staging.open(source=self.source_name, run_id=run_id, interval_end=interval_end, now=now)
-        entries: dict[str, dict[str, Any]] = {}
-        with self._bound(batch), self.source.connect() as session:
-            for stream in self.source.streams:
-                with self.engine.connect() as conn:
-                    since = read_watermark(conn, self.source_name, stream.name)
-                records = list(session.read(stream, since=since))
-                entries[stream.name] = {
-                    "dataset": stream.contract.meta.key,
-                    "contract_version": stream.contract.meta.version,
-                    "since": since.isoformat() if since else None,
-                    "read_started": now.isoformat(),  # before the first page of any stream
-                    "fetched": len(records),
-                    "raw": self.staging.put_records(batch, stream.name, records),
-                }
-        self.staging.update(batch, status="extracted", streams=entries)
-        self._log("batch_extracted", batch, fetched={name: e["fetched"] for name, e in entries.items()})
-        return batch.batch_id
+        with self._bound(batch):
+            entries: dict[str, dict[str, Any]] = {}
+            with self.source.connect() as session:
+                for stream in self.source.streams:
+                    with self.engine.connect() as conn:
+                        since = read_watermark(conn, self.source_name, stream.name)
+                    records = list(session.read(stream, since=since))
+                    entries[stream.name] = {
+                        "dataset": stream.contract.meta.key,
+                        "contract_version": stream.contract.meta.version,
+                        "since": since.isoformat() if since else None,
+                        "read_started": now.isoformat(),  # before the first page of any stream
+                        "fetched": len(records),
+                        "raw": self.staging.put_records(batch, stream.name, records),
+                    }
+            self.staging.update(batch, status="extracted", streams=entries)
+            log.info("batch_extracted", fetched={name: e["fetched"] for name, e in entries.items()})
+            return batch.batch_id
 
     def validate(self, batch_id: str, now: datetime | None = None) -> dict[str, dict[str, int]]:
         """Split each stream into valid rows (staged as Parquet) and quarantined records (stored with reasons)."""
@@ -144,7 +145,7 @@ class Pipeline:
                     "cursor_max": _cursor_max(contract, outcome.valid, streams[name].cursor is not None),
                 }
             self.staging.update(batch, status="validated", streams=entries)
-            self._log("batch_validated", batch, quarantined={name: e["quarantined"] for name, e in entries.items()})
+            log.info("batch_validated", quarantined={name: e["quarantined"] for name, e in entries.items()})
             return {name: {"valid": e["valid"], "quarantined": e["quarantined"]} for name, e in entries.items()}
 
     def publish(self, batch_id: str, now: datetime | None = None) -> dict[str, dict[str, int]]:
@@ -170,9 +171,7 @@ class Pipeline:
                         "event_id": result.event_id,
                     }
             self.staging.update(batch, status="published", streams=entries)
-            self._log(
-                "batch_published", batch, changes={name: (e["first_seq"], e["last_seq"]) for name, e in entries.items()}
-            )
+            log.info("batch_published", changes={name: (e["first_seq"], e["last_seq"]) for name, e in entries.items()})
             return {name: _ints(entry) for name, entry in entries.items()}
 
     def notify(self, batch_id: str, now: datetime | None = None) -> dict[str, int]:
@@ -222,14 +221,11 @@ class Pipeline:
         return {"batch_id": batch.batch_id, "run_id": batch.run_id, "status": batch.status, **batch.manifest}
 
     def _bound(self, batch: Batch) -> AbstractContextManager[None]:
-        """While a step runs, every log line (the connector's and the exchange's too) names its source and run."""
+        """While a step runs, every log line (its own INFO line, the connector's and the exchange's) names what an
+        operator looks a run up by: source, run and batch."""
         return structlog.contextvars.bound_contextvars(
             source=self.source_name, run_id=batch.run_id, batch_id=batch.batch_id
         )
-
-    def _log(self, event: str, batch: Batch, **details: object) -> None:
-        """One INFO line per step, carrying what an operator looks a run up by."""
-        log.info(event, source=self.source_name, run_id=batch.run_id, batch_id=batch.batch_id, **details)
 
     def _batch(self, batch_id: str, *, after: str) -> Batch:
         batch = self.staging.get(batch_id)
