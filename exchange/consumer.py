@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import Engine, func, select
 
 from exchange.errors import UnknownDatasetError
-from exchange.tables import change_log, datasets, quarantine
+from exchange.tables import change_log, datasets, published_keys, quarantine
 
 __all__ = ["ChangeEntry", "DatasetSummary", "changes_since", "list_datasets", "quarantined_counts"]
 
@@ -73,8 +73,7 @@ def changes_since(engine: Engine, dataset: str, since: int, *, limit: int = 1000
     with engine.connect() as conn:
         known = conn.execute(select(datasets.c.key).where(datasets.c.key == dataset)).first()
         if known is None:
-            names = ", ".join(conn.execute(select(datasets.c.key).order_by(datasets.c.key)).scalars()) or "none"
-            raise UnknownDatasetError(f"no published dataset {dataset!r}; published: {names}")
+            raise UnknownDatasetError(f"no published dataset {dataset!r}; published: {published_keys(conn)}")
         rows = conn.execute(
             select(change_log)
             .where(change_log.c.dataset == dataset, change_log.c.seq > since)

@@ -3,8 +3,8 @@
 A publish writes one outbox row in its own transaction; this module turns each pending row into a CloudEvents 1.0
 event on ``waterhub/datasets/<dataset>/changes`` and marks the row dispatched, in a short transaction of its own,
 only after the broker acknowledged it. A crash between the acknowledgement and that commit sends the event again
-on the next dispatch, with the same ``id`` (``event_id_for`` derives it from the sequence range): delivery is at
-least once, and consumers dedupe on the id (exchange.subscriber).
+on the next dispatch, with the same ``id`` (the one the publish stored on the row): delivery is at least once,
+and consumers dedupe on the id (exchange.subscriber).
 
 Order is kept per dataset: events go out oldest outbox id first, and when one fails the later events of the same
 dataset are not tried in that call. They stay pending, untouched (no attempt counted), and are reported as

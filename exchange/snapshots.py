@@ -32,7 +32,7 @@ from contracts import Contract, FieldSpec, schema_id
 from exchange.db import upsert_insert
 from exchange.errors import CorruptSnapshotError, UnknownDatasetError
 from exchange.objects import ObjectStore
-from exchange.tables import SEQ_COLUMN, dataset_table, datasets, snapshots
+from exchange.tables import SEQ_COLUMN, dataset_table, datasets, published_keys, snapshots
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -235,10 +235,9 @@ def _consistent_read(engine: Engine) -> Iterator[Connection]:
 
 
 def _unknown_dataset_message(conn: Connection, dataset: str) -> str:
-    names = ", ".join(conn.execute(select(datasets.c.key).order_by(datasets.c.key)).scalars()) or "none"
     return (
         f"cannot snapshot {dataset!r}: it was never published, so there is no state to write "
-        f"(published: {names}). Publish it first, or check the dataset key."
+        f"(published: {published_keys(conn)}). Publish it first, or check the dataset key."
     )
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Connection,
     Engine,
     Float,
     Index,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    select,
 )
 from sqlalchemy.types import TypeEngine
 
@@ -35,6 +37,7 @@ __all__ = [
     "ensure_schema",
     "metadata",
     "outbox",
+    "published_keys",
     "quarantine",
     "snapshots",
     "stream_state",
@@ -219,3 +222,9 @@ def ensure_schema(engine: Engine) -> None:
     for contract in all_contracts():
         dataset_table(contract)
     metadata.create_all(engine)
+
+
+def published_keys(conn: Connection) -> str:
+    """Every published dataset's key, comma-separated ("none" before the first publish): what an error naming an
+    unknown dataset lists."""
+    return ", ".join(conn.execute(select(datasets.c.key).order_by(datasets.c.key)).scalars()) or "none"
