@@ -99,6 +99,22 @@ def running(simulator: WaterQualitySimulator) -> Iterator[RunningSimulator]:
 
 
 @pytest.fixture
+def free_port() -> int:
+    """A loopback port nothing listens on (the probe that found it is closed), for a server the test starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def dead_port() -> Iterator[int]:
+    """A port bound by this test but not listening: connecting is refused, and nobody else can take it meanwhile."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        yield holder.getsockname()[1]
+
+
+@pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Embedded-default settings rooted in the test's own folder."""
     return Settings(data_dir=tmp_path / "var")

@@ -6,7 +6,6 @@ The DAG test covers PostgreSQL and Mosquitto; this one covers the zero-setup pat
 from __future__ import annotations
 
 import io
-import socket
 from pathlib import Path
 
 import pytest
@@ -23,14 +22,10 @@ pytestmark = pytest.mark.slow
 SEED = 7
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def test_the_demo_publishes_on_embedded_defaults_and_a_second_run_changes_nothing(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "var", embedded_mqtt_port=_free_port())
+def test_the_demo_publishes_on_embedded_defaults_and_a_second_run_changes_nothing(
+    tmp_path: Path, free_port: int
+) -> None:
+    settings = Settings(data_dir=tmp_path / "var", embedded_mqtt_port=free_port)
     assert settings.database_url is None  # the embedded defaults, nothing else
     assert settings.mqtt_url is None
     console = Console(file=io.StringIO(), width=140)

@@ -6,7 +6,6 @@ Expected values come from the simulator's ground truth, never from the code unde
 from __future__ import annotations
 
 import json
-import socket
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -213,16 +212,14 @@ def test_notify_sends_one_cloudevent_per_dataset_with_the_logged_sequence_range(
 
 
 def test_a_notify_that_cannot_reach_the_broker_fails_and_keeps_the_events_for_its_retry(
-    hub_settings: Settings, pipeline: Pipeline, mqtt_url: str
+    hub_settings: Settings, pipeline: Pipeline, mqtt_url: str, dead_port: int
 ) -> None:
     batch_id = _run(pipeline, "run-1")
-    with socket.socket() as holder:  # bound, not listening: connections are refused
-        holder.bind(("127.0.0.1", 0))
-        dead = hub_settings.model_copy(update={"mqtt_url": f"mqtt://127.0.0.1:{holder.getsockname()[1]}"})
-        broken = Pipeline(dead, "water_quality")
-        with pytest.raises(StoreUnavailableError, match="stay in the outbox"):
-            broken.notify(batch_id)
-        broken.engine.dispose()
+    dead = hub_settings.model_copy(update={"mqtt_url": f"mqtt://127.0.0.1:{dead_port}"})
+    broken = Pipeline(dead, "water_quality")
+    with pytest.raises(StoreUnavailableError, match="stay in the outbox"):
+        broken.notify(batch_id)
+    broken.engine.dispose()
     assert _count(pipeline.engine, outbox, outbox.c.dispatched_at.is_(None)) == 2
     with ChangeSubscriber(mqtt_url) as subscriber:
         assert pipeline.notify(batch_id) == {"sent": 2}

@@ -6,7 +6,6 @@ What a test expects comes from the simulator's ground truth and request log, nev
 from __future__ import annotations
 
 import math
-import socket
 from datetime import UTC, datetime
 
 import pytest
@@ -198,16 +197,13 @@ def test_exhausted_retries_raise_source_unavailable_with_what_where_and_what_to_
 
 
 def test_an_unreachable_source_is_unavailable_after_the_retry_budget(
-    http_settings: HttpClientSettings, api_key: str
+    http_settings: HttpClientSettings, api_key: str, free_port: int
 ) -> None:
     from connectors.water_quality import WaterQualitySource
     from waterhub.settings import WaterQualitySourceSettings
 
-    with socket.socket() as probe:  # a port nothing listens on once the probe is closed
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     source = WaterQualitySource(
-        WaterQualitySourceSettings(base_url=f"http://127.0.0.1:{port}", api_key=api_key), http_settings
+        WaterQualitySourceSettings(base_url=f"http://127.0.0.1:{free_port}", api_key=api_key), http_settings
     )
     with pytest.raises(SourceUnavailableError, match=r"failed 3 times .*\(connection failed: ConnectError\)"):
         _read(source, "stations")

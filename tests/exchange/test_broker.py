@@ -23,18 +23,6 @@ from exchange.tables import ensure_schema, outbox
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@pytest.fixture
-def port() -> int:
-    return free_port()
-
-
 def connected_client(port: int) -> mqtt.Client:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
     client.connect("127.0.0.1", port)
@@ -51,12 +39,12 @@ def broker_threads() -> list[str]:
     return [thread.name for thread in threading.enumerate() if thread.name.startswith("waterhub-broker-")]
 
 
-def test_a_qos1_publish_reaches_a_subscriber_through_the_embedded_broker(port: int) -> None:
+def test_a_qos1_publish_reaches_a_subscriber_through_the_embedded_broker(free_port: int) -> None:
     received: list[tuple[str, bytes, int]] = []
     arrived = threading.Event()
     subscribed = threading.Event()
 
-    with EmbeddedBroker(host="127.0.0.1", port=port) as broker:
+    with EmbeddedBroker(host="127.0.0.1", port=free_port) as broker:
         subscriber = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
         subscriber.on_subscribe = lambda *_: subscribed.set()
 
@@ -65,11 +53,11 @@ def test_a_qos1_publish_reaches_a_subscriber_through_the_embedded_broker(port: i
             arrived.set()
 
         subscriber.on_message = on_message
-        subscriber.connect("127.0.0.1", port)
+        subscriber.connect("127.0.0.1", free_port)
         subscriber.loop_start()
         subscriber.subscribe("waterhub/datasets/+/changes", qos=1)
         assert subscribed.wait(5)
-        publisher = connected_client(port)
+        publisher = connected_client(free_port)
         info = publisher.publish("waterhub/datasets/a.b/changes", b"hello", qos=1)
         info.wait_for_publish(5)
         assert info.is_published()  # the PUBACK came back
@@ -77,11 +65,13 @@ def test_a_qos1_publish_reaches_a_subscriber_through_the_embedded_broker(port: i
         stop(publisher)
         stop(subscriber)
 
-    assert broker.url == f"mqtt://127.0.0.1:{port}"
+    assert broker.url == f"mqtt://127.0.0.1:{free_port}"
     assert received == [("waterhub/datasets/a.b/changes", b"hello", 1)]
 
 
-def test_the_outbox_reaches_a_change_subscriber_through_the_embedded_broker(port: int, sqlite_engine: Engine) -> None:
+def test_the_outbox_reaches_a_change_subscriber_through_the_embedded_broker(
+    free_port: int, sqlite_engine: Engine
+) -> None:
     """The zero-setup path end to end: SQLite hub, embedded broker, MqttNotifier, the consumers' ChangeSubscriber."""
     ensure_schema(sqlite_engine)
     specs = WaterQualityStation.field_specs()
@@ -102,7 +92,7 @@ def test_the_outbox_reaches_a_change_subscriber_through_the_embedded_broker(port
         event_id = conn.execute(select(outbox.c.event_id)).scalar_one()
 
     with (
-        EmbeddedBroker(port=port) as broker,
+        EmbeddedBroker(port=free_port) as broker,
         ChangeSubscriber(broker.url) as subscriber,
         MqttNotifier(broker.url) as notifier,
     ):
@@ -115,31 +105,33 @@ def test_the_outbox_reaches_a_change_subscriber_through_the_embedded_broker(port
     ]
 
 
-def test_exiting_frees_the_port_for_the_next_broker(port: int) -> None:
-    with EmbeddedBroker(port=port):
-        lingering = connected_client(port)  # still connected when the broker stops: shutdown must not trip on it
+def test_exiting_frees_the_port_for_the_next_broker(free_port: int) -> None:
+    with EmbeddedBroker(port=free_port):
+        lingering = connected_client(free_port)  # still connected when the broker stops: shutdown must not trip on it
 
     stop(lingering)
     with pytest.raises(ConnectionRefusedError):
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        socket.create_connection(("127.0.0.1", free_port), timeout=2).close()
     assert broker_threads() == []
 
-    with EmbeddedBroker(port=port) as again:
-        client = connected_client(port)
+    with EmbeddedBroker(port=free_port) as again:
+        client = connected_client(free_port)
         info = client.publish("waterhub/probe", b"x", qos=1)
         info.wait_for_publish(5)
         assert info.is_published()
         stop(client)
-    assert again.url.endswith(f":{port}")
+    assert again.url.endswith(f":{free_port}")
     assert broker_threads() == []
 
 
-def test_a_taken_port_raises_store_unavailable_and_leaves_nothing_running(port: int) -> None:
+def test_a_taken_port_raises_store_unavailable_and_leaves_nothing_running(free_port: int) -> None:
     with socket.socket() as taken:
-        taken.bind(("127.0.0.1", port))
+        taken.bind(("127.0.0.1", free_port))
         taken.listen()
-        with pytest.raises(StoreUnavailableError, match=rf"127\.0\.0\.1:{port} is taken.*WATERHUB_EMBEDDED_MQTT_PORT"):
-            EmbeddedBroker(port=port).__enter__()
+        with pytest.raises(
+            StoreUnavailableError, match=rf"127\.0\.0\.1:{free_port} is taken.*WATERHUB_EMBEDDED_MQTT_PORT"
+        ):
+            EmbeddedBroker(port=free_port).__enter__()
 
     assert broker_threads() == []
 

@@ -14,7 +14,6 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any
@@ -26,6 +25,7 @@ from sqlalchemy import Engine, select
 
 from contracts.water_quality import WaterQualitySample, WaterQualityStation
 from exchange.errors import StoreUnavailableError
+from exchange.mqtt_url import broker_address
 from exchange.notify import DispatchResult, MqttNotifier, change_topic, cloud_event, dispatch_outbox
 from exchange.subscriber import ALL_CHANGES, ChangeEvent
 from exchange.tables import ensure_schema, outbox
@@ -39,14 +39,6 @@ RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:
 @pytest.fixture
 def run_prefix() -> str:
     return f"notify-test-{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-def dead_port() -> Iterator[int]:
-    """A port bound by this test but not listening: connecting is refused, and nobody else can take it meanwhile."""
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        yield holder.getsockname()[1]
 
 
 def outbox_rows(engine: Engine) -> list[dict[str, Any]]:
@@ -69,8 +61,10 @@ class Collector:
         self._url = url
 
     def __enter__(self) -> Collector:
-        host, port = self._url.removeprefix("mqtt://").split(":")
-        self._client.connect(host, int(port))
+        address = broker_address(self._url)
+        if address.username:
+            self._client.username_pw_set(address.username, address.password)
+        self._client.connect(address.host, address.port)
         self._client.loop_start()
         assert self._subscribed.wait(10), f"no SUBACK from {self._url}"
         return self
