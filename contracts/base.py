@@ -8,11 +8,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
-__all__ = ["Classification", "Contract", "ContractMeta", "FieldSpec", "FieldType", "Reference", "schema_id"]
+__all__ = [
+    "Classification",
+    "Contract",
+    "ContractMeta",
+    "Factor",
+    "FieldSpec",
+    "FieldType",
+    "Reference",
+    "schema_id",
+]
 
 FieldType = Literal["string", "number", "integer", "boolean", "datetime"]
 
@@ -77,12 +87,41 @@ class FieldSpec:
     max_length: int | None = None
     source_zone: str | None = None
     """For a datetime: the zone a source means when it sends a time without an offset (None: refuse such times)."""
+    snap_every_s: int | None = None
+    """For a datetime: a stamp within ``snap_tolerance_s`` of a multiple of this many seconds is moved onto it
+    (an hourly value stamped ``21:00:01`` by a drifting logger clock is the 21:00 value)."""
+    snap_tolerance_s: int | None = None
+    factor: str | None = None
+    """The analyser reading this field belongs to (its value, data flag and status): judged apart from the record."""
+    derived: bool = False
+    """Filled in by quality, never read from a source (a factor's status)."""
+    detection_limit: float | None = None
+    """For a factor's value: readings in ``[-detection_limit, 0)`` are below detection, not out of range."""
 
     @property
     def is_bounded(self) -> bool:
         return any(
             bound is not None for bound in (self.minimum, self.maximum, self.exclusive_minimum, self.exclusive_maximum)
         )
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One analyser's reading in a record: its value, its instrument's data flag, and the status quality gives it.
+
+    Station engineers judge validity per analyser, so a factor that fails its checks is withheld on its own and the
+    rest of the record is still published.
+    """
+
+    name: str
+    value: FieldSpec
+    flag: FieldSpec | None
+    status: FieldSpec
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The fields a source sends for this factor (the status is the hub's)."""
+        return (self.value.name,) + ((self.flag.name,) if self.flag is not None else ())
 
 
 class Contract(BaseModel):
@@ -99,6 +138,14 @@ class Contract(BaseModel):
 
     meta: ClassVar[ContractMeta]
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, value: object, info: ValidationInfo) -> object:
+        """JSON ``true`` is no reading: pydantic's lax mode would take it as 1.0, and a hash table as 1."""
+        if isinstance(value, bool) and info.field_name in _number_fields(cls):
+            raise ValueError("a boolean is not a number")
+        return value
+
     @classmethod
     def field_specs(cls) -> tuple[FieldSpec, ...]:
         """The neutral view of the fields, read off the model's own JSON Schema so both always agree."""
@@ -109,6 +156,26 @@ class Contract(BaseModel):
             info = cls.model_fields[name]
             specs.append(_spec_from_property(name, prop, definitions, info.alias))
         return tuple(specs)
+
+    @classmethod
+    def factors(cls) -> tuple[Factor, ...]:
+        """The contract's factors, in field order: fields sharing an ``x-factor`` name, one of them derived (the
+        status) and one named as the factor (the value)."""
+        groups: dict[str, list[FieldSpec]] = {}
+        for spec in cls.field_specs():
+            if spec.factor is not None:
+                groups.setdefault(spec.factor, []).append(spec)
+        factors = []
+        for name, specs in groups.items():
+            by_name = {spec.name: spec for spec in specs}
+            statuses = [spec for spec in specs if spec.derived]
+            flags = [spec for spec in specs if not spec.derived and spec.name != name]
+            if name not in by_name or len(statuses) != 1 or len(flags) > 1:
+                raise TypeError(
+                    f"{cls.meta.key}: factor {name} needs a value field {name}, one status, at most one flag"
+                )
+            factors.append(Factor(name, by_name[name], flags[0] if flags else None, statuses[0]))
+        return tuple(factors)
 
     @classmethod
     def field_spec(cls, name: str) -> FieldSpec:
@@ -139,6 +206,11 @@ class Contract(BaseModel):
         return schema
 
 
+@cache
+def _number_fields(contract: type[Contract]) -> frozenset[str]:
+    return frozenset(spec.name for spec in contract.field_specs() if spec.type in ("number", "integer"))
+
+
 def schema_id(key: str, version: str) -> str:
     """The stable URI a CloudEvent's ``dataschema`` points at."""
     return f"urn:waterhub:contract:{key}:{version}"
@@ -163,6 +235,7 @@ def _spec_from_property(name: str, prop: dict[str, Any], definitions: dict[str, 
     json_type = body.get("type", "string")
     field_type: FieldType = "datetime" if body.get("format") == "date-time" else _JSON_TYPES[json_type]
     allowed = tuple(str(value) for value in body["enum"]) if "enum" in body else None
+    snap: dict[str, int] = prop.get("x-snap", body.get("x-snap", {}))
     return FieldSpec(
         name=name,
         type=field_type,
@@ -179,4 +252,9 @@ def _spec_from_property(name: str, prop: dict[str, Any], definitions: dict[str, 
         min_length=body.get("minLength"),
         max_length=body.get("maxLength"),
         source_zone=prop.get("x-source-zone", body.get("x-source-zone")),
+        snap_every_s=snap.get("every_s"),
+        snap_tolerance_s=snap.get("tolerance_s"),
+        factor=prop.get("x-factor"),
+        derived=bool(prop.get("x-derived", False)),
+        detection_limit=prop.get("x-detection-limit"),
     )

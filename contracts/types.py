@@ -7,11 +7,25 @@ Sources in this domain send Beijing time without an offset (SL 651, HJ 212, SL 3
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
 
-__all__ = ["BEIJING", "BeijingTime", "Concentration", "as_utc", "source_zone"]
+__all__ = [
+    "BEIJING",
+    "CLOCK_TOLERANCE",
+    "LOWER_BOUND_FLAGS",
+    "VALID_FLAGS",
+    "BeijingTime",
+    "Concentration",
+    "DataFlag",
+    "FactorStatus",
+    "FlagLetter",
+    "HourStart",
+    "as_utc",
+    "snap_to_hour",
+    "source_zone",
+]
 
 BEIJING = timezone(timedelta(hours=8), name="Asia/Shanghai")
 """Beijing time as the standards mean it: UTC+8 all year. Not the tz database's Asia/Shanghai, which has daylight
@@ -56,5 +70,58 @@ BeijingTime = Annotated[
 ]
 """A timestamp the source sends in Beijing time (with or without offset), stored in UTC."""
 
+CLOCK_TOLERANCE = timedelta(minutes=5)
+"""How far a station's logger clock may be off before its stamps stop meaning what they say (REFERENCE trap 20):
+stamps like ``21:00:01`` on an hourly value are common, and a fast clock reports an hour "before it ended"."""
+
+_HOUR = timedelta(hours=1)
+
+
+def snap_to_hour(value: datetime) -> datetime:
+    """A stamp within ``CLOCK_TOLERANCE`` of a full hour is that hour (UTC and Beijing time share full hours);
+    another stays as it is, and the hourly domain rule refuses it."""
+    nearest = (value + _HOUR / 2).replace(minute=0, second=0, microsecond=0)
+    return nearest if abs(value - nearest) <= CLOCK_TOLERANCE else value
+
+
+HourStart = Annotated[
+    AwareDatetime,
+    BeforeValidator(_attach_beijing),
+    AfterValidator(as_utc),
+    AfterValidator(snap_to_hour),
+    Field(
+        json_schema_extra={
+            "x-source-zone": BEIJING.tzname(None),
+            "x-stored-zone": "UTC",
+            "x-snap": {"every_s": int(_HOUR.total_seconds()), "tolerance_s": int(CLOCK_TOLERANCE.total_seconds())},
+        }
+    ),
+]
+"""The start of an hourly interval (HJ 212 stamps interval data at its start), in Beijing time, stored in UTC."""
+
 Concentration = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 """A measured concentration: finite and never negative."""
+
+DataFlag = Literal["N", "F", "M", "S", "D", "C", "T", "B"]
+"""HJ 212-2017 data flags: N normal, F stopped, M maintenance, S manual, D fault, C calibration, T over range,
+B communication abnormal."""
+VALID_FLAGS: frozenset[str] = frozenset({"N", "S"})
+"""Flags whose value is a measurement of the water (S: entered by hand); only these take part in GB 3838 classing."""
+LOWER_BOUND_FLAGS: frozenset[str] = frozenset({"T"})
+"""Over the analyser's upper limit: the value is the range cap, a lower bound of the real concentration."""
+
+FlagLetter = Annotated[str, Field(pattern=r"^[A-Z]$")]
+"""Any flag letter: loggers on the 2005 protocol send ``P`` and vendors add ``H``. A letter outside the 2017 table
+marks the value not valid; it does not make the sample unreadable (REFERENCE trap 18)."""
+
+FactorStatus = Literal["valid", "over_range", "invalid", "below_detection", "rejected"]
+"""What a consumer may do with a factor's published value:
+
+- ``valid``: flag N or S (or none) and every check passed: a measurement of the water;
+- ``over_range``: flag T; the value is the analyser's range cap, a lower bound;
+- ``invalid``: flag F, M, D, C, B or a letter outside the 2017 table; the value (if any) is not a measurement of the
+  water (a C value is the calibration standard's concentration);
+- ``below_detection``: the analyser read a small negative near zero; the value is withheld;
+- ``rejected``: the value failed a check (range, unit, not a number); it is withheld and kept for review.
+
+Null: nothing was measured for the factor."""

@@ -1,29 +1,56 @@
 """Contracts of the Ecology and Environment Bureau's automatic surface-water quality stations.
 
 Factor aliases are the HJ 212-2017 pollutant codes (HJ 525), so a device payload keyed by code validates as is.
-Each factor carries its HJ 212 data flag; only N (and S) values take part in GB 3838 classing downstream.
+Each factor carries its HJ 212 data flag and the status the hub judged; only valid values (flag N or S) take part in
+GB 3838 classing downstream.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, JsonValue
 
 from contracts.base import Classification, Contract, ContractMeta, Reference
-from contracts.types import BeijingTime, Concentration
+from contracts.types import BeijingTime, Concentration, FactorStatus, FlagLetter, HourStart
 
-__all__ = ["FACTOR_CODES", "DataFlag", "WaterQualitySample", "WaterQualityStation"]
+__all__ = ["FACTOR_CODES", "WaterQualitySample", "WaterQualityStation"]
 
-DataFlag = Literal["N", "F", "M", "S", "D", "C", "T", "B"]
-"""HJ 212-2017 data flags: N normal, F stopped, M maintenance, S manual, D fault, C calibration, T over range,
-B communication abnormal."""
+StationCode = Annotated[
+    # ASCII digits only: ``\d`` also takes full-width and Arabic-Indic digits, which would publish as other keys.
+    str,
+    Field(pattern=r"^[0-9]{8}$", description="Bureau station code (8 digits)", max_length=8),
+]
 
-StationCode = Annotated[str, Field(pattern=r"^\d{8}$", description="Bureau station code (8 digits)", max_length=8)]
+
+def _value(
+    code: str,
+    factor: str,
+    description: str,
+    unit: str,
+    *,
+    ge: float | None = None,
+    le: float | None = None,
+    detection_limit: float | None = None,
+) -> object:
+    extra: dict[str, JsonValue] = {"unit": unit, "x-factor": factor}
+    if detection_limit is not None:
+        extra["x-detection-limit"] = detection_limit
+    return Field(None, alias=code, ge=ge, le=le, description=description, json_schema_extra=extra)
 
 
-def _flag(code: str) -> object:
-    return Field(None, alias=f"{code}-Flag", description=f"HJ 212 data flag of {code}")
+def _flag(code: str, factor: str) -> object:
+    return Field(
+        None, alias=f"{code}-Flag", description=f"HJ 212 data flag of {code}", json_schema_extra={"x-factor": factor}
+    )
+
+
+def _status(factor: str) -> object:
+    return Field(
+        None,
+        description=f"What the hub judged of {factor}: valid, over_range, invalid, below_detection or rejected",
+        json_schema_extra={"x-factor": factor, "x-derived": True},
+    )
 
 
 class WaterQualityStation(Contract):
@@ -55,11 +82,16 @@ class WaterQualityStation(Contract):
 
 
 class WaterQualitySample(Contract):
-    """One hourly sample of an automatic surface-water station; aliases are HJ 212 factor codes."""
+    """One hourly sample of an automatic surface-water station; aliases are HJ 212 factor codes.
+
+    Each factor is judged on its own, as station engineers judge each analyser: a value that fails its checks is
+    withheld (null, status ``rejected``) and the other factors are still published. ``<factor>_status`` says what a
+    consumer may do with the value, so one predicate (``status = 'valid'``) keeps valid values only.
+    """
 
     meta: ClassVar[ContractMeta] = ContractMeta(
         key="water_quality.samples",
-        version="1.0.0",
+        version="2.0.0",
         owner="ecology-environment-bureau",
         classification=Classification.PUBLIC,
         primary_key=("station_code", "sampled_at"),
@@ -69,60 +101,65 @@ class WaterQualitySample(Contract):
     )
 
     station_code: StationCode
-    sampled_at: Annotated[BeijingTime, Field(description="Start of the sampling hour (HJ 212 interval start), UTC")]
+    sampled_at: Annotated[HourStart, Field(description="Start of the sampling hour (HJ 212 interval start), UTC")]
     updated_at: Annotated[BeijingTime, Field(description="When the bureau last changed the sample (UTC)")]
-    ph: Annotated[
-        float | None,
-        Field(None, alias="w01001", ge=0, le=14, description="pH", json_schema_extra={"unit": "dimensionless"}),
-    ]
-    ph_flag: Annotated[DataFlag | None, _flag("w01001")]
+    ph: Annotated[float | None, _value("w01001", "ph", "pH", "dimensionless", ge=0, le=14)]
+    ph_flag: Annotated[FlagLetter | None, _flag("w01001", "ph")]
+    ph_status: Annotated[FactorStatus | None, _status("ph")]
     dissolved_oxygen: Annotated[
         Concentration | None,
-        Field(None, alias="w01009", le=25, description="Dissolved oxygen", json_schema_extra={"unit": "mg/L"}),
+        _value("w01009", "dissolved_oxygen", "Dissolved oxygen", "mg/L", le=25, detection_limit=0.2),
     ]
-    dissolved_oxygen_flag: Annotated[DataFlag | None, _flag("w01009")]
+    dissolved_oxygen_flag: Annotated[FlagLetter | None, _flag("w01009", "dissolved_oxygen")]
+    dissolved_oxygen_status: Annotated[FactorStatus | None, _status("dissolved_oxygen")]
     water_temperature: Annotated[
-        float | None,
-        Field(None, alias="w01010", ge=-5, le=45, description="Water temperature", json_schema_extra={"unit": "°C"}),
+        float | None, _value("w01010", "water_temperature", "Water temperature", "°C", ge=-5, le=45)
     ]
-    water_temperature_flag: Annotated[DataFlag | None, _flag("w01010")]
+    water_temperature_flag: Annotated[FlagLetter | None, _flag("w01010", "water_temperature")]
+    water_temperature_status: Annotated[FactorStatus | None, _status("water_temperature")]
     conductivity: Annotated[
         Concentration | None,
-        Field(None, alias="w01014", le=50_000, description="Conductivity", json_schema_extra={"unit": "µS/cm"}),
+        # Estuary stations see seawater (about 53,000 µS/cm at salinity 35) in salt-tide season (REFERENCE trap 19).
+        _value("w01014", "conductivity", "Conductivity", "µS/cm", le=100_000, detection_limit=1),
     ]
-    conductivity_flag: Annotated[DataFlag | None, _flag("w01014")]
+    conductivity_flag: Annotated[FlagLetter | None, _flag("w01014", "conductivity")]
+    conductivity_status: Annotated[FactorStatus | None, _status("conductivity")]
     permanganate_index: Annotated[
         Concentration | None,
-        Field(
-            None, alias="w01019", le=100, description="Permanganate index (CODMn)", json_schema_extra={"unit": "mg/L"}
-        ),
+        _value("w01019", "permanganate_index", "Permanganate index (CODMn)", "mg/L", le=100, detection_limit=0.5),
     ]
-    permanganate_index_flag: Annotated[DataFlag | None, _flag("w01019")]
+    permanganate_index_flag: Annotated[FlagLetter | None, _flag("w01019", "permanganate_index")]
+    permanganate_index_status: Annotated[FactorStatus | None, _status("permanganate_index")]
     ammonia_nitrogen: Annotated[
         Concentration | None,
-        Field(None, alias="w21003", le=100, description="Ammonia nitrogen (NH3-N)", json_schema_extra={"unit": "mg/L"}),
+        _value("w21003", "ammonia_nitrogen", "Ammonia nitrogen (NH3-N)", "mg/L", le=100, detection_limit=0.025),
     ]
-    ammonia_nitrogen_flag: Annotated[DataFlag | None, _flag("w21003")]
+    ammonia_nitrogen_flag: Annotated[FlagLetter | None, _flag("w21003", "ammonia_nitrogen")]
+    ammonia_nitrogen_status: Annotated[FactorStatus | None, _status("ammonia_nitrogen")]
     total_phosphorus: Annotated[
         Concentration | None,
-        Field(None, alias="w21011", le=50, description="Total phosphorus (TP)", json_schema_extra={"unit": "mg/L"}),
+        _value("w21011", "total_phosphorus", "Total phosphorus (TP)", "mg/L", le=50, detection_limit=0.01),
     ]
-    total_phosphorus_flag: Annotated[DataFlag | None, _flag("w21011")]
+    total_phosphorus_flag: Annotated[FlagLetter | None, _flag("w21011", "total_phosphorus")]
+    total_phosphorus_status: Annotated[FactorStatus | None, _status("total_phosphorus")]
     total_nitrogen: Annotated[
         Concentration | None,
-        Field(None, alias="w21001", le=100, description="Total nitrogen (TN)", json_schema_extra={"unit": "mg/L"}),
+        _value("w21001", "total_nitrogen", "Total nitrogen (TN)", "mg/L", le=100, detection_limit=0.05),
     ]
-    total_nitrogen_flag: Annotated[DataFlag | None, _flag("w21001")]
+    total_nitrogen_flag: Annotated[FlagLetter | None, _flag("w21001", "total_nitrogen")]
+    total_nitrogen_status: Annotated[FactorStatus | None, _status("total_nitrogen")]
     turbidity: Annotated[
         Concentration | None,
-        Field(None, alias="w01003", le=4000, description="Turbidity", json_schema_extra={"unit": "NTU"}),
+        # Flood turbidity on sediment-laden rivers exceeds 4,000 NTU (REFERENCE trap 19).
+        _value("w01003", "turbidity", "Turbidity", "NTU", le=10_000, detection_limit=1),
     ]
-    turbidity_flag: Annotated[DataFlag | None, _flag("w01003")]
+    turbidity_flag: Annotated[FlagLetter | None, _flag("w01003", "turbidity")]
+    turbidity_status: Annotated[FactorStatus | None, _status("turbidity")]
 
 
 FACTOR_CODES: dict[str, str] = {
     spec.alias: spec.name
     for spec in WaterQualitySample.field_specs()
-    if spec.alias is not None and not spec.alias.endswith("-Flag")
+    if spec.alias is not None and spec.factor == spec.name
 }
 """HJ 212 factor code → contract field, for sources and devices that key readings by code."""

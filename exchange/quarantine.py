@@ -1,7 +1,9 @@
-"""Quarantine rows and validation-run counts: what quality set aside, and why, kept so it can be replayed.
+"""Quarantine rows, withheld values and validation-run counts: what quality set aside, and why, kept for review.
 
 Quarantine is keyed by the hash of the record's canonical JSON, so revalidating a batch (a retried task, a rerun
-of an interval the source resends) adds each bad record once, however often it arrives.
+of an interval the source resends) adds each bad record once, however often it arrives. A factor withheld from a
+published record (``quality.factors``) is kept the same way, keyed by the record's key, the factor and its raw
+fields.
 """
 
 from __future__ import annotations
@@ -9,14 +11,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import Connection
 
 from exchange.db import upsert_insert
-from exchange.tables import quarantine, validation_runs
+from exchange.tables import quarantine, validation_runs, withheld
 
-__all__ = ["canonical_payload", "quarantine_records", "record_validation_run"]
+__all__ = ["WithheldValue", "canonical_payload", "quarantine_records", "record_validation_run", "withhold_values"]
 
 
 def canonical_payload(payload: Mapping[str, object]) -> str:
@@ -67,6 +70,58 @@ def quarantine_records(
         upsert_insert(conn, quarantine)
         .on_conflict_do_nothing(index_elements=[quarantine.c.dataset, quarantine.c.payload_hash])
         .returning(quarantine.c.id)
+    )
+    return len(conn.execute(statement, list(rows.values())).all())
+
+
+@dataclass(frozen=True)
+class WithheldValue:
+    """One factor of one published record, published as null: the record's key (JSON), why, and what was sent."""
+
+    key: str
+    factor: str
+    reasons: Sequence[str]
+    raw: Mapping[str, object]
+
+
+def withhold_values(
+    conn: Connection,
+    *,
+    dataset: str,
+    contract_version: str,
+    run_id: str,
+    batch_id: str,
+    values: Iterable[WithheldValue],
+    now: datetime,
+) -> int:
+    """Store each withheld factor value once (per record key, factor and raw fields); returns how many were new."""
+    rows: dict[tuple[str, str, str], dict[str, object]] = {}
+    for value in values:
+        text = canonical_payload(value.raw)
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        rows.setdefault(
+            (value.key, value.factor, digest),
+            {
+                "dataset": dataset,
+                "key": value.key,
+                "factor": value.factor,
+                "reasons": json.dumps(sorted(set(value.reasons))),
+                "raw": text,
+                "raw_hash": digest,
+                "contract_version": contract_version,
+                "run_id": run_id,
+                "batch_id": batch_id,
+                "withheld_at": now,
+            },
+        )
+    if not rows:
+        return 0
+    statement = (
+        upsert_insert(conn, withheld)
+        .on_conflict_do_nothing(
+            index_elements=[withheld.c.dataset, withheld.c.key, withheld.c.factor, withheld.c.raw_hash]
+        )
+        .returning(withheld.c.id)
     )
     return len(conn.execute(statement, list(rows.values())).all())
 

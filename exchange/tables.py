@@ -42,6 +42,7 @@ __all__ = [
     "snapshots",
     "stream_state",
     "validation_runs",
+    "withheld",
 ]
 
 metadata = MetaData()
@@ -118,6 +119,24 @@ quarantine = Table(
     Column("quarantined_at", UtcDateTime, nullable=False),
     UniqueConstraint("dataset", "payload_hash", name="uq_quarantine_payload"),
     comment="Records that failed validation, kept whole so they can be replayed.",
+)
+
+withheld = Table(
+    "withheld",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dataset", String(100), nullable=False),
+    Column("key", Text, nullable=False, comment="Primary key of the published row as a JSON array"),
+    Column("factor", String(100), nullable=False),
+    Column("reasons", Text, nullable=False, comment="JSON array of stable reason codes"),
+    Column("raw", Text, nullable=False, comment="The factor's fields as received (value, flag, unit), JSON"),
+    Column("raw_hash", String(64), nullable=False),
+    Column("contract_version", String(20), nullable=False),
+    Column("run_id", String(250), nullable=False),
+    Column("batch_id", String(120), nullable=False),
+    Column("withheld_at", UtcDateTime, nullable=False),
+    UniqueConstraint("dataset", "key", "factor", "raw_hash", name="uq_withheld_value"),
+    comment="Factor values published as null (status rejected or below_detection), kept as sent for review.",
 )
 
 validation_runs = Table(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ _Converter = Callable[[FieldSpec, "pd.Series"], tuple["pd.Series", dict[str, _Ma
 _PLAIN_TIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
 """The form every source in this domain sends (Beijing time, no offset): parsed in bulk, the rest one by one."""
 _SAMPLE_ROWS = 10_000
+_LARGEST_FLOAT = int(sys.float_info.max)
 _MOSTLY_DISTINCT = 0.9
 
 
@@ -100,7 +102,7 @@ def encode_batch(contract: type[Contract], raw: pd.DataFrame) -> EncodedBatch:
     import pandas as pd
 
     raw = raw.reset_index(drop=True)
-    specs = {spec.name: spec for spec in contract.field_specs()}
+    specs = {spec.name: spec for spec in contract.field_specs() if not spec.derived}
     sources: dict[str, tuple[pd.Series, FieldSpec | None]] = {
         name: (raw[name] if name in raw.columns else pd.Series([None] * len(raw), dtype=object), spec)
         for name, spec in specs.items()
@@ -126,6 +128,8 @@ def _encode(series: pd.Series, spec: FieldSpec | None) -> EncodedColumn:
 
     raw_codes, distinct = _distinct(series.reset_index(drop=True))
     typed, failures = (distinct, {}) if spec is None else _CONVERTERS[spec.type](spec, distinct)
+    if spec is not None and spec.snap_every_s is not None:
+        typed = _snapped(spec, typed)
     typed_codes, typed_values = pd.factorize(typed, use_na_sentinel=True)
     # Mostly the typed values are the raw ones, one for one: then the rows keep their codes as they are.
     codes = _recoded(typed_codes, len(typed_values), raw_codes)
@@ -135,6 +139,20 @@ def _encode(series: pd.Series, spec: FieldSpec | None) -> EncodedColumn:
         if spec is not None and mask.any()
     }
     return EncodedColumn(codes, pd.Series(typed_values), failed)
+
+
+def _snapped(spec: FieldSpec, times: pd.Series) -> pd.Series:
+    """Stamps within the field's tolerance of its grid moved onto it (``contracts.types.snap_to_hour``): two stamps of
+    one hour then share one typed value, and so one key."""
+    import pandas as pd
+
+    every = np.int64(spec.snap_every_s or 1) * 1_000_000
+    tolerance = np.int64(spec.snap_tolerance_s or 0) * 1_000_000
+    micros = times.array.asi8
+    nearest = (micros + every // 2) // every * every
+    snapped = np.where(np.abs(micros - nearest) <= tolerance, nearest, micros)
+    result = pd.Series(snapped.astype("datetime64[us]"), index=times.index).dt.tz_localize("UTC")
+    return result.where(times.notna())
 
 
 def _recoded(codes: _Codes, values: int, rows: _Codes) -> _Codes:
@@ -235,13 +253,24 @@ def _numbers(spec: FieldSpec, series: pd.Series) -> tuple[pd.Series, dict[str, _
     types = _value_types(series)
     present = _present(series)
     is_bool = _is_type(types, bool) if types is not None else np.zeros(len(series), dtype=bool)
-    parsed = pd.to_numeric(series.where(~is_bool), errors="coerce").astype("float64")
+    parsed = pd.to_numeric(series.where(~is_bool & ~_huge_integers(series, types)), errors="coerce").astype("float64")
     finite = np.isfinite(parsed.to_numpy())
     not_finite = np.zeros(len(series), dtype=bool)
     refused = np.flatnonzero(present & ~finite)  # few: look at each to tell "NaN" from "7,3"
     not_finite[refused] = [_is_not_finite(value) for value in series.to_numpy()[refused]]
     reasons = {"not_finite": not_finite, "not_a_number": present & ~finite & ~not_finite}
     return _integral(spec, parsed.where(finite), reasons)
+
+
+def _huge_integers(series: pd.Series, types: npt.NDArray[np.object_] | None) -> _Mask:
+    """JSON integers too large for a float (``10**400``): no number to the contract (pydantic says ``float_type``),
+    and pandas raises on them instead of coercing."""
+    huge = np.zeros(len(series), dtype=bool)
+    if types is None:
+        return huge
+    integers = np.flatnonzero(_is_type(types, int))
+    huge[integers] = [abs(value) > _LARGEST_FLOAT for value in series.to_numpy()[integers]]
+    return huge
 
 
 def _is_not_finite(value: object) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from contracts.types import CLOCK_TOLERANCE
 from quality.coercion import EncodedBatch, EncodedColumn, encode_values
 from quality.suite import Check, DerivedColumn
 
@@ -62,7 +63,9 @@ def _reported_after_hour_end_s(batch: EncodedBatch) -> EncodedColumn:
 @domain_rule("water_quality.samples")
 def _hourly_samples() -> DomainRule:
     """HJ 212-2017 hourly data (CN 2061) is stamped at the start of its hour and can only be reported once that
-    hour is over; anything else is a clock fault, or a sample of another kind filed as hourly."""
+    hour is over; anything else is a clock fault, or a sample of another kind filed as hourly. Logger clocks drift
+    (REFERENCE trap 20): the contract's ``HourStart`` has already moved stamps within ``CLOCK_TOLERANCE`` of the
+    hour onto it, and a report that far before the hour's end is a fast clock, not a sample of the future."""
     return DomainRule(
         "hourly_samples",
         checks=(
@@ -78,9 +81,9 @@ def _hourly_samples() -> DomainRule:
                 "updated_before_sample_ended",
                 "between",
                 "_reported_after_hour_end_s",
-                {"min_value": 0},
+                {"min_value": -CLOCK_TOLERANCE.total_seconds()},
                 "updated_at",
-                "an hourly sample cannot be reported before its hour is over",
+                "an hourly sample cannot be reported before its hour is over (give or take a drifting clock)",
             ),
         ),
         derived=(

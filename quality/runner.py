@@ -22,8 +22,10 @@ import numpy.typing as npt
 from contracts import Contract
 from quality.coercion import EncodedColumn, encode_batch
 from quality.errors import SuiteEvaluationError
+from quality.factors import FactorVerdicts, apply_verdicts, below_detection_reason, judge_factors
 from quality.gx import batch_definition, load_great_expectations
 from quality.suite import Check, Suite, build_suite, to_expectation
+from quality.units import in_contract_units
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,12 +41,16 @@ _Codes = npt.NDArray[np.signedinteger[Any]]
 @dataclass(frozen=True)
 class ValidationOutcome:
     """``valid`` holds the contract's columns in contract types (RangeIndex; text as a categorical of ``str``,
-    times as UTC microseconds); ``quarantined`` maps a row's position in the input frame to its sorted reason
-    codes; ``results`` counts the rows each check rejected (zeros too)."""
+    times as UTC microseconds), withheld factor values null and every factor's status filled in; ``quarantined``
+    maps a row's position in the input frame to its sorted reason codes; ``positions`` gives each valid row's
+    position in the input frame; ``withheld`` maps the input position of a published row to the factors withheld
+    from it and their reasons; ``results`` counts the rows each check rejected (zeros too)."""
 
     rows: int
     valid: pd.DataFrame
+    positions: npt.NDArray[np.intp]
     quarantined: dict[int, list[str]]
+    withheld: dict[int, dict[str, list[str]]]
     results: dict[str, int]
 
     @property
@@ -63,12 +69,14 @@ def validate_frame(
 
     ``known_references`` gives, per referenced dataset, the keys a reference may point at.
     """
-    batch = encode_batch(contract, frame)
+    batch = encode_batch(contract, in_contract_units(contract, frame))
     suite = build_suite(contract, batch.columns.keys(), known_references)
     columns = dict(batch.columns) | {derived.name: derived.compute(batch) for derived in suite.derived}
-    rejected: dict[str, _Mask] = {
-        reason: mask for name in batch.columns for reason, mask in batch.columns[name].failed.items()
-    }
+    rejected: dict[str, _Mask] = {}
+    reason_fields: dict[str, str | None] = {}
+    for name in batch.columns:
+        for reason, mask in batch.columns[name].failed.items():
+            rejected[reason], reason_fields[reason] = mask, name
     checks = suite.by_reason()
     for reason, rows in _run_suite(suite, columns, batch.rows).items():
         check = checks[reason]
@@ -76,18 +84,49 @@ def validate_frame(
             # The value was sent but could not be typed: that reason is recorded already, not "missing" as well.
             rows = rows & ~columns[check.field].failed_rows()
         rejected[reason] = rejected[reason] | rows if reason in rejected else rows
-    reasons_by_row: dict[int, list[str]] = {}
+        reason_fields[reason] = check.field
+    verdicts = judge_factors(contract, columns, rejected, reason_fields)
     bad = np.zeros(batch.rows, dtype=bool)
-    for reason in sorted(rejected):
-        bad |= rejected[reason]
-        for position in np.flatnonzero(rejected[reason]).tolist():
-            reasons_by_row.setdefault(position, []).append(reason)
-    names = [spec.name for spec in contract.field_specs()]
-    valid = batch.frame(names, np.flatnonzero(~bad))
+    for rows in verdicts.record_reasons.values():
+        bad |= rows
+    counted = verdicts.record_reasons | {r: m for reasons in verdicts.withheld.values() for r, m in reasons.items()}
+    positions = np.flatnonzero(~bad)
+    names = [spec.name for spec in contract.field_specs() if not spec.derived]
+    valid = apply_verdicts(contract, batch.frame(names, positions), positions, columns, verdicts)
+    valid = valid[[spec.name for spec in contract.field_specs()]]
     results = {check.reason: 0 for check in suite.checks} | {
-        reason: int(rows.sum()) for reason, rows in rejected.items()
+        reason: int(rows.sum()) for reason, rows in counted.items()
     }
-    return ValidationOutcome(batch.rows, valid, dict(sorted(reasons_by_row.items())), dict(sorted(results.items())))
+    return ValidationOutcome(
+        batch.rows,
+        valid,
+        positions,
+        _reasons_by_row(counted, bad),
+        _withheld_by_row(verdicts, ~bad),
+        dict(sorted(results.items())),
+    )
+
+
+def _reasons_by_row(rejected: Mapping[str, _Mask], rows: _Mask) -> dict[int, list[str]]:
+    """Each chosen row's reasons (all of them: a quarantined record is reviewed whole), sorted, by row position."""
+    by_row: dict[int, list[str]] = {}
+    for reason in sorted(rejected):
+        for position in np.flatnonzero(rejected[reason] & rows).tolist():
+            by_row.setdefault(position, []).append(reason)
+    return dict(sorted(by_row.items()))
+
+
+def _withheld_by_row(verdicts: FactorVerdicts, published: _Mask) -> dict[int, dict[str, list[str]]]:
+    by_row: dict[int, dict[str, list[str]]] = {}
+    reasons = {
+        factor: verdicts.withheld.get(factor, {})
+        | ({below_detection_reason(factor): band} if (band := verdicts.below_detection.get(factor)) is not None else {})
+        for factor in {*verdicts.withheld, *verdicts.below_detection}
+    }
+    for factor, masks in reasons.items():
+        for position, factor_reasons in _reasons_by_row(masks, published).items():
+            by_row.setdefault(position, {})[factor.name] = factor_reasons
+    return {position: dict(sorted(factors.items())) for position, factors in sorted(by_row.items())}
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from contracts import Contract, FieldSpec
 from quality.coercion import EncodedBatch, EncodedColumn, encode_values
 from quality.errors import MissingReferenceKeysError
 from quality.gx import load_great_expectations
+from quality.units import UNIT_SUFFIX
 
 if TYPE_CHECKING:
     from great_expectations.expectations.expectation import ColumnMapExpectation
@@ -32,8 +33,6 @@ __all__ = ["UNIT_SUFFIX", "Check", "CheckKind", "DerivedColumn", "Suite", "build
 
 CheckKind = Literal["not_null", "between", "in_set", "regex", "length"]
 """Every kind judges one value at a time, which lets the runner check each distinct value once."""
-UNIT_SUFFIX = "_unit"
-"""A connector that receives units puts them in ``<field>_unit`` beside the value; the suite refuses other units."""
 
 DUPLICATE_KEY = "duplicate_key"
 _LATEST = "_latest_of_its_key"
@@ -86,6 +85,8 @@ def build_suite(
 
     checks: list[Check] = []
     for spec in contract.field_specs():
+        if spec.derived:  # filled in by quality itself, never read from a source
+            continue
         checks.extend(_field_checks(contract, spec))
         if spec.unit is not None and f"{spec.name}{UNIT_SUFFIX}" in columns:
             checks.append(
@@ -95,7 +96,8 @@ def build_suite(
                     f"{spec.name}{UNIT_SUFFIX}",
                     {"value_set": [spec.unit]},
                     spec.name,
-                    f"the contract stores {spec.name} in {spec.unit}; another unit would publish a wrong number",
+                    f"the contract stores {spec.name} in {spec.unit}; a unit that does not convert to it would publish "
+                    "a wrong number",
                 )
             )
     reference_checks, derived = _references(contract, known_references or {})

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from connectors.http import Source
+    from exchange.quarantine import WithheldValue
+    from quality.runner import ValidationOutcome
 
 __all__ = ["Pipeline", "run_interval_end"]
 
@@ -98,7 +100,7 @@ class Pipeline:
         """Split each stream into valid rows (staged as Parquet) and quarantined records (stored with reasons)."""
         import pandas as pd
 
-        from exchange.quarantine import quarantine_records, record_validation_run
+        from exchange.quarantine import quarantine_records, record_validation_run, withhold_values
         from quality.runner import validate_frame
 
         now = now or datetime.now(UTC)
@@ -125,6 +127,15 @@ class Pipeline:
                         entries=[(row_reasons, raw[int(row)]) for row, row_reasons in outcome.quarantined.items()],
                         now=now,
                     )
+                    withhold_values(
+                        conn,
+                        dataset=contract.meta.key,
+                        contract_version=contract.meta.version,
+                        run_id=batch.run_id,
+                        batch_id=batch_id,
+                        values=_withheld_values(contract, frame, outcome),
+                        now=now,
+                    )
                     record_validation_run(
                         conn,
                         batch_id=batch_id,
@@ -140,6 +151,7 @@ class Pipeline:
                 entries[name] = {
                     "valid": outcome.valid_count,
                     "quarantined": outcome.quarantined_count,
+                    "withheld": sum(len(factors) for factors in outcome.withheld.values()),
                     "reasons": dict(sorted(reasons.items())),
                     "valid_frame": self.staging.put_frame(batch, f"{name}.valid", outcome.valid),
                     "cursor_max": _cursor_max(contract, outcome.valid, streams[name].cursor is not None),
@@ -257,6 +269,42 @@ def run_interval_end(data_interval_end: datetime | None, now: datetime | None = 
 
 def _contract(entry: Mapping[str, Any]) -> type[Contract]:
     return get_contract(entry["dataset"], entry["contract_version"])
+
+
+def _withheld_values(contract: type[Contract], frame: pd.DataFrame, outcome: ValidationOutcome) -> list[WithheldValue]:
+    """Each factor withheld from a published row, with the row's key and the factor's fields as the source sent them
+    (the connector's row: value, flag and unit), so a reviewer sees what arrived."""
+    import numpy as np
+
+    from exchange.hashing import key_json
+    from exchange.quarantine import WithheldValue
+    from quality.units import UNIT_SUFFIX
+
+    if not outcome.withheld:
+        return []
+    factors = {factor.name: factor for factor in contract.factors()}
+    valid_row = {int(position): row for row, position in enumerate(outcome.positions.tolist())}
+    rows = np.asarray([valid_row[position] for position in outcome.withheld], dtype=np.intp)
+    keys = key_json(contract, outcome.valid.iloc[rows].reset_index(drop=True)).tolist()
+    values = []
+    for key, (position, withheld) in zip(keys, outcome.withheld.items(), strict=True):
+        record = frame.iloc[position]
+        for name, reasons in withheld.items():
+            fields = (*factors[name].fields, f"{name}{UNIT_SUFFIX}")
+            raw = {field: _json_value(record[field]) for field in fields if field in record.index}
+            values.append(WithheldValue(key, name, reasons, raw))
+    return values
+
+
+def _json_value(value: object) -> object:
+    """A raw cell as JSON can hold it (pandas keeps a gap as NaN or NA, numpy scalars as their own types)."""
+    import pandas as pd
+
+    if isinstance(value, list | dict):
+        return value
+    if pd.isna(value):
+        return None
+    return value.item() if hasattr(value, "item") else value
 
 
 def _cursor_max(contract: type[Contract], valid: pd.DataFrame, is_incremental: bool) -> str | None:
