@@ -1,8 +1,11 @@
-"""The simulator's ground truth is itself checked: deterministic, realistic, every bad kind planted with exactly one
-defect, units as the contract says, NaN sent as a bare token, and ``advance`` adding hours and corrections.
+"""The simulator's ground truth is itself checked: deterministic, sending what real stations send (4-hourly nutrient
+analysers, calibration hours, flags per analyser, dawn DO minimum, salt tides, skipped hours, below-detection
+readings, units as loggers write them, clocks a little off), every bad kind planted with exactly one defect, and the
+per-factor truth agreeing with the rules applied here, independently, to the raw records.
 
-The checks use the contract (pydantic) and literal expectations from the bureau's API description, never our own
-connector code, so the other packages' tests can trust this truth.
+The checks use literal expectations from the bureau's API description and REFERENCE (units, detection limits,
+standards, bounds), the contract's pydantic model and the rules written out below, never our own connector or
+quality code, so the other packages' tests can trust this truth.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from __future__ import annotations
 import copy
 import json
 import math
-from collections import Counter
+import unicodedata
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -18,10 +22,11 @@ import pytest
 from pydantic import ValidationError
 
 from connectors.water_quality import WaterQualitySimulator
-from connectors.water_quality.simulator import BadKind, parse_beijing, sample_key
+from connectors.water_quality.simulator import BadKind, FactorOutcome, SimulatorTruth, parse_beijing, sample_key
+from contracts.types import BEIJING
 from contracts.water_quality import FACTOR_CODES, WaterQualitySample, WaterQualityStation
 
-# The bureau's units, as its API description lists them.
+# The bureau's units, as its API description lists them (the contract's spelling).
 BUREAU_UNITS = {
     "w01001": "dimensionless",
     "w01009": "mg/L",
@@ -33,6 +38,35 @@ BUREAU_UNITS = {
     "w21001": "mg/L",
     "w01003": "NTU",
 }
+# How stations write them (REFERENCE trap 17), after NFKC, and what a reading in another unit is multiplied by.
+SYNONYMS = {"无量纲": "dimensionless", "mg/l": "mg/L", "毫克/升": "mg/L", "us/cm": "μS/cm", "μg/l": "μg/L"}
+CONVERSIONS = {("mg/L", "μg/L"): 0.001, ("μS/cm", "mS/cm"): 1000.0}
+# Bounds of the per-factor contract (lead's issue 14 brief) and detection limits.
+BOUNDS = {
+    "w01001": (0, 14),
+    "w01009": (0, 25),
+    "w01010": (-5, 45),
+    "w01014": (0, 100_000),
+    "w01019": (0, 100),
+    "w21003": (0, 100),
+    "w21011": (0, 50),
+    "w21001": (0, 100),
+    "w01003": (0, 10_000),
+}
+DETECTION_LIMITS = {
+    "w01009": 0.2,
+    "w01019": 0.5,
+    "w21003": 0.025,
+    "w21011": 0.01,
+    "w21001": 0.05,
+    "w01003": 1,
+    "w01014": 1,
+}
+NUTRIENTS = ("w01019", "w21003", "w21011", "w21001")
+STANDARDS_MG_L = {"w01019": 5.0, "w21003": 1.0, "w21011": 0.2, "w21001": 2.0}  # the analysers' check solutions
+CAPS = {"w01019": (20.0,), "w21003": (10.0,), "w21011": (2.0,), "w21001": (20.0,), "w01003": (4000.0, 9999.0)}
+DELTA_SITES = ("三沙口", "南沙", "万顷沙")
+CLEAN_LAKES = ("麓湖", "芙蓉嶂水库")
 GUANGZHOU_DISTRICTS = {
     "越秀区",
     "海珠区",
@@ -46,6 +80,7 @@ GUANGZHOU_DISTRICTS = {
     "从化区",
     "增城区",
 }
+HOURS = 72
 
 
 @pytest.fixture(scope="module")
@@ -53,15 +88,79 @@ def default_sim() -> WaterQualitySimulator:
     return WaterQualitySimulator(seed=7, api_key="k", stations=20, hours=48, end=datetime(2026, 11, 23, 0, tzinfo=UTC))
 
 
-def _contract_row(record: dict[str, object]) -> dict[str, object]:
-    """A sample as the contract's aliases expect it, built here without the connector's post_process."""
-    row: dict[str, object] = {key: record[key] for key in ("station_code", "sampled_at", "updated_at")}
-    factors = record["factors"]
-    assert isinstance(factors, dict)
-    for code, reading in factors.items():
-        row[code] = reading["value"]
-        row[f"{code}-Flag"] = reading["flag"]
-    return row
+@pytest.fixture(scope="module")
+def every_site() -> SimulatorTruth:
+    """One station per site, three days: every phenomenon the simulator imitates shows up."""
+    return WaterQualitySimulator(seed=11, api_key="k", stations=24, hours=HOURS).truth
+
+
+def _scale(code: str, unit: object) -> float | None:
+    """What a reading in ``unit`` is multiplied by to be in the contract's unit; None if it cannot be converted."""
+    if not isinstance(unit, str):
+        return None
+    spelt = unicodedata.normalize("NFKC", unit).strip()
+    spelt = SYNONYMS.get(spelt, spelt)
+    target = unicodedata.normalize("NFKC", BUREAU_UNITS[code])
+    return 1.0 if spelt == target else CONVERSIONS.get((target, spelt))
+
+
+def _expected(code: str, reading: dict[str, object] | None) -> tuple[str | None, float | None, tuple[str, ...]]:
+    """The per-factor rule of issue 14, applied to the raw reading: (status, published value, reasons)."""
+    if reading is None:
+        return None, None, ()
+    field = FACTOR_CODES[code]
+    value, flag = reading["value"], reading["flag"]
+    scale = _scale(code, reading["unit"])
+    if scale is None:
+        return "rejected", None, (f"{field}_wrong_unit",)
+    if value == "NaN":
+        return "rejected", None, (f"{field}_not_finite",)
+    if value is not None:
+        assert isinstance(value, float | int)
+        value = value * scale
+        limit = DETECTION_LIMITS.get(code)
+        if limit is not None and -limit <= value < 0:
+            return ("below_detection" if flag in ("N", "S", None) else "invalid"), None, ()
+        low, high = BOUNDS[code]
+        if not low <= value <= high:
+            return "rejected", None, (f"{field}_out_of_range",)
+    if flag == "T":
+        return "over_range", value, ()
+    if flag in ("N", "S", None):
+        return "valid", value, ()
+    return "invalid", value, ()
+
+
+def _published(truth: SimulatorTruth) -> list[tuple[dict[str, object], dict[str, FactorOutcome]]]:
+    return [(r, o) for r, o in zip(truth.samples, truth.outcomes, strict=True) if o is not None]
+
+
+def _local_hour(record: dict[str, object]) -> datetime:
+    return sample_key(record)[1].astimezone(BEIJING)
+
+
+def _series(truth: SimulatorTruth, code: str) -> dict[str, dict[datetime, dict[str, object]]]:
+    """Station → local sampling hour → the raw reading of ``code``, over published records, spoilt factors left out."""
+    series: dict[str, dict[datetime, dict[str, object]]] = defaultdict(dict)
+    for record, outcomes in _published(truth):
+        reading = record["factors"].get(code)
+        if reading is not None and outcomes[FACTOR_CODES[code]].status != "rejected":
+            series[str(record["station_code"])][_local_hour(record)] = reading
+    return series
+
+
+def _in_contract_unit(code: str, reading: dict[str, object]) -> float:
+    scale = _scale(code, reading["unit"])
+    assert scale is not None
+    assert isinstance(reading["value"], float | int)
+    return reading["value"] * scale
+
+
+def _stations_named(truth: SimulatorTruth, parts: tuple[str, ...]) -> dict[str, str]:
+    return {str(s["station_code"]): str(s["name"]) for s in truth.stations if any(p in str(s["name"]) for p in parts)}
+
+
+# ---------------------------------------------------------------------------------------------- determinism, sizes
 
 
 def test_the_same_seed_gives_the_same_data_and_another_seed_does_not() -> None:
@@ -75,31 +174,29 @@ def test_the_same_seed_gives_the_same_data_and_another_seed_does_not() -> None:
 def test_default_sizes_cover_every_bad_kind_with_the_agreed_reason_codes(default_sim: WaterQualitySimulator) -> None:
     truth = default_sim.truth
     assert len(truth.stations) == 20
-    assert len(truth.valid_sample_keys()) + sum(1 for p in truth.planted if p.kind is not BadKind.DUPLICATE) == 20 * 48
     assert {p.kind for p in truth.planted} == set(BadKind)
-    reasons = {p.reason for p in truth.planted}
-    assert {
-        "ph_out_of_range",
-        "ammonia_nitrogen_out_of_range",
-        "unknown_station",
-        "sampled_at_missing",
-        "duplicate_key",
-    } <= reasons
+    record_level = {p.reason for p in truth.planted if p.field is None}
+    assert record_level == {"unknown_station", "sampled_at_missing", "duplicate_key"}
+    factor_level = {p.reason for p in truth.planted if p.field is not None}
+    assert {"ph_out_of_range", "ammonia_nitrogen_out_of_range", "ammonia_nitrogen_wrong_unit"} <= factor_level
+    assert {"conductivity_wrong_unit"} <= factor_level
     fields = set(FACTOR_CODES.values())
-    assert any(r.endswith("_not_finite") and r.removesuffix("_not_finite") in fields for r in reasons)
-    assert any(r.endswith("_wrong_unit") and r.removesuffix("_wrong_unit") in fields for r in reasons)
-    assert len(truth.planted) == round(0.02 * 20 * 48)  # the share asked for
-    assert Counter(reason is None for reason in truth.reasons)[False] == len(truth.planted)
+    assert any(r.endswith("_not_finite") and r.removesuffix("_not_finite") in fields for r in factor_level)
+    copies = sum(1 for p in truth.planted if p.kind is BadKind.DUPLICATE)
+    assert len(truth.planted) == round(0.02 * (len(truth.samples) - copies))  # the share asked for
+    assert sorted(r for r in truth.reasons if r) == sorted(p.reason for p in truth.planted if p.field is None)
 
 
 def test_a_small_simulator_still_plants_every_kind(simulator: WaterQualitySimulator) -> None:
     assert {p.kind for p in simulator.truth.planted} == set(BadKind)
 
 
-def test_no_bad_share_means_every_sample_is_valid() -> None:
+def test_no_bad_share_means_every_record_is_published_and_no_factor_rejected() -> None:
     truth = WaterQualitySimulator(seed=1, api_key="k", stations=3, hours=4, bad_share=0).truth
     assert truth.planted == ()
-    assert len(truth.valid_sample_keys()) == len(truth.samples) == 12
+    assert truth.reasons == (None,) * len(truth.samples)
+    assert len(truth.valid_sample_keys()) == len(truth.samples) > 0
+    assert all(o.status != "rejected" for outcomes in truth.outcomes if outcomes for o in outcomes.values())
 
 
 def test_every_station_is_a_valid_guangzhou_station(default_sim: WaterQualitySimulator) -> None:
@@ -114,60 +211,221 @@ def test_every_station_is_a_valid_guangzhou_station(default_sim: WaterQualitySim
     assert {s["water_body_type"] for s in stations} == {"river", "lake"}
 
 
-def test_every_valid_sample_passes_the_contract_with_the_contracts_units(default_sim: WaterQualitySimulator) -> None:
-    truth = default_sim.truth
-    codes = truth.station_codes()
-    contract_units = {spec.alias: spec.unit for spec in WaterQualitySample.field_specs() if spec.alias in FACTOR_CODES}
-    assert contract_units == BUREAU_UNITS
-    for record in truth.valid_samples():
-        WaterQualitySample.model_validate(_contract_row(record))
-        assert record["station_code"] in codes
-        for code, reading in record["factors"].items():
-            assert reading["unit"] == BUREAU_UNITS[code]
-            assert isinstance(reading["value"], float | int)
-    keys = [sample_key(r) for r in truth.valid_samples()]
-    assert len(keys) == len(set(keys))
+# ------------------------------------------------------------------------------------------- what stations send
 
 
-def test_values_are_realistic_with_a_daily_oxygen_cycle_and_mostly_normal_flags(
-    default_sim: WaterQualitySimulator,
+def test_nutrient_analysers_measure_every_four_hours_and_repeat_the_result_in_between(
+    every_site: SimulatorTruth,
 ) -> None:
-    valid = default_sim.truth.valid_samples()
-    flags = Counter(reading["flag"] for r in valid for reading in r["factors"].values())
+    """Between two measuring hours a nutrient's hourly row repeats the last result (value and flag); results change
+    only at the station's measuring hours, one phase mod 4. The probe's factors change every hour."""
+    for code in NUTRIENTS:
+        for station, hours in _series(every_site, code).items():
+            changes: set[int] = set()
+            repeats = 0
+            for hour, reading in hours.items():
+                before = hours.get(hour - timedelta(hours=1))
+                if before is None or "C" in (reading["flag"], before["flag"]):
+                    continue
+                if (reading["value"], reading["flag"]) != (before["value"], before["flag"]):
+                    changes.add(hour.hour % 4)
+                else:
+                    repeats += 1
+            assert len(changes) == 1, (station, code, changes)
+            assert repeats >= HOURS // 2, (station, code)
+    ph_changes = Counter(
+        hour.hour % 4
+        for hours in _series(every_site, "w01001").values()
+        for hour, reading in hours.items()
+        if (before := hours.get(hour - timedelta(hours=1))) is not None and before["value"] != reading["value"]
+    )
+    assert set(ph_changes) == {0, 1, 2, 3}
+
+
+def test_each_nutrient_analyser_checks_its_standard_daily_at_its_own_hour(every_site: SimulatorTruth) -> None:
+    for code in NUTRIENTS:
+        for station, hours in _series(every_site, code).items():
+            checks = {hour: reading for hour, reading in hours.items() if reading["flag"] == "C"}
+            (check_hour,) = {hour.hour for hour in checks}  # one hour of the day per analyser
+            assert len(checks) == sum(1 for hour in hours if hour.hour == check_hour) >= HOURS // 24 - 1
+            for reading in checks.values():
+                assert _in_contract_unit(code, reading) == pytest.approx(STANDARDS_MG_L[code]), (station, code)
+
+
+def test_flags_are_per_analyser_with_rare_faults_and_letters_outside_the_2017_table(
+    every_site: SimulatorTruth,
+) -> None:
+    published = _published(every_site)
+    flags = Counter(reading["flag"] for record, _ in published for reading in record["factors"].values())
     assert flags["N"] / sum(flags.values()) > 0.9
-    assert set(flags) - {"N"}  # some maintenance, calibration, ... hours
-    assert set(flags) <= set("NFMSDCTB")
+    assert set(flags) == set("NFMSDCTBPH")
+    assert flags["P"] + flags["H"] < flags["M"] + flags["D"] + flags["F"] + flags["B"]
+    mixed = [r for r, _ in published if len({reading["flag"] for reading in r["factors"].values()}) > 1]
+    assert len(mixed) > len(published) / 10  # one analyser's flag is not the whole sample's
+    for record, _ in published:
+        for code, reading in record["factors"].items():
+            if reading["flag"] in ("F", "B"):
+                assert reading["value"] is None  # stopped or no link: no value
+            elif reading["flag"] == "T":
+                cap = _in_contract_unit(code, reading)
+                assert any(cap == pytest.approx(range_cap) for range_cap in CAPS[code]), (code, cap)
+            elif reading["value"] != "NaN":
+                assert isinstance(reading["value"], float)
 
-    def mean_oxygen(local_hours: set[int]) -> float:
-        values = [
-            r["factors"]["w01009"]["value"]
-            for r in valid
-            if (parse_beijing(r["sampled_at"]).hour + 8) % 24 in local_hours
-        ]
-        return sum(values) / len(values)
 
-    assert mean_oxygen({14, 15, 16}) > mean_oxygen({2, 3, 4}) + 0.5  # photosynthesis by day
-    assert any("w01003" not in r["factors"] for r in valid)  # some stations have no turbidity sensor
-    assert {r["sampled_at"][-5:] for r in valid} == {"00:00"}  # interval starts, on the hour
+def test_dissolved_oxygen_is_lowest_around_dawn(every_site: SimulatorTruth) -> None:
+    by_hour: dict[int, list[float]] = defaultdict(list)
+    for hours in _series(every_site, "w01009").values():
+        for hour, reading in hours.items():
+            if reading["flag"] == "N":
+                by_hour[hour.hour].append(_in_contract_unit("w01009", reading))
+    means = {hour: sum(values) / len(values) for hour, values in by_hour.items()}
+    assert 4 <= min(means, key=means.__getitem__) <= 7
+    assert 13 <= max(means, key=means.__getitem__) <= 17
+
+
+def test_delta_stations_see_semi_diurnal_salt_tides(every_site: SimulatorTruth) -> None:
+    delta = _stations_named(every_site, DELTA_SITES)
+    assert len(delta) == 3
+    highest: dict[str, float] = {}
+    for station, hours in _series(every_site, "w01014").items():
+        values = {h: _in_contract_unit("w01014", r) for h, r in hours.items() if r["flag"] in ("N", "S")}
+        highest[station] = max(values.values())
+        if station not in delta:
+            assert highest[station] < 2_000
+            continue
+
+        def lag_correlation(lag: int, values: dict[datetime, float] = values) -> float:
+            pairs = [
+                (v, values[h + timedelta(hours=lag)]) for h, v in values.items() if h + timedelta(hours=lag) in values
+            ]
+            xs, ys = zip(*pairs, strict=True)
+            mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+            cov = sum((x - mx) * (y - my) for x, y in pairs)
+            return cov / math.sqrt(sum((x - mx) ** 2 for x in xs) * sum((y - my) ** 2 for y in ys))
+
+        assert max(values.values()) > 5 * min(values.values()), delta[station]
+        assert max(lag_correlation(12), lag_correlation(13)) > 0.6, delta[station]  # M2: 12.42 h
+        assert lag_correlation(6) < 0, delta[station]  # half a tide later the water is fresh
+    (wanqingsha,) = [code for code, name in delta.items() if "万顷沙" in name]
+    assert highest[wanqingsha] > 50_000
+
+
+def test_clean_lakes_read_small_negatives_within_the_detection_limit(every_site: SimulatorTruth) -> None:
+    clean = _stations_named(every_site, CLEAN_LAKES)
+    negatives: dict[str, list[float]] = defaultdict(list)
+    for code in ("w21003", "w21011"):
+        for station, hours in _series(every_site, code).items():
+            for reading in hours.values():
+                if reading["value"] is not None and _in_contract_unit(code, reading) < 0:
+                    negatives[station].append(_in_contract_unit(code, reading) / DETECTION_LIMITS[code])
+    assert set(negatives) == set(clean)
+    assert all(-1 <= share < 0 for shares in negatives.values() for share in shares)
+
+
+def test_each_logger_writes_units_its_own_way(every_site: SimulatorTruth) -> None:
+    spellings = {
+        (str(record["station_code"]), code): reading["unit"]
+        for record, outcomes in _published(every_site)
+        for code, reading in record["factors"].items()
+        if outcomes[FACTOR_CODES[code]].status != "rejected"
+    }
+    assert set(spellings.values()) == {
+        *BUREAU_UNITS.values(),
+        "无量纲",
+        "℃",
+        "毫克/升",
+        "mg/l",
+        "\u03bcS/cm",  # Greek mu
+        "us/cm",
+        "µg/L",
+        "mS/cm",
+    }
+    per_station = Counter(key for record, outcomes in _published(every_site) for key in [str(record["station_code"])])
+    assert len(per_station) == 24
+    for record, outcomes in _published(every_site):  # one spelling per station and factor, all hours
+        for code, reading in record["factors"].items():
+            if outcomes[FACTOR_CODES[code]].status != "rejected":
+                assert reading["unit"] == spellings[(str(record["station_code"]), code)]
+
+
+def test_stations_skip_hours_now_and_then() -> None:
+    truth = WaterQualitySimulator(seed=11, api_key="k", stations=24, hours=HOURS, bad_share=0).truth
+    end = datetime(2026, 11, 23, 0, tzinfo=UTC)  # the default end
+    every_hour = {(code, end - timedelta(hours=h)) for code in truth.station_codes() for h in range(1, HOURS + 1)}
+    sent = [sample_key(record) for record in truth.samples]
+    assert len(sent) == len(set(sent))
+    missing = every_hour - set(sent)
+    assert set(sent) <= every_hour
+    assert 0 < len(missing) < 0.05 * len(every_hour)
+    assert len({code for code, _ in missing}) >= 3
+
+
+def test_stamps_and_clocks_are_off_by_seconds_and_minutes_not_more(every_site: SimulatorTruth) -> None:
+    late_stamps, early_reports = 0, 0
+    for record in every_site.samples:
+        if record["sampled_at"] is None:
+            continue
+        sampled_at = parse_beijing(str(record["sampled_at"]))
+        hour = sample_key(record)[1]
+        assert sampled_at.minute == 0
+        assert 0 <= sampled_at.second <= 5
+        late_stamps += sampled_at.second > 0
+        ahead = hour + timedelta(hours=1) - parse_beijing(str(record["updated_at"]))
+        assert ahead < timedelta(minutes=5)
+        early_reports += ahead > timedelta(0)
+    assert late_stamps > 10
+    assert early_reports > 10
+
+
+# --------------------------------------------------------------------------------------------------- the truth
+
+
+@pytest.mark.parametrize("truth_of", ["default", "every_site"])
+def test_each_record_has_a_record_reason_or_a_truth_for_every_factor_that_follows_the_rules(
+    truth_of: str, default_sim: WaterQualitySimulator, every_site: SimulatorTruth
+) -> None:
+    truth = default_sim.truth if truth_of == "default" else every_site
+    assert len(truth.outcomes) == len(truth.samples)
+    statuses: Counter[str | None] = Counter()
+    for record, reason, outcomes in zip(truth.samples, truth.reasons, truth.outcomes, strict=True):
+        assert (reason is None) == (outcomes is not None)
+        if outcomes is None:
+            continue
+        assert set(outcomes) == set(FACTOR_CODES.values())
+        for code, field in FACTOR_CODES.items():
+            status, value, reasons = _expected(code, record["factors"].get(code))
+            outcome = outcomes[field]
+            assert (outcome.status, outcome.reasons) == (status, reasons), (record, field)
+            assert outcome.value == (None if value is None else pytest.approx(value, rel=1e-9)), (record, field)
+            statuses[status] += 1
+    assert set(statuses) == {None, "valid", "over_range", "invalid", "below_detection", "rejected"}
+    assert truth.published_outcomes().keys() == truth.valid_sample_keys()
 
 
 def test_every_planted_record_has_exactly_the_one_defect_its_reason_names(default_sim: WaterQualitySimulator) -> None:
     truth = default_sim.truth
     codes = truth.station_codes()
+    rejected = [
+        (record, field)
+        for record, outcomes in _published(truth)
+        for field, outcome in outcomes.items()
+        if outcome.status == "rejected"
+    ]
+    assert sorted((id(r), f) for r, f in rejected) == sorted(
+        (id(record), field)
+        for record, outcomes in _published(truth)
+        for field in outcomes
+        if any(p.record == record and p.field == field for p in truth.planted)
+    )
     for position, record in enumerate(truth.samples):
         reason = truth.reasons[position]
         if reason is None:
             continue
         repaired = copy.deepcopy(record)
-        factors = repaired["factors"]
-        if reason == "ph_out_of_range":
-            assert factors["w01001"]["value"] > 14
-            factors["w01001"]["value"] = 7.0
-        elif reason == "ammonia_nitrogen_out_of_range":
-            assert factors["w21003"]["value"] < 0
-            factors["w21003"]["value"] = 0.5
-        elif reason == "unknown_station":
+        if reason == "unknown_station":
             assert record["station_code"] not in codes
+            repaired["station_code"] = sorted(codes)[0]
         elif reason == "sampled_at_missing":
             assert record["sampled_at"] is None
             repaired["sampled_at"] = "2026-11-22 08:00:00"
@@ -176,32 +434,45 @@ def test_every_planted_record_has_exactly_the_one_defect_its_reason_names(defaul
             (copy_,) = [
                 r
                 for r, why in zip(later, truth.reasons[position + 1 :], strict=True)
-                if why is None
-                and r["sampled_at"] == record["sampled_at"]
-                and r["station_code"] == record["station_code"]
+                if why is None and sample_key(r) == sample_key(record)
             ]
             assert copy_["factors"] == record["factors"]
             assert copy_["updated_at"] > record["updated_at"]  # the resent copy supersedes the original
-        elif reason.endswith("_not_finite"):
-            (code,) = [c for c, reading in factors.items() if reading["value"] == "NaN"]
-            assert FACTOR_CODES[code] == reason.removesuffix("_not_finite")
-            factors[code]["value"] = 1.0
-        elif reason.endswith("_wrong_unit"):
-            (code,) = [c for c, reading in factors.items() if reading["unit"] != BUREAU_UNITS[c]]
-            assert FACTOR_CODES[code] == reason.removesuffix("_wrong_unit")
-            assert factors[code]["unit"] in {"µg/L", "mS/cm"}
-            factors[code]["unit"] = BUREAU_UNITS[code]
         else:
-            pytest.fail(f"unexpected reason {reason}")
-        WaterQualitySample.model_validate(_contract_row(repaired))  # nothing else is wrong with it
-        others = {c: r["unit"] for c, r in factors.items()}
-        assert others == {c: BUREAU_UNITS[c] for c in factors}
+            pytest.fail(f"unexpected record-level reason {reason}")
+        for code, reading in repaired["factors"].items():  # nothing else is wrong with it
+            assert _expected(code, reading)[0] != "rejected"
+    for plant in truth.planted:
+        if plant.field is None:
+            continue
+        (code,) = [c for c, f in FACTOR_CODES.items() if f == plant.field]
+        assert _expected(code, plant.record["factors"][code])[2] == (plant.reason,)
+        others = [c for c in plant.record["factors"] if c != code]
+        assert all(_expected(c, plant.record["factors"][c])[0] != "rejected" for c in others)
+
+
+def test_contract_validation_refuses_each_unrepaired_value_defect(default_sim: WaterQualitySimulator) -> None:
+    """The other side of the repair test: the defect itself is one the contract's model can see."""
+    for plant in default_sim.truth.planted:
+        if plant.field is None or plant.reason.endswith("_wrong_unit"):
+            continue  # reference, uniqueness and unit checks live in quality, not in the model
+        (code,) = [c for c, f in FACTOR_CODES.items() if f == plant.field]
+        value = plant.record["factors"][code]["value"]
+        with pytest.raises(ValidationError):
+            WaterQualitySample.model_validate(
+                {
+                    "station_code": plant.record["station_code"],
+                    "sampled_at": "2026-11-22 08:00:00",
+                    "updated_at": "2026-11-22 09:05:00",
+                    code: math.nan if value == "NaN" else value,
+                }
+            )
 
 
 def test_bad_records_are_older_than_the_newest_valid_one(default_sim: WaterQualitySimulator) -> None:
     truth = default_sim.truth
     newest_valid = max(truth.valid_updated_at())
-    assert all(parse_beijing(r["updated_at"]) < newest_valid for r, _ in truth.bad_samples())
+    assert all(parse_beijing(str(p.record["updated_at"])) < newest_valid for p in truth.planted)
 
 
 def test_the_feed_is_in_stable_update_order(default_sim: WaterQualitySimulator) -> None:
@@ -210,11 +481,14 @@ def test_the_feed_is_in_stable_update_order(default_sim: WaterQualitySimulator) 
     assert order == sorted(order)
 
 
+# ------------------------------------------------------------------------------------------ time passing, the API
+
+
 def test_advance_adds_an_hour_for_every_station_and_corrects_earlier_samples() -> None:
     sim = WaterQualitySimulator(seed=2, api_key="k", stations=5, hours=6)
     before = sim.truth
     old_end = sim.end
-    old_newest = max(parse_beijing(r["updated_at"]) for r in before.samples)
+    old_newest = max(parse_beijing(str(r["updated_at"])) for r in before.samples)
     sim.advance(hours=2, corrections=3)
     after = sim.truth
     assert sim.end == old_end + timedelta(hours=2)
@@ -224,9 +498,12 @@ def test_advance_adds_an_hour_for_every_station_and_corrects_earlier_samples() -
     old = {sample_key(r): r for r in before.valid_samples()}
     changed = [r for r in after.valid_samples() if sample_key(r) in old and r != old[sample_key(r)]]
     assert len(changed) == 3
+    outcomes = after.published_outcomes()
     for record in changed:
-        assert parse_beijing(record["updated_at"]) > old_newest
-        assert record["factors"] != old[sample_key(record)]["factors"]
+        assert parse_beijing(str(record["updated_at"])) > old_newest
+        ph = record["factors"]["w01001"]
+        assert ph["value"] != old[sample_key(record)]["factors"]["w01001"]["value"]
+        assert outcomes[sample_key(record)]["ph"] == ("valid", ph["value"], ())
     assert len(after.samples_since(old_newest + timedelta(seconds=1))) == len(new_keys) + 3
 
 
@@ -253,7 +530,7 @@ def test_the_api_sends_nan_as_a_bare_token_and_refuses_a_missing_key(
     )
     assert missing.status_code == 404
     log = running.requests
-    assert [(e.path, e.status, e.has_valid_api_key) for e in log] == [
+    assert [(e.path, e.status, e.authorized) for e in log] == [
         ("/api/v1/samples", 401, False),
         ("/api/v1/samples", 200, True),
         ("/api/v2/nothing", 404, True),
@@ -280,13 +557,3 @@ def test_the_simulator_refuses_sizes_and_times_it_cannot_simulate() -> None:
         WaterQualitySimulator(api_key="k", stations=0)
     with pytest.raises(ValueError, match="corrected"):
         WaterQualitySimulator(api_key="k", stations=1, hours=1, bad_share=0).advance(corrections=2)
-
-
-def test_contract_validation_refuses_each_unrepaired_value_defect(default_sim: WaterQualitySimulator) -> None:
-    """The other side of the repair test: the defect itself is one the contract (or quality) can see."""
-    for record, reason in default_sim.truth.bad_samples():
-        if reason in {"unknown_station", "duplicate_key"} or reason.endswith("_wrong_unit"):
-            continue  # reference, uniqueness and unit checks live in quality, not in the model
-        row = _contract_row(record)
-        with pytest.raises(ValidationError):
-            WaterQualitySample.model_validate({k: (math.nan if v == "NaN" else v) for k, v in row.items()})

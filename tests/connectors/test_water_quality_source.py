@@ -63,7 +63,7 @@ def test_every_request_carries_the_api_key_and_our_user_agent(make_source, runni
     stations = _read(make_source(), "stations")
     assert stations == list(running.truth.stations)
     assert running.requests
-    assert all(entry.has_valid_api_key for entry in running.requests)
+    assert all(entry.authorized for entry in running.requests)
     assert {entry.user_agent for entry in running.requests} == {f"waterhub/{waterhub.__version__}"}
 
 
@@ -79,7 +79,7 @@ def test_a_wrong_api_key_fails_at_once_with_a_config_error_that_does_not_show_th
     assert "WATERHUB_WATER_QUALITY__API_KEY" in message
     assert wrong_key not in message
     assert api_key not in message
-    assert [(e.status, e.has_valid_api_key) for e in running.requests] == [(401, False)]  # never retried
+    assert [(e.status, e.authorized) for e in running.requests] == [(401, False)]  # never retried
 
 
 def test_a_wrong_base_url_path_fails_with_a_config_error_naming_the_setting(make_source, running) -> None:
