@@ -9,6 +9,7 @@ their value touched. A unit that neither matches nor converts is left as sent, a
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -47,16 +48,19 @@ def in_contract_units(contract: type[Contract], frame: pd.DataFrame) -> pd.DataF
         for code in rescaled:
             rows = np.flatnonzero(codes == code)
             values[rows] = [_converted(value, factors[code] or Fraction(1)) for value in values[rows]]
-        converted[spec.name] = pd.Series(values, index=frame.index, dtype=object).infer_objects()
+        # An object column stays one: a float NaN in it was sent (the JSON token), not a gap, and must stay apart.
+        dtype = "float64" if frame[spec.name].dtype.kind == "f" else object
+        converted[spec.name] = pd.Series(values, index=frame.index, dtype=dtype)
     return converted
 
 
 def _converted(value: object, factor: Fraction) -> object:
-    """A number (or numeric text) converted; anything else left for the suite to refuse as it would unconverted."""
+    """A finite number (or numeric text) converted; anything else (``"NaN"``, ``true``, ``"7,3"``) left as sent for
+    the suite to refuse as it would unconverted."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return value
     try:
         number = float(value)
     except (ValueError, OverflowError):
         return value
-    return convert(number, factor)
+    return convert(number, factor) if math.isfinite(number) else value

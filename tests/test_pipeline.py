@@ -208,7 +208,7 @@ def test_notify_sends_one_cloudevent_per_dataset_with_the_logged_sequence_range(
     assert (stations.first_seq, stations.last_seq, stations.inserted) == (1, len(truth.stations), len(truth.stations))
     valid = len(truth.valid_sample_keys())
     assert (samples.first_seq, samples.last_seq, samples.inserted, samples.updated) == (1, valid, valid, 0)
-    assert samples.dataschema == "urn:waterhub:contract:water_quality.samples:1.0.0"
+    assert samples.dataschema == f"urn:waterhub:contract:water_quality.samples:{WaterQualitySample.meta.version}"
 
 
 def test_a_notify_that_cannot_reach_the_broker_fails_and_keeps_the_events_for_its_retry(

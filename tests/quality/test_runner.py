@@ -4,6 +4,7 @@ and from the contract's own pydantic model, never from the runner."""
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -41,19 +42,37 @@ def test_every_planted_bad_sample_is_quarantined_with_exactly_its_reason(truth) 
     assert outcome.valid_count == len(truth.valid_samples())
 
 
-def test_valid_rows_come_out_as_the_contract_model_reads_them(truth) -> None:
+def test_each_published_factor_has_the_status_and_value_the_simulator_says(truth) -> None:
     outcome = validate_frame(
         WaterQualitySample, _stream_frame(truth.samples), known_references={STATIONS_KEY: truth.station_codes()}
     )
-    stream = WaterQualitySamplesStream()
-    expected = [WaterQualitySample.model_validate(stream.post_process(r)).model_dump() for r in truth.valid_samples()]
-    got = outcome.valid.astype(object).where(outcome.valid.notna(), None).to_dict("records")
-    for row in got:
-        for name, value in row.items():
-            if isinstance(value, pd.Timestamp):
-                row[name] = value.to_pydatetime()
-    assert got == expected
+    expected = truth.published_outcomes()
+    rows = outcome.valid.astype(object).where(outcome.valid.notna(), None).to_dict("records")
+    assert len(rows) == len(expected)
+    for row in rows:
+        factors = expected[(row["station_code"], row["sampled_at"].to_pydatetime())]
+        for name, factor in factors.items():
+            assert row[f"{name}_status"] == factor.status, (row["station_code"], row["sampled_at"], name)
+            published = None if factor.value is None else pytest.approx(factor.value, rel=1e-9)
+            assert row[name] == published, (row["station_code"], row["sampled_at"], name)
+        WaterQualitySample.model_validate(row)  # a published row is a valid contract row, withheld values and all
     assert list(outcome.valid.columns) == list(WaterQualitySample.model_fields)
+
+
+def test_withheld_factors_carry_the_reasons_the_simulator_planted(truth) -> None:
+    outcome = validate_frame(
+        WaterQualitySample, _stream_frame(truth.samples), known_references={STATIONS_KEY: truth.station_codes()}
+    )
+    expected: dict[int, dict[str, list[str]]] = {}
+    for position, factors in enumerate(truth.outcomes):
+        for name, factor in (factors or {}).items():
+            reasons = list(factor.reasons) or (
+                [f"{name}_below_detection"] if factor.status == "below_detection" else []
+            )
+            if reasons:
+                expected.setdefault(position, {})[name] = reasons
+    assert outcome.withheld == expected
+    assert any(reasons == ["ph_out_of_range"] for factors in expected.values() for reasons in factors.values())
 
 
 def test_results_count_the_rows_each_check_rejected_and_list_the_checks_that_passed(truth) -> None:
@@ -61,8 +80,9 @@ def test_results_count_the_rows_each_check_rejected_and_list_the_checks_that_pas
         WaterQualitySample, _stream_frame(truth.samples), known_references={STATIONS_KEY: truth.station_codes()}
     )
     counted = {reason: count for reason, count in outcome.results.items() if count}
-    planted = pd.Series([reason for reason in truth.reasons if reason]).value_counts().to_dict()
-    assert counted == planted
+    planted = Counter(reason for reason in truth.reasons if reason)
+    planted.update(reason for factors in truth.outcomes for f in (factors or {}).values() for reason in f.reasons)
+    assert counted == dict(planted)
     assert outcome.results["station_code_bad_format"] == 0
     assert outcome.results["sampled_at_not_on_the_hour"] == 0
 
