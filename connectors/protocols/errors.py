@@ -15,8 +15,8 @@ DecodeError                  every one: quarantine the raw frame with ``reason``
 ```
 
 Every error carries ``offset``: the byte (or, in hex and JSON text, the character) where the fault was found, so
-``waterhub decode`` and the quarantine row can point at it. Only a JSON value judged after parsing has no position;
-its ``offset`` is None and the message names its JSON path instead.
+``waterhub decode`` and the quarantine row can point at it. Only a JSON value judged after parsing, or JSON nested too
+deeply to parse, has no position: its ``offset`` is None and the message names the JSON path instead.
 
 ``reason`` is the stable quarantine code ``<protocol>_<kind>`` (``sl651_crc_mismatch``, ``hj212_encrypted_cp``).
 
