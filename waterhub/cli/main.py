@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from waterhub.cli import broker, consume, contracts, demo, simulate
+from waterhub.cli import broker, consume, contracts, decode, demo, simulate
 from waterhub.cli.output import fail
 from waterhub.logs import configure_logging
 
@@ -25,6 +25,7 @@ app = typer.Typer(
 )
 app.add_typer(contracts.app, name="contracts")
 app.add_typer(simulate.app, name="simulate")
+app.add_typer(decode.app, name="decode")
 app.command("datasets")(consume.datasets)
 app.command("changes")(consume.changes)
 app.command("broker")(broker.broker)
