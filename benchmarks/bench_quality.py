@@ -3,10 +3,11 @@
 Goal: the suite (coercion to contract types plus every Great Expectations check, run on the whole DataFrame)
 validates at least 1,000,000 rows/s and at least 10 times faster than validating each record with the contract's
 pydantic model (``speedup_ratio``). The batch is what the samples stream hands to quality: Beijing-time text,
-factor values, HJ 212 flags and units, with about 1% bad records of every kind the simulator plants. Both sides
-must agree on which rows are bad for the checks pydantic knows (the baseline has no unit, duplicate or reference
-checks), which the script verifies before it reports. Each repeat runs the suite and then the baseline, so a slow
-spell of a shared machine hits both; the ratio is the median of the repeats' ratios.
+factor values, HJ 212 flags per analyser and units, with about 1% bad records of every kind the simulator plants.
+Quality judges each factor apart (a bad value is withheld, the record published), so a row the suite flags is one
+it quarantined or withheld a factor of; every row pydantic refuses must be among them (the baseline has no unit,
+duplicate or reference checks), which the script verifies before it reports. Each repeat runs the suite and
+then the baseline, so a slow spell of a shared machine hits both; the ratio is the median of the repeats' ratios.
 
     .venv/bin/python benchmarks/bench_quality.py --rows 1000000
 """
@@ -63,10 +64,9 @@ def synthetic_batch(rows: int, seed: int = 7) -> pd.DataFrame:
         "sampled_at": np.char.replace(np.datetime_as_string(beijing, unit="s").astype(str), "T", " ").astype(object),
         "updated_at": np.char.replace(np.datetime_as_string(updated, unit="s").astype(str), "T", " ").astype(object),
     }
-    flags = np.where(rng.random(rows) < 0.03, "M", "N").astype(object)
     for name, (low, high, decimals) in RANGES.items():
         columns[name] = rng.uniform(low, high, rows).round(decimals)
-        columns[f"{name}_flag"] = flags
+        columns[f"{name}_flag"] = np.where(rng.random(rows) < 0.03, "M", "N").astype(object)  # per analyser
         columns[f"{name}_unit"] = np.full(rows, UNITS[name], dtype=object)
     frame = pd.DataFrame(columns)
     bad = np.flatnonzero(rng.random(rows) < BAD_SHARE)
@@ -94,8 +94,9 @@ def _plant(frame: pd.DataFrame, rows: np.ndarray, kinds: np.ndarray) -> None:
 
 
 def run_suite(frame: pd.DataFrame) -> set[int]:
+    """Rows quarantined, or published with a factor withheld."""
     outcome = validate_frame(WaterQualitySample, frame, known_references={"water_quality.stations": station_codes()})
-    return set(outcome.quarantined)
+    return set(outcome.quarantined) | set(outcome.withheld)
 
 
 def run_pydantic(records: list[dict[str, object]]) -> set[int]:
@@ -145,7 +146,7 @@ def main() -> None:
     figures = {
         "bench": "quality",
         "rows": args.rows,
-        "quarantined": len(suite_bad),
+        "quarantined_or_withheld": len(suite_bad),
         "pydantic_refused": len(pydantic_bad),
         "suite_s": round(suite_s, 3),
         "pydantic_s": round(pydantic_s, 3),
@@ -155,7 +156,7 @@ def main() -> None:
         "goal_rows_per_s": 1_000_000,
         "goal_speedup_ratio": 10.0,
     }
-    table = Table(title=f"Quality: {args.rows:,} samples, {len(suite_bad):,} quarantined")
+    table = Table(title=f"Quality: {args.rows:,} samples, {len(suite_bad):,} quarantined or with a factor withheld")
     for column in ("path", "seconds", "rows/s"):
         table.add_column(column)
     table.add_row("contract suite (GX, vectorized)", f"{suite_s:.3f}", f"{figures['rows_per_s']:,}")
