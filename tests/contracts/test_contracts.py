@@ -34,7 +34,7 @@ SAMPLE = {
 
 def test_registry_lists_both_water_quality_contracts_in_key_order() -> None:
     keys = [(c.meta.key, c.meta.version) for c in all_contracts()]
-    assert keys == [("water_quality.samples", "1.0.0"), ("water_quality.stations", "1.0.0")]
+    assert keys == [("water_quality.samples", "2.0.0"), ("water_quality.stations", "1.0.0")]
     assert get_contract("water_quality.samples") is WaterQualitySample
     assert get_contract("water_quality.stations", "1.0.0") is WaterQualityStation
 
@@ -114,8 +114,8 @@ def test_every_primary_key_and_cursor_field_is_a_required_contract_field() -> No
 
 def test_json_schema_carries_metadata_and_one_property_per_field() -> None:
     schema = WaterQualitySample.json_schema()
-    assert schema["$id"] == schema_id("water_quality.samples", "1.0.0")
-    assert schema["$id"] == "urn:waterhub:contract:water_quality.samples:1.0.0"
+    assert schema["$id"] == schema_id("water_quality.samples", "2.0.0")
+    assert schema["$id"] == "urn:waterhub:contract:water_quality.samples:2.0.0"
     assert schema["x-waterhub"]["primary_key"] == ["station_code", "sampled_at"]
     assert schema["x-waterhub"]["classification"] == "public"
     assert schema["x-waterhub"]["references"] == [
