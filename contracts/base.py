@@ -53,6 +53,9 @@ class ContractMeta:
     owner: str
     classification: Classification
     primary_key: tuple[str, ...]
+    version_field: str
+    """What orders versions of one record: a row whose value is older than the stored one is stale, and publish
+    never writes it over the stored one. A non-nullable datetime, number or integer field of the contract."""
     title: str = ""
     cursor_field: str | None = None
     references: tuple[Reference, ...] = ()
@@ -198,6 +201,7 @@ class Contract(BaseModel):
             "owner": meta.owner,
             "classification": meta.classification.value,
             "primary_key": list(meta.primary_key),
+            "version_field": meta.version_field,
             "cursor_field": meta.cursor_field,
             "references": [
                 {"field": ref.field, "dataset": ref.dataset, "reason": ref.reason} for ref in meta.references

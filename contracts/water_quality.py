@@ -62,6 +62,7 @@ class WaterQualityStation(Contract):
         owner="ecology-environment-bureau",
         classification=Classification.PUBLIC,
         primary_key=("station_code",),
+        version_field="updated_at",
         title="Automatic surface-water quality stations",
         cursor_field="updated_at",
     )
@@ -95,6 +96,7 @@ class WaterQualitySample(Contract):
         owner="ecology-environment-bureau",
         classification=Classification.PUBLIC,
         primary_key=("station_code", "sampled_at"),
+        version_field="updated_at",
         title="Hourly automatic surface-water quality samples",
         cursor_field="updated_at",
         references=(Reference("station_code", "water_quality.stations", reason="unknown_station"),),

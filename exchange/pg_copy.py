@@ -24,7 +24,7 @@ from exchange.db import UtcDateTime
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["CopyKind", "copy_kind", "copy_rows", "fetch_int8_columns"]
+__all__ = ["CopyKind", "copy_kind", "copy_rows", "fetch_fixed_columns"]
 
 CopyKind = Literal["int2", "int4", "int8", "float8", "bool", "text", "timestamptz"]
 
@@ -96,11 +96,16 @@ def copy_rows(
         copy.write(_TRAILER)
 
 
-def fetch_int8_columns(cursor: Any, query_sql: str, width: int) -> npt.NDArray[np.int64]:
-    """Run ``COPY (query) TO STDOUT`` for a query of ``width`` non-null bigint columns; one array row per row.
+def fetch_fixed_columns(cursor: Any, query_sql: str, kinds: Sequence[CopyKind]) -> list[npt.NDArray[Any]]:
+    """Run ``COPY (query) TO STDOUT`` for a query of non-null fixed-width columns of ``kinds``; one array per column.
 
-    Every row then has the same size, so the whole answer is read with one structured ``frombuffer``.
+    Every row then has the same size, so the whole answer is read with one structured ``frombuffer``, and values
+    come back exactly as stored: ``float8`` as float64, ``timestamptz`` as int64 microseconds since the Unix epoch,
+    the integer kinds as int64, ``bool`` as bool.
     """
+    variable = [kind for kind in kinds if kind not in _FIXED]
+    if variable:
+        raise ValueError(f"fetch_fixed_columns reads fixed-width kinds only, not {variable}")
     body = bytearray()
     with cursor.copy(f"COPY ({query_sql}) TO STDOUT (FORMAT binary)") as copy:
         for chunk in copy:
@@ -108,12 +113,28 @@ def fetch_int8_columns(cursor: Any, query_sql: str, width: int) -> npt.NDArray[n
     if not body.startswith(_SIGNATURE[:11]):
         raise ValueError("binary COPY answer does not start with the PGCOPY signature")
     start = len(_SIGNATURE)  # this server writes no header extension, so the signature length is fixed
-    layout = np.dtype([("count", ">i2"), *((f"v{i}", [("length", ">i4"), ("value", ">i8")]) for i in range(width))])
+    layout = np.dtype(
+        [("count", ">i2"), *((f"v{i}", [("length", ">i4"), ("value", _FIXED[kind])]) for i, kind in enumerate(kinds))]
+    )
     rows = (len(body) - start - len(_TRAILER)) // layout.itemsize
     records = np.frombuffer(body, dtype=layout, count=rows, offset=start)
-    if rows and (records["count"] != width).any():
-        raise ValueError(f"binary COPY answer is not {width} bigint columns per row")
-    return np.stack([records[f"v{i}"]["value"].astype(np.int64) for i in range(width)], axis=1).reshape(rows, width)
+    sizes = [np.dtype(_FIXED[kind]).itemsize for kind in kinds]
+    if rows and (
+        (records["count"] != len(kinds)).any()
+        or any((records[f"v{i}"]["length"] != size).any() for i, size in enumerate(sizes))
+    ):
+        raise ValueError(f"binary COPY answer is not {len(kinds)} non-null columns of {list(kinds)} per row")
+    return [_native(kind, records[f"v{i}"]["value"]) for i, kind in enumerate(kinds)]
+
+
+def _native(kind: CopyKind, values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    if kind == "float8":
+        return values.astype(np.float64)
+    if kind == "bool":
+        return values.astype(bool)
+    if kind == "timestamptz":
+        return values.astype(np.int64) + _PG_EPOCH_US
+    return values.astype(np.int64)
 
 
 class _Source:

@@ -3,13 +3,21 @@
 Everything happens inside the caller's transaction (STYLE rule 9): the caller also advances its watermarks there,
 so rows, change log, outbox row and watermark commit or vanish together. The dataset's row in ``datasets`` is
 locked first; it holds the last sequence number, so concurrent publishes of one dataset queue up behind it and
-sequence numbers stay gapless and monotonic. A row whose content hash did not change is not touched, which makes a
-republish of the same batch write nothing and send nothing.
+sequence numbers stay gapless and monotonic.
+
+Newer data always wins. Each contract names the field that orders versions of a record (``version_field``); an
+incoming row whose version is older than the stored one is *stale*: it is skipped and counted, and writes no row,
+no change-log entry and no event. Otherwise (same version or newer) the content hash decides: a row whose hash
+did not change is not touched, which makes a republish of the same batch write nothing and send nothing. Without
+the version rule, a late retry of an older batch would write its values back over corrections a newer batch
+published, and the watermark, already past those corrections, would never bring them back. The comparison reads
+the stored rows after the lock is taken, so it sees every publish that committed before this one.
 
 On PostgreSQL rows travel by binary ``COPY`` (exchange.pg_copy): the frame's keys go to a temporary table, the
-server streams back the stored hash of every key it knows while this process hashes the frame, and updates are
-applied with one ``UPDATE … FROM``. Other databases (the embedded SQLite) take the same steps with ``executemany``
-and compare in SQL. The tests run every scenario on both, so the two agree on what changed.
+server streams back the stored hash and version of every key it knows while this process hashes the frame, numpy
+compares them, and updates are applied with one ``UPDATE … FROM``. Other databases (the embedded SQLite) take the
+same steps with ``executemany`` and compare in SQL. The tests run every scenario on both, so the two agree on what
+changed.
 
 Sequence numbers follow frame order. When nothing changed, nothing is written at all (no change log, no outbox,
 and the ``datasets`` row keeps its last publish time and run): only a first, empty publish creates that row.
@@ -18,7 +26,7 @@ and the ``datasets`` row keeps its last publish time and run): only a first, emp
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,11 +49,11 @@ from sqlalchemy import (
     select,
 )
 
-from contracts import Contract
+from contracts import Contract, FieldSpec
 from exchange.db import upsert_insert
 from exchange.errors import InvalidFrameError
 from exchange.hashing import canonical_frame, key_json, row_hashes
-from exchange.pg_copy import copy_kind, copy_rows, fetch_int8_columns
+from exchange.pg_copy import copy_kind, copy_rows, fetch_fixed_columns
 from exchange.tables import (
     HASH_COLUMN,
     RUN_COLUMN,
@@ -63,9 +71,24 @@ if TYPE_CHECKING:
 __all__ = ["PublishResult", "event_id_for", "publish_frame"]
 
 _EVENT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:waterhub:outbox")
+_VERSION = "_version"
 _Hashes = npt.NDArray[np.int64]
 _Columns = dict[str, object]
 """Column name → a Series or array with one value per row, or one constant for every row."""
+
+
+@dataclass(frozen=True)
+class _Comparison:
+    """The incoming frame against the stored table, row by row."""
+
+    changed: npt.NDArray[np.int64]
+    """Positions of the rows to write, ascending: new keys, and same-or-newer versions whose content differs."""
+    existed: npt.NDArray[np.bool_]
+    """Per changed row: whether its key is stored (an update) or not (an insert)."""
+    hashes: _Hashes
+    """The content hash of every incoming row."""
+    stale: int
+    """Rows skipped because the stored version of their key is newer."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +101,8 @@ class PublishResult:
     inserted: int
     updated: int
     unchanged: int
+    stale: int
+    """Rows older (by the contract's ``version_field``) than the stored version of their key: skipped."""
     deleted: int
     first_seq: int | None
     last_seq: int | None
@@ -92,6 +117,7 @@ class PublishResult:
             "inserted": self.inserted,
             "updated": self.updated,
             "unchanged": self.unchanged,
+            "stale": self.stale,
             "deleted": self.deleted,
         }
 
@@ -115,11 +141,23 @@ def publish_frame(
     writer = _PostgresWriter(conn, table) if conn.dialect.name == "postgresql" else _GenericWriter(conn, table)
 
     last_seq, epoch = _lock_dataset(conn, contract)
-    changed, existed, hashes = writer.changed_rows(
-        list(meta.primary_key), canonical, lambda: row_hashes(contract, canonical)
-    )
+    found = writer.compare(contract, canonical, lambda: row_hashes(contract, canonical))
+    changed, existed, hashes = found.changed, found.existed, found.hashes
+    unchanged = len(canonical) - changed.size - found.stale
     if changed.size == 0:
-        return PublishResult(meta.key, meta.version, run_id, 0, 0, len(canonical), 0, None, None, None)
+        return PublishResult(
+            dataset=meta.key,
+            contract_version=meta.version,
+            run_id=run_id,
+            inserted=0,
+            updated=0,
+            unchanged=unchanged,
+            stale=found.stale,
+            deleted=0,
+            first_seq=None,
+            last_seq=None,
+            event_id=None,
+        )
 
     first_seq = last_seq + 1
     seqs = np.arange(first_seq, first_seq + changed.size, dtype=np.int64)
@@ -172,9 +210,18 @@ def publish_frame(
             last_run_id=run_id,
         )
     )
-    unchanged = len(canonical) - inserted - updated
     return PublishResult(
-        meta.key, meta.version, run_id, inserted, updated, unchanged, 0, first_seq, new_last_seq, event_id
+        dataset=meta.key,
+        contract_version=meta.version,
+        run_id=run_id,
+        inserted=inserted,
+        updated=updated,
+        unchanged=unchanged,
+        stale=found.stale,
+        deleted=0,
+        first_seq=first_seq,
+        last_seq=new_last_seq,
+        event_id=event_id,
     )
 
 
@@ -244,48 +291,57 @@ class _GenericWriter:
         if rows:
             self.conn.execute(target.insert(), _records(columns, rows))
 
-    def changed_rows(
-        self, primary_key: list[str], canonical: pd.DataFrame, hash_rows: Callable[[], _Hashes]
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], _Hashes]:
-        """Positions of rows that are new or whose hash differs (ascending), whether each existed, and all hashes.
+    def compare(
+        self, contract: type[Contract], canonical: pd.DataFrame, hash_rows: Callable[[], _Hashes]
+    ) -> _Comparison:
+        """Which rows to write and which are stale, comparing versions and content hashes in SQL.
 
-        Hashing is handed in as a function so the fast path can run it while the database looks up stored hashes.
+        Hashing is handed in as a function so the fast path can run it while the database looks up stored rows.
         An empty table needs no comparison: every row is new. That is the first publish, the costliest one.
         """
         if self._is_empty(canonical):
-            return np.arange(len(canonical), dtype=np.int64), np.zeros(len(canonical), dtype=bool), hash_rows()
+            return _all_new(canonical, hash_rows())
         hashes = hash_rows()
-        keys = self._keys_table(primary_key, canonical, hashes)
+        primary_key, version = list(contract.meta.primary_key), contract.meta.version_field
+        extra = [
+            (Column(HASH_COLUMN, BigInteger, nullable=False), hashes),
+            (Column(_VERSION, self.table.c[version].type, nullable=False), canonical[version]),
+        ]
+        keys = self._keys_table(primary_key, canonical, extra)
         stored_hash = self.table.c[HASH_COLUMN]
+        is_stale = self.table.c[version] > keys.c[_VERSION]  # NULL for a new key, which is never stale
         query = (
-            select(keys.c.row_idx, stored_hash)
+            select(keys.c.row_idx, stored_hash, is_stale)
             .select_from(keys.outerjoin(self.table, self._same_key(keys, primary_key)))
-            .where(or_(stored_hash.is_(None), stored_hash != keys.c[HASH_COLUMN]))
+            .where(or_(stored_hash.is_(None), stored_hash != keys.c[HASH_COLUMN], is_stale))
             .order_by(keys.c.row_idx)
         )
         found = self.conn.execute(query).all()
         keys.drop(self.conn)
-        changed = np.fromiter((row[0] for row in found), dtype=np.int64, count=len(found))
-        existed = np.fromiter((row[1] is not None for row in found), dtype=bool, count=len(found))
-        return changed, existed, hashes
+        written = [row for row in found if not row[2]]
+        changed = np.fromiter((row[0] for row in written), dtype=np.int64, count=len(written))
+        existed = np.fromiter((row[1] is not None for row in written), dtype=bool, count=len(written))
+        return _Comparison(changed, existed, hashes, stale=len(found) - len(written))
 
     def _is_empty(self, canonical: pd.DataFrame) -> bool:
         first = self.conn.execute(select(literal(1)).select_from(self.table).limit(1)).first()
         return len(canonical) == 0 or first is None
 
-    def _keys_table(self, primary_key: list[str], canonical: pd.DataFrame, hashes: _Hashes | None) -> Table:
-        """A temporary table of the frame's row positions and keys (and hashes, when known yet)."""
+    def _keys_table(
+        self, primary_key: list[str], canonical: pd.DataFrame, extra: Sequence[tuple[Column[Any], object]]
+    ) -> Table:
+        """A temporary table of the frame's row positions and keys, plus ``extra`` columns with their values."""
         keys = _temporary(
             "_wh_publish_keys",
             Column("row_idx", BigInteger, nullable=False),
             *(Column(name, self.table.c[name].type, nullable=False) for name in primary_key),
-            *([Column(HASH_COLUMN, BigInteger, nullable=False)] if hashes is not None else []),
+            *(column for column, _ in extra),
         )
         keys.drop(self.conn, checkfirst=True)
         keys.create(self.conn)
         loaded: _Columns = {"row_idx": np.arange(len(canonical), dtype=np.int64)}
         loaded |= {name: canonical[name] for name in primary_key}
-        loaded |= {HASH_COLUMN: hashes} if hashes is not None else {}
+        loaded |= {column.name: values for column, values in extra}
         self.load(keys, loaded, len(canonical))
         return keys
 
@@ -327,32 +383,40 @@ class _PostgresWriter(_GenericWriter):
         with driver.cursor() as cursor:
             copy_rows(cursor, preparer.format_table(target), kinds, columns, rows, quote=preparer.quote)
 
-    def changed_rows(
-        self, primary_key: list[str], canonical: pd.DataFrame, hash_rows: Callable[[], _Hashes]
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], _Hashes]:
-        """Same answer as the generic path, but the server only finds stored hashes by key and streams them back
-        while this process computes the new ones (two CPUs at work); numpy then compares the two.
+    def compare(
+        self, contract: type[Contract], canonical: pd.DataFrame, hash_rows: Callable[[], _Hashes]
+    ) -> _Comparison:
+        """Same answer as the generic path, but the server only finds stored hashes and versions by key and streams
+        them back while this process computes the new hashes (two CPUs at work); numpy then compares.
+
+        Versions come back in their binary wire form, exactly as stored (a float's bits, a time's microseconds),
+        so the comparison is exact without any conversion on the server.
         """
         if self._is_empty(canonical):
-            return np.arange(len(canonical), dtype=np.int64), np.zeros(len(canonical), dtype=bool), hash_rows()
-        keys = self._keys_table(primary_key, canonical, None)
+            return _all_new(canonical, hash_rows())
+        primary_key, version = list(contract.meta.primary_key), contract.meta.version_field
+        keys = self._keys_table(primary_key, canonical, [])
         query = (
-            select(keys.c.row_idx, self.table.c[HASH_COLUMN])
+            select(keys.c.row_idx, self.table.c[HASH_COLUMN], self.table.c[version])
             .select_from(keys.join(self.table, self._same_key(keys, primary_key)))
             .compile(dialect=self.conn.dialect, compile_kwargs={"literal_binds": True})
         )
+        kinds = ["int8", "int8", copy_kind(self.table.c[version].type)]
         driver: Any = self.conn.connection.driver_connection
         with driver.cursor() as cursor, ThreadPoolExecutor(max_workers=1) as pool:
-            lookup = pool.submit(fetch_int8_columns, cursor, str(query), 2)
+            lookup = pool.submit(fetch_fixed_columns, cursor, str(query), kinds)
             hashes = hash_rows()
-            stored = lookup.result()
+            positions, stored_hashes, stored_versions = lookup.result()
         keys.drop(self.conn)
+        incoming = _order_values(contract.field_spec(version), canonical[version])
         present = np.zeros(len(canonical), dtype=bool)
-        present[stored[:, 0]] = True
+        present[positions] = True
+        stale = np.zeros(len(canonical), dtype=bool)
+        stale[positions] = incoming[positions] < stored_versions
         previous = np.zeros(len(canonical), dtype=np.int64)
-        previous[stored[:, 0]] = stored[:, 1]
-        changed = np.flatnonzero(~present | (previous != hashes)).astype(np.int64)
-        return changed, present[changed], hashes
+        previous[positions] = stored_hashes
+        changed = np.flatnonzero(~stale & (~present | (previous != hashes))).astype(np.int64)
+        return _Comparison(changed, present[changed], hashes, stale=int(stale.sum()))
 
     def update_rows(self, primary_key: list[str], columns: _Columns, rows: int) -> None:
         if not rows:
@@ -368,6 +432,26 @@ class _PostgresWriter(_GenericWriter):
             .values({name: staged.c[name] for name in columns if name not in primary_key})
         )
         staged.drop(self.conn)
+
+
+def _all_new(canonical: pd.DataFrame, hashes: _Hashes) -> _Comparison:
+    rows = len(canonical)
+    return _Comparison(np.arange(rows, dtype=np.int64), np.zeros(rows, dtype=bool), hashes, stale=0)
+
+
+def _order_values(spec: FieldSpec, series: pd.Series) -> npt.NDArray[Any]:
+    """A canonical column of version values as numbers that order like them, in the form the database streams
+    back: microseconds since the Unix epoch for times, else the numbers themselves."""
+    values: npt.NDArray[Any]
+    if spec.type == "datetime":
+        values = series.array.asi8  # canonical times are datetime64[us, UTC]
+    elif spec.type == "number":
+        values = series.to_numpy(dtype=np.float64)
+    elif spec.type == "integer":
+        values = series.to_numpy(dtype=np.int64)
+    else:
+        raise TypeError(f"version field {spec.name} is a {spec.type}; versions are ordered by a time or a number")
+    return values
 
 
 def _temporary(name: str, *columns: Column[Any]) -> Table:

@@ -20,7 +20,7 @@ from structlog.testing import capture_logs
 
 from connectors.errors import SourceUnavailableError
 from connectors.water_quality import WaterQualitySimulator
-from connectors.water_quality.simulator import RunningSimulator
+from connectors.water_quality.simulator import RunningSimulator, parse_beijing, sample_key
 from contracts.types import BEIJING
 from contracts.water_quality import WaterQualitySample, WaterQualityStation
 from exchange.errors import StoreUnavailableError
@@ -246,3 +246,28 @@ def test_snapshot_writes_each_datasets_state_at_its_last_sequence_once(
     stored = set(zip(table["station_code"].to_pylist(), table["sampled_at"].to_pylist(), strict=True))
     assert stored == simulator.truth.valid_sample_keys()
     assert pipeline.manifest(batch_id)["streams"]["samples"]["snapshot_seq"] == len(stored)
+
+
+def test_a_late_rerun_of_an_older_batchs_publish_keeps_the_newer_corrections(
+    pipeline: Pipeline, simulator: WaterQualitySimulator
+) -> None:
+    """A cleared publish task of run-1 rerun after run-2 published corrections: the older versions are stale."""
+    older = _run(pipeline, "run-1")
+    simulator.advance(hours=1, corrections=3)
+    _run(pipeline, "run-2")
+    engine = pipeline.engine
+    before = (_count(engine, change_log), _count(engine, outbox))
+
+    replayed = pipeline.publish(older)
+
+    assert (replayed["samples"]["updated"], replayed["samples"]["stale"]) == (0, 3)
+    assert (_count(engine, change_log), _count(engine, outbox)) == before
+    table = dataset_table(WaterQualitySample)
+    columns = [table.c[name] for name in ("station_code", "sampled_at", "updated_at", "ammonia_nitrogen")]
+    with engine.connect() as conn:
+        stored = {(code, at): (updated, ammonia) for code, at, updated, ammonia in conn.execute(select(*columns))}
+    expected = {
+        sample_key(record): (parse_beijing(str(record["updated_at"])), record["factors"]["w21003"]["value"])  # type: ignore[index]
+        for record in simulator.truth.valid_samples()
+    }
+    assert stored == expected

@@ -183,7 +183,11 @@ class Pipeline:
                         "event_id": result.event_id,
                     }
             self.staging.update(batch, status="published", streams=entries)
-            log.info("batch_published", changes={name: (e["first_seq"], e["last_seq"]) for name, e in entries.items()})
+            log.info(
+                "batch_published",
+                changes={name: (e["first_seq"], e["last_seq"]) for name, e in entries.items()},
+                stale={name: e["stale"] for name, e in entries.items()},
+            )
             return {name: _ints(entry) for name, entry in entries.items()}
 
     def notify(self, batch_id: str, now: datetime | None = None) -> dict[str, int]:

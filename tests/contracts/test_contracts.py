@@ -112,12 +112,23 @@ def test_every_primary_key_and_cursor_field_is_a_required_contract_field() -> No
             get_contract(ref.dataset)
 
 
+def test_every_version_field_is_a_required_field_whose_values_order() -> None:
+    """Publish compares version values to refuse stale rows: a null or a string cannot be ordered as versions."""
+    for contract in all_contracts():
+        names = {spec.name: spec for spec in contract.field_specs()}
+        field = contract.meta.version_field
+        assert field in names, f"{contract.meta.key}: version field {field} is not a field"
+        assert not names[field].nullable, f"{contract.meta.key}: version field {field} may be null"
+        assert names[field].type in {"datetime", "number", "integer"}, f"{contract.meta.key}: {field} does not order"
+
+
 def test_json_schema_carries_metadata_and_one_property_per_field() -> None:
     schema = WaterQualitySample.json_schema()
     assert schema["$id"] == schema_id("water_quality.samples", "2.0.0")
     assert schema["$id"] == "urn:waterhub:contract:water_quality.samples:2.0.0"
     assert schema["x-waterhub"]["primary_key"] == ["station_code", "sampled_at"]
     assert schema["x-waterhub"]["classification"] == "public"
+    assert schema["x-waterhub"]["version_field"] == "updated_at"
     assert schema["x-waterhub"]["references"] == [
         {"field": "station_code", "dataset": "water_quality.stations", "reason": "unknown_station"}
     ]
@@ -136,9 +147,11 @@ def _station_variant(version: str, *, max_longitude: float, extra: bool = False)
             owner="ecology-environment-bureau",
             classification=Classification.PUBLIC,
             primary_key=("station_code",),
+            version_field="updated_at",
         )
         station_code: Annotated[str, Field(pattern=r"^\d{8}$")]
         longitude: Annotated[float, Field(ge=73, le=max_longitude)]
+        updated_at: datetime
 
     if not extra:
         return Variant

@@ -6,29 +6,31 @@ the code under test: keys are ``json.dumps`` of the values with ``isoformat`` ti
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 
-from contracts import Contract
+from contracts import Classification, Contract, ContractMeta
 from contracts.water_quality import WaterQualitySample, WaterQualityStation
 from exchange import pg_copy
 from exchange.db import make_engine
 from exchange.errors import InvalidFrameError
 from exchange.hashing import canonical_frame, key_json, row_hashes
 from exchange.publish import PublishResult, publish_frame
-from exchange.tables import change_log, dataset_table, datasets, ensure_schema, outbox
+from exchange.tables import change_log, dataset_table, datasets, ensure_schema, metadata, outbox
 from tests.exchange.rows import LATER, NOW, T0, publish, sample, station, typed_frame
 
 SAMPLES = WaterQualitySample.meta.key
@@ -87,7 +89,7 @@ def test_first_publish_inserts_every_row_with_seq_one_to_n(engine: Engine) -> No
 
     result = publish(engine, WaterQualitySample, rows, run_id="run-1")
 
-    assert result.counts() == {"inserted": 5, "updated": 0, "unchanged": 0, "deleted": 0}
+    assert result.counts() == {"inserted": 5, "updated": 0, "unchanged": 0, "stale": 0, "deleted": 0}
     assert (result.first_seq, result.last_seq, result.changed) == (1, 5, 5)
     entries = log_entries(engine)
     assert [entry["seq"] for entry in entries] == [1, 2, 3, 4, 5]
@@ -173,7 +175,7 @@ def test_republishing_the_same_frame_writes_and_sends_nothing(engine: Engine) ->
 
     again = publish(engine, WaterQualitySample, rows, run_id="run-2", now=LATER)
 
-    assert again.counts() == {"inserted": 0, "updated": 0, "unchanged": 4, "deleted": 0}
+    assert again.counts() == {"inserted": 0, "updated": 0, "unchanged": 4, "stale": 0, "deleted": 0}
     assert (again.first_seq, again.last_seq, again.event_id, again.changed) == (None, None, None, 0)
     assert len(log_entries(engine)) == 4
     assert len(outbox_rows(engine)) == 1
@@ -191,7 +193,7 @@ def test_one_changed_value_logs_exactly_one_update(engine: Engine) -> None:
 
     result = publish(engine, WaterQualitySample, corrected, run_id="run-2", now=LATER)
 
-    assert result.counts() == {"inserted": 0, "updated": 1, "unchanged": 2, "deleted": 0}
+    assert result.counts() == {"inserted": 0, "updated": 1, "unchanged": 2, "stale": 0, "deleted": 0}
     assert (result.first_seq, result.last_seq) == (4, 4)
     entries = log_entries(engine)
     assert len(entries) == 4
@@ -233,7 +235,7 @@ def test_mixed_inserts_and_updates_get_sequences_in_frame_order(engine: Engine) 
 
     result = publish(engine, WaterQualitySample, second, run_id="run-2", now=LATER)
 
-    assert result.counts() == {"inserted": 2, "updated": 2, "unchanged": 1, "deleted": 0}
+    assert result.counts() == {"inserted": 2, "updated": 2, "unchanged": 1, "stale": 0, "deleted": 0}
     new_entries = log_entries(engine)[3:]
     assert [(e["seq"], e["op"], e["key"]) for e in new_entries] == [
         (4, "insert", expected_key(second[0])),
@@ -256,7 +258,7 @@ def test_mixed_inserts_and_updates_get_sequences_in_frame_order(engine: Engine) 
 def test_an_empty_frame_registers_the_dataset_and_changes_nothing(engine: Engine) -> None:
     result = publish(engine, WaterQualitySample, [], run_id="run-1")
 
-    assert result.counts() == {"inserted": 0, "updated": 0, "unchanged": 0, "deleted": 0}
+    assert result.counts() == {"inserted": 0, "updated": 0, "unchanged": 0, "stale": 0, "deleted": 0}
     assert result.event_id is None
     summary = dataset_row(engine)
     assert summary is not None
@@ -353,7 +355,7 @@ def test_a_rolled_back_update_leaves_the_published_state_untouched(engine: Engin
     with pytest.raises(_CallerFailedError):
         _publish_then_fail(engine, [dict(rows[0], ph=5.5), sample("11000003", 0)], "run-2", seen)
 
-    assert seen[0].counts() == {"inserted": 1, "updated": 1, "unchanged": 0, "deleted": 0}
+    assert seen[0].counts() == {"inserted": 1, "updated": 1, "unchanged": 0, "stale": 0, "deleted": 0}
     assert stored_rows(engine) == before
     assert len(log_entries(engine)) == 2
     assert len(outbox_rows(engine)) == 1
@@ -400,6 +402,224 @@ def span(result: PublishResult) -> tuple[int, int]:
     assert result.first_seq is not None
     assert result.last_seq is not None
     return result.first_seq, result.last_seq
+
+
+# --- newer data wins ---------------------------------------------------------------------------------------------
+
+
+def test_an_older_batch_published_after_a_newer_one_writes_nothing_back(engine: Engine) -> None:
+    """The replay of issue 14: a late retry of batch A after batch B had corrected 20 of its rows."""
+    batch_a = [sample(f"1100000{code}", hour) for code in range(5) for hour in range(10)]  # key order
+    corrected = set(range(0, 50, 5)) | set(range(1, 50, 5))  # 20 rows, spread over every station
+    batch_b = [
+        dict(row, updated_at=row["updated_at"] + timedelta(hours=2), ammonia_nitrogen=0.9, ph=6.5)
+        if index in corrected
+        else row
+        for index, row in enumerate(batch_a)
+    ]
+    publish(engine, WaterQualitySample, batch_a, run_id="run-a")
+    newer = publish(engine, WaterQualitySample, batch_b, run_id="run-b")
+    assert newer.counts() == {"inserted": 0, "updated": 20, "unchanged": 30, "stale": 0, "deleted": 0}
+    log_before, outbox_before = log_entries(engine), outbox_rows(engine)
+
+    replayed = publish(engine, WaterQualitySample, batch_a, run_id="run-a", now=LATER)
+
+    assert replayed.counts() == {"inserted": 0, "updated": 0, "unchanged": 30, "stale": 20, "deleted": 0}
+    assert (replayed.first_seq, replayed.last_seq, replayed.event_id) == (None, None, None)
+    assert log_entries(engine) == log_before
+    assert outbox_rows(engine) == outbox_before
+    assert [contract_part(row) for row in stored_rows(engine)] == [as_stored(WaterQualitySample, r) for r in batch_b]
+
+
+def test_equal_versions_fall_back_to_the_content_hash_and_one_microsecond_older_is_stale(engine: Engine) -> None:
+    rows = [sample("11000001", hour) for hour in range(4)]
+    publish(engine, WaterQualitySample, rows, run_id="run-1")
+    incoming = [
+        dict(rows[0], ammonia_nitrogen=0.5),  # same version, other content: an update
+        rows[1],  # same version, same content: unchanged
+        dict(rows[2], ammonia_nitrogen=0.5, updated_at=rows[2]["updated_at"] - timedelta(microseconds=1)),  # stale
+        dict(rows[3], updated_at=rows[3]["updated_at"] + timedelta(microseconds=1)),  # newer, same values: an update
+    ]
+
+    result = publish(engine, WaterQualitySample, incoming, run_id="run-2", now=LATER)
+
+    assert result.counts() == {"inserted": 0, "updated": 2, "unchanged": 1, "stale": 1, "deleted": 0}
+    expected = [incoming[0], rows[1], rows[2], incoming[3]]
+    assert [contract_part(row) for row in stored_rows(engine)] == [as_stored(WaterQualitySample, r) for r in expected]
+    assert [(e["seq"], e["op"], e["key"]) for e in log_entries(engine)[4:]] == [
+        (5, "update", expected_key(incoming[0])),
+        (6, "update", expected_key(incoming[3])),
+    ]
+    (_, event) = outbox_rows(engine)
+    assert (event["first_seq"], event["last_seq"], event["updated"]) == (5, 6, 2)
+
+
+def _gauge_contract(kind: type[float] | type[int]) -> type[Contract]:
+    """A contract versioned by a number, as a source with revision counters would declare it."""
+
+    class GaugeReading(Contract):
+        meta: ClassVar[ContractMeta] = ContractMeta(
+            key=f"tests.gauge_{kind.__name__}",
+            version="1.0.0",
+            owner="tests",
+            classification=Classification.PUBLIC,
+            primary_key=("gauge",),
+            version_field="revision",
+        )
+        gauge: str
+        revision: kind  # type: ignore[valid-type]
+        level: float
+
+    return GaugeReading
+
+
+@pytest.fixture
+def gauge_table(engine: Engine, request: pytest.FixtureRequest) -> Iterator[type[Contract]]:
+    contract = _gauge_contract(request.param)
+    table = dataset_table(contract)
+    table.create(engine)
+    yield contract
+    metadata.remove(table)  # keep the shared metadata to the registered contracts
+
+
+@pytest.mark.parametrize(
+    ("gauge_table", "stored", "older", "newer"),
+    [
+        (float, 0.1 + 0.2, 0.3, 2.5),  # 0.30000000000000004 is newer than 0.3: compared exactly, not rounded
+        (int, 2**60 + 1, 2**60, 2**60 + 2),  # beyond a float's 53 bits: compared exactly
+        (float, -0.5, -1.25, -0.25),
+    ],
+    indirect=["gauge_table"],
+)
+def test_numeric_versions_are_compared_exactly(
+    engine: Engine, gauge_table: type[Contract], stored: float, older: float, newer: float
+) -> None:
+    first = [{"gauge": gauge, "revision": stored, "level": 1.0} for gauge in ("g1", "g2", "g3")]
+    publish(engine, gauge_table, first, run_id="run-1")
+    second = [
+        {"gauge": "g1", "revision": older, "level": 9.0},
+        {"gauge": "g2", "revision": stored, "level": 9.0},
+        {"gauge": "g3", "revision": newer, "level": 9.0},
+    ]
+
+    result = publish(engine, gauge_table, second, run_id="run-2", now=LATER)
+
+    assert result.counts() == {"inserted": 0, "updated": 2, "unchanged": 0, "stale": 1, "deleted": 0}
+    expected = [first[0], second[1], second[2]]
+    assert [contract_part(row, gauge_table) for row in stored_rows(engine, gauge_table)] == expected
+
+
+class _Publisher(threading.Thread):
+    """Publishes one batch in a transaction of its own, then holds it open until told to commit."""
+
+    def __init__(self, engine: Engine, run_id: str, rows: Sequence[Mapping[str, object]]) -> None:
+        super().__init__(name=run_id)
+        self.engine, self.run_id, self.frame = engine, run_id, typed_frame(WaterQualitySample, rows)
+        self.connected, self.published, self.commit = threading.Event(), threading.Event(), threading.Event()
+        self.backend_pid: int | None = None
+        self.result: PublishResult | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            with self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    self.backend_pid = conn.connection.driver_connection.info.backend_pid  # type: ignore[union-attr]
+                self.connected.set()
+                self.result = publish_frame(conn, WaterQualitySample, self.frame, run_id=self.run_id, now=NOW)
+                self.published.set()
+                if not self.commit.wait(timeout=60):
+                    raise TimeoutError(f"{self.run_id} was never told to commit")
+        except BaseException as exc:  # noqa: BLE001 - reported by the test's assertions
+            self.error = exc
+            self.published.set()
+
+
+def _wait_until_it_waits_for_the_lock(engine: Engine, publisher: _Publisher) -> None:
+    """Until ``publisher`` waits for the dataset lock another publisher holds; SQLite shows no lock waits, so there
+    it is given time to reach the lock."""
+    assert publisher.connected.wait(timeout=30)
+    if engine.dialect.name == "postgresql":
+        waiting = text("select exists (select 1 from pg_locks where pid = :pid and not granted)")
+        deadline = time.monotonic() + 30
+        with engine.connect() as conn:
+            while not conn.execute(waiting, {"pid": publisher.backend_pid}).scalar():
+                assert time.monotonic() < deadline, f"{publisher.run_id} never waited for the dataset lock"
+                time.sleep(0.01)
+    else:
+        time.sleep(0.3)
+    assert not publisher.published.is_set(), f"{publisher.run_id} published while another held the dataset lock"
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations("abc")), ids="".join)
+def test_concurrent_publishers_of_overlapping_batches_end_alike_in_any_order(
+    engine: Engine, order: tuple[str, ...]
+) -> None:
+    """Each publisher starts while the one before still holds the lock, so each must compare against what the
+    other committed; the version winning a key rotates between batches, so every order replays older data."""
+    covered = {"a": range(0, 20), "b": range(5, 25), "c": range(10, 30)}
+    batches = {
+        name: [
+            sample(
+                "11000001",
+                hour,
+                updated_at=T0 + timedelta(hours=hour, minutes=10 * (1 + (index + hour) % 3)),
+                ph=6.0 + index + hour / 100,
+            )
+            for hour in hours
+        ]
+        for index, (name, hours) in enumerate(covered.items())
+    }
+    publishers = [_Publisher(engine, f"run-{name}", batches[name]) for name in order]
+
+    holding: _Publisher | None = None
+    for publisher in publishers:
+        publisher.start()
+        if holding is not None:
+            _wait_until_it_waits_for_the_lock(engine, publisher)
+            holding.commit.set()
+        assert publisher.published.wait(timeout=60)
+        holding = publisher
+    assert holding is not None
+    holding.commit.set()
+    for publisher in publishers:
+        publisher.join(timeout=60)
+
+    assert [p.error for p in publishers] == [None] * 3
+    newest: dict[str, Mapping[str, object]] = {}
+    for row in (row for rows in batches.values() for row in rows):
+        key = expected_key(row)
+        if key not in newest or _version(row) > _version(newest[key]):
+            newest[key] = row
+    assert [contract_part(row) for row in stored_rows(engine)] == [
+        as_stored(WaterQualitySample, newest[key])
+        for key in sorted(newest)  # one station: keys sort by hour
+    ]
+    entries = log_entries(engine)
+    assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))
+    rows_of = {(f"run-{name}", expected_key(row)): row for name, rows in batches.items() for row in rows}
+    for key in newest:
+        logged = [e for e in entries if e["key"] == key]
+        assert [e["op"] for e in logged] == ["insert"] + ["update"] * (len(logged) - 1)
+        versions = [_version(rows_of[(e["run_id"], key)]) for e in logged]
+        assert versions == sorted(set(versions)), f"{key}: a logged change did not bring a newer version"
+    stored_version: dict[str, datetime] = {}
+    for publisher, name in zip(publishers, order, strict=True):  # what each should have done, in commit order
+        counts = {"inserted": 0, "updated": 0, "unchanged": 0, "stale": 0, "deleted": 0}
+        for row in batches[name]:
+            key, version = expected_key(row), _version(row)
+            before = stored_version.get(key)
+            outcome = "inserted" if before is None else "stale" if version < before else "updated"
+            counts[outcome] += 1
+            stored_version[key] = max(version, before or version)
+        assert publisher.result is not None
+        assert publisher.result.counts() == counts, publisher.run_id
+
+
+def _version(row: Mapping[str, object]) -> datetime:
+    version = row["updated_at"]
+    assert isinstance(version, datetime)
+    return version
 
 
 # --- refusals ----------------------------------------------------------------------------------------------------
@@ -609,9 +829,9 @@ def test_postgres_and_sqlite_paths_produce_identical_tables_and_logs(pg_engine: 
 
     assert outcomes[0] == outcomes[1]
     assert [r.counts() for r in outcomes[0][0]] == [
-        {"inserted": 15, "updated": 0, "unchanged": 0, "deleted": 0},
-        {"inserted": 3, "updated": 4, "unchanged": 11, "deleted": 0},
-        {"inserted": 0, "updated": 0, "unchanged": 18, "deleted": 0},
+        {"inserted": 15, "updated": 0, "unchanged": 0, "stale": 0, "deleted": 0},
+        {"inserted": 3, "updated": 4, "unchanged": 11, "stale": 0, "deleted": 0},
+        {"inserted": 0, "updated": 0, "unchanged": 18, "stale": 0, "deleted": 0},
     ]
 
 
@@ -642,7 +862,19 @@ def test_large_frames_cross_copy_chunk_boundaries_intact(pg_engine: Engine, monk
 
 
 def test_publish_result_counts_and_changed() -> None:
-    result = PublishResult(SAMPLES, "1.0.0", "r", 2, 3, 4, 0, 1, 5, "e")
+    result = PublishResult(
+        dataset=SAMPLES,
+        contract_version="1.0.0",
+        run_id="r",
+        inserted=2,
+        updated=3,
+        unchanged=4,
+        stale=6,
+        deleted=0,
+        first_seq=1,
+        last_seq=5,
+        event_id="e",
+    )
 
-    assert result.changed == 5
-    assert result.counts() == {"inserted": 2, "updated": 3, "unchanged": 4, "deleted": 0}
+    assert result.changed == 5  # stale rows are skipped, not changes
+    assert result.counts() == {"inserted": 2, "updated": 3, "unchanged": 4, "stale": 6, "deleted": 0}
