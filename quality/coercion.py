@@ -230,14 +230,18 @@ def _present(series: pd.Series) -> _Mask:
     return present
 
 
-def _text(series: pd.Series, types: npt.NDArray[np.object_] | None) -> pd.Series:
-    """The values that are text, stripped by Python's own ``str.strip`` as the model strips them; others null."""
+def _text(series: pd.Series, types: npt.NDArray[np.object_] | None, *, strip: bool = True) -> pd.Series:
+    """The values that are text, stripped by Python's own ``str.strip`` as the model strips them; others null.
+
+    pydantic strips a ``str`` field but compares a ``Literal`` as sent, so ``" lake"`` is no water body type."""
     import pandas as pd
 
     if types is None and not pd.api.types.is_string_dtype(series.dtype):
         return pd.Series(pd.NA, index=series.index, dtype="str")
     texts = series if types is None else series.where(_is_type(types, str))
-    return pd.Series([value.strip() if isinstance(value, str) else None for value in texts], dtype="str")
+    return pd.Series(
+        [(value.strip() if strip else value) if isinstance(value, str) else None for value in texts], dtype="str"
+    )
 
 
 def _numbers(spec: FieldSpec, series: pd.Series) -> tuple[pd.Series, dict[str, _Mask]]:
@@ -292,7 +296,7 @@ def _integral(spec: FieldSpec, values: pd.Series, reasons: dict[str, _Mask]) -> 
 
 def _strings(spec: FieldSpec, series: pd.Series) -> tuple[pd.Series, dict[str, _Mask]]:
     """Only text is text: pydantic's ``str`` refuses numbers too."""
-    text = _text(series, _value_types(series))
+    text = _text(series, _value_types(series), strip=spec.allowed is None)
     return text, {"not_a_string": _present(series) & text.isna().to_numpy()}
 
 

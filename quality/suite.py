@@ -102,8 +102,8 @@ def build_suite(
             )
     reference_checks, derived = _references(contract, known_references or {})
     checks.extend(reference_checks)
-    derived.append(_latest_of_its_key(contract.meta.primary_key, contract.meta.cursor_field))
-    kept = f"the latest by {contract.meta.cursor_field}" if contract.meta.cursor_field else "the last in feed order"
+    derived.append(_latest_of_its_key(contract.meta.primary_key, contract.meta.version_field))
+    kept = f"the latest by {contract.meta.version_field} (then feed order)"
     checks.append(
         Check(
             DUPLICATE_KEY,
@@ -174,9 +174,10 @@ def _is_known(name: str, field: str, keys: Collection[str]) -> DerivedColumn:
     return DerivedColumn(name, compute)
 
 
-def _latest_of_its_key(primary_key: Sequence[str], cursor_field: str | None) -> DerivedColumn:
-    """Whether no later record of the batch has the same key: later by the cursor (a correction carries a later
-    ``updated_at``), then by feed order. The latest is kept, as it would be had the two arrived in separate runs.
+def _latest_of_its_key(primary_key: Sequence[str], version_field: str) -> DerivedColumn:
+    """Whether no later record of the batch has the same key: later by the contract's version field (a correction
+    carries a later ``updated_at``), then by feed order. The latest is kept, as publish's newer-data-wins rule would
+    keep it had the two arrived in separate runs.
 
     A row with a part of its key missing has no key to share: it is quarantined as missing, and only as that.
     """
@@ -200,12 +201,12 @@ def _latest_of_its_key(primary_key: Sequence[str], cursor_field: str | None) -> 
         else:
             shared = pd.Series(key).duplicated(keep=False).to_numpy()
         keyed, key = keyed[shared], key[shared]
-        cursor = np.zeros(len(keyed), dtype=np.float64)
-        if cursor_field is not None:  # a missing cursor sorts first: that row is quarantined for it anyway
-            values = batch.columns[cursor_field].rows(keyed)
+        version = np.zeros(len(keyed), dtype=np.float64)
+        if version_field in batch.columns:  # a missing version sorts first: that row is quarantined for it anyway
+            values = batch.columns[version_field].rows(keyed)
             stamps = values.array.asi8 if values.dtype.kind == "M" else values.to_numpy(np.float64, na_value=np.nan)
-            cursor = np.where(values.isna().to_numpy(), -np.inf, stamps.astype(np.float64))
-        order = np.lexsort((keyed, cursor, key))  # by key, then cursor, then feed position
+            version = np.where(values.isna().to_numpy(), -np.inf, stamps.astype(np.float64))
+        order = np.lexsort((keyed, version, key))  # by key, then version, then feed position
         latest = np.ones(batch.rows, dtype=bool)
         latest[keyed[order[:-1]]] = key[order[:-1]] != key[order[1:]]
         return encode_values(latest)

@@ -80,7 +80,9 @@ def test_nan_and_infinity_are_refused(code: str, bad: object) -> None:
         WaterQualitySample.model_validate({**SAMPLE, code: bad})
 
 
-@pytest.mark.parametrize(("code", "value"), [("w01001", 14.5), ("w21003", -0.1), ("w01003", 4000.5)])
+@pytest.mark.parametrize(
+    ("code", "value"), [("w01001", 14.5), ("w21003", -0.1), ("w01003", 10_000.5), ("w01014", 100_001)]
+)
 def test_values_outside_the_contract_range_are_refused(code: str, value: float) -> None:
     with pytest.raises(ValidationError):
         WaterQualitySample.model_validate({**SAMPLE, code: value})
@@ -91,9 +93,14 @@ def test_field_specs_carry_bounds_units_flags_and_keys() -> None:
     assert (ph.minimum, ph.maximum, ph.unit, ph.alias, ph.nullable) == (0, 14, "dimensionless", "w01001", True)
     ammonia = WaterQualitySample.field_spec("ammonia_nitrogen")
     assert (ammonia.minimum, ammonia.unit) == (0, "mg/L")
-    assert WaterQualitySample.field_spec("ph_flag").allowed == ("N", "F", "M", "S", "D", "C", "T", "B")
+    flag = WaterQualitySample.field_spec("ph_flag")
+    assert (flag.allowed, flag.pattern, flag.factor) == (None, "^[A-Z]$", "ph")  # any letter: P, H mark invalid
+    status = WaterQualitySample.field_spec("ph_status")
+    assert (status.derived, status.factor) == (True, "ph")
+    assert status.allowed == ("valid", "over_range", "invalid", "below_detection", "rejected")
+    assert WaterQualitySample.field_spec("ammonia_nitrogen").detection_limit == 0.025
     code = WaterQualitySample.field_spec("station_code")
-    assert (code.type, code.nullable, code.pattern) == ("string", False, r"^\d{8}$")
+    assert (code.type, code.nullable, code.pattern) == ("string", False, r"^[0-9]{8}$")
     assert WaterQualitySample.field_spec("sampled_at").type == "datetime"
     assert WaterQualityStation.field_spec("water_body_type").allowed == ("river", "lake")
     with pytest.raises(KeyError, match="no field 'cod'"):
