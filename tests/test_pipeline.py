@@ -266,8 +266,13 @@ def test_a_late_rerun_of_an_older_batchs_publish_keeps_the_newer_corrections(
     columns = [table.c[name] for name in ("station_code", "sampled_at", "updated_at", "ammonia_nitrogen")]
     with engine.connect() as conn:
         stored = {(code, at): (updated, ammonia) for code, at, updated, ammonia in conn.execute(select(*columns))}
+    truth = simulator.truth
+    outcomes = truth.published_outcomes()
     expected = {
-        sample_key(record): (parse_beijing(str(record["updated_at"])), record["factors"]["w21003"]["value"])  # type: ignore[index]
-        for record in simulator.truth.valid_samples()
+        sample_key(record): (
+            parse_beijing(str(record["updated_at"])),
+            outcomes[sample_key(record)]["ammonia_nitrogen"].value,
+        )
+        for record in truth.valid_samples()
     }
     assert stored == expected

@@ -18,6 +18,8 @@ from exchange.errors import UnknownDatasetError
 from exchange.quarantine import quarantine_records
 from tests.exchange.rows import LATER, NOW, publish, sample, station
 
+SAMPLES_VERSION = WaterQualitySample.meta.version
+
 SAMPLES = WaterQualitySample.meta.key
 STATIONS = WaterQualityStation.meta.key
 
@@ -41,7 +43,7 @@ def test_list_datasets_summarises_each_published_dataset_with_its_quarantine(eng
     hold(engine, SAMPLES, [(["ph_out_of_range"], {"station_code": "11000001", "w01001": 15}), (["x"], {"a": 1})])
 
     assert list_datasets(engine) == [
-        DatasetSummary(SAMPLES, "1.0.0", rows=5, last_seq=6, last_published_at=LATER, quarantined=2),
+        DatasetSummary(SAMPLES, SAMPLES_VERSION, rows=5, last_seq=6, last_published_at=LATER, quarantined=2),
         DatasetSummary(STATIONS, "1.0.0", rows=2, last_seq=2, last_published_at=NOW, quarantined=0),
     ]
 
@@ -64,9 +66,9 @@ def test_changes_since_zero_returns_the_whole_log_oldest_first(engine: Engine) -
     entries = changes_since(engine, SAMPLES, 0)
 
     assert entries == [
-        ChangeEntry(SAMPLES, 1, ["11000001", "2026-03-01T00:00:00Z"], "insert", "1.0.0", "run-1", NOW),
-        ChangeEntry(SAMPLES, 2, ["11000002", "2026-03-01T00:00:00Z"], "insert", "1.0.0", "run-1", NOW),
-        ChangeEntry(SAMPLES, 3, ["11000002", "2026-03-01T00:00:00Z"], "update", "1.0.0", "run-2", LATER),
+        ChangeEntry(SAMPLES, 1, ["11000001", "2026-03-01T00:00:00Z"], "insert", SAMPLES_VERSION, "run-1", NOW),
+        ChangeEntry(SAMPLES, 2, ["11000002", "2026-03-01T00:00:00Z"], "insert", SAMPLES_VERSION, "run-1", NOW),
+        ChangeEntry(SAMPLES, 3, ["11000002", "2026-03-01T00:00:00Z"], "update", SAMPLES_VERSION, "run-2", LATER),
     ]
     assert entries[0].changed_at.utcoffset() == timedelta(0)
 

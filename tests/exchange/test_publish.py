@@ -33,6 +33,8 @@ from exchange.publish import PublishResult, publish_frame
 from exchange.tables import change_log, dataset_table, datasets, ensure_schema, metadata, outbox
 from tests.exchange.rows import LATER, NOW, T0, publish, sample, station, typed_frame
 
+SAMPLES_VERSION = WaterQualitySample.meta.version
+
 SAMPLES = WaterQualitySample.meta.key
 STATIONS = WaterQualityStation.meta.key
 
@@ -95,7 +97,7 @@ def test_first_publish_inserts_every_row_with_seq_one_to_n(engine: Engine) -> No
     assert [entry["seq"] for entry in entries] == [1, 2, 3, 4, 5]
     assert [entry["key"] for entry in entries] == [expected_key(row) for row in rows]  # frame order
     assert {entry["op"] for entry in entries} == {"insert"}
-    assert {(e["run_id"], e["contract_version"], e["changed_at"]) for e in entries} == {("run-1", "1.0.0", NOW)}
+    assert {(e["run_id"], e["contract_version"], e["changed_at"]) for e in entries} == {("run-1", SAMPLES_VERSION, NOW)}
     (event,) = outbox_rows(engine)
     assert (event["first_seq"], event["last_seq"]) == (1, 5)
     assert (event["inserted"], event["updated"], event["deleted"]) == (5, 0, 0)
@@ -106,7 +108,7 @@ def test_first_publish_inserts_every_row_with_seq_one_to_n(engine: Engine) -> No
     assert summary is not None
     assert (summary["last_seq"], summary["row_count"], summary["last_run_id"]) == (5, 5, "run-1")
     assert summary["last_published_at"] == NOW
-    assert summary["table_name"] == "ds_water_quality__samples_v1"
+    assert summary["table_name"] == f"ds_water_quality__samples_v{WaterQualitySample.meta.major}"
 
 
 def test_rows_read_back_equal_the_input_with_aware_utc_times(engine: Engine) -> None:

@@ -34,6 +34,9 @@ from exchange.snapshots import SnapshotResult, latest_snapshot, read_snapshot, w
 from exchange.tables import dataset_table, datasets, ensure_schema, snapshots
 from tests.exchange.rows import sample, station, typed_frame
 
+SAMPLES_VERSION = WaterQualitySample.meta.version
+SAMPLES_MAJOR = WaterQualitySample.meta.major
+
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(hours=1)
 SAMPLES = "water_quality.samples"
@@ -79,11 +82,11 @@ def expected_rows(
 
 
 def parquet_key(seq: int, dataset: str = SAMPLES) -> str:
-    return f"snapshots/{dataset}/v1/{seq:012d}.parquet"
+    return f"snapshots/{dataset}/v{SAMPLES_MAJOR}/{seq:012d}.parquet"
 
 
 def manifest_of(store: LocalObjectStore, seq: int) -> dict[str, Any]:
-    manifest: dict[str, Any] = json.loads(store.get(f"snapshots/{SAMPLES}/v1/{seq:012d}.manifest.json"))
+    manifest: dict[str, Any] = json.loads(store.get(f"snapshots/{SAMPLES}/v{SAMPLES_MAJOR}/{seq:012d}.manifest.json"))
     return manifest
 
 
@@ -130,7 +133,12 @@ def test_the_snapshot_holds_exactly_the_published_rows_sorted_by_primary_key(
     assert [(row["station_code"], row["sampled_at"]) for row in table.to_pylist()] == sorted(
         (row["station_code"], row["sampled_at"]) for row in MIXED_ROWS
     )
-    assert (result.seq, result.row_count, result.created, result.contract_version) == (5, 5, True, "1.0.0")
+    assert (result.seq, result.row_count, result.created, result.contract_version) == (
+        5,
+        5,
+        True,
+        SAMPLES_VERSION,
+    )
     assert math.copysign(1.0, table.column("water_temperature").to_pylist()[-1]) == 1.0  # -0.0 is stored as 0.0
 
 
@@ -223,12 +231,12 @@ def test_the_manifest_records_the_bytes_sha256_and_the_datasets_seq_and_count(
     assert result.checksum == "sha256:" + hashlib.sha256(body).hexdigest()
     assert (manifest["seq"], manifest["row_count"]) == (summary["last_seq"], summary["row_count"]) == (5, 5)
     assert manifest["dataset"] == SAMPLES
-    assert manifest["contract_version"] == "1.0.0"
-    assert manifest["dataschema"] == "urn:waterhub:contract:water_quality.samples:1.0.0"
+    assert manifest["contract_version"] == SAMPLES_VERSION
+    assert manifest["dataschema"] == f"urn:waterhub:contract:water_quality.samples:{SAMPLES_VERSION}"
     assert manifest["created_at"] == "2026-03-02T12:00:00Z"
     assert manifest["objects"] == {
-        "parquet": "snapshots/water_quality.samples/v1/000000000005.parquet",
-        "manifest": "snapshots/water_quality.samples/v1/000000000005.manifest.json",
+        "parquet": f"snapshots/water_quality.samples/v{SAMPLES_MAJOR}/000000000005.parquet",
+        "manifest": f"snapshots/water_quality.samples/v{SAMPLES_MAJOR}/000000000005.manifest.json",
     }
     specs = WaterQualitySample.field_specs()
     assert manifest["schema"] == [{"name": s.name, "type": ARROW_TYPE_NAMES[s.type]} for s in specs] + [
@@ -246,10 +254,10 @@ def test_the_snapshots_row_points_at_the_written_objects(engine: Engine, store: 
     assert row == {
         "dataset": SAMPLES,
         "seq": 5,
-        "contract_version": WaterQualitySample.meta.version,
+        "contract_version": SAMPLES_VERSION,
         "object_key": parquet_key(5),
         "uri": store.uri(parquet_key(5)),
-        "manifest_uri": store.uri(f"snapshots/{SAMPLES}/v1/000000000005.manifest.json"),
+        "manifest_uri": store.uri(f"snapshots/{SAMPLES}/v{SAMPLES_MAJOR}/000000000005.manifest.json"),
         "row_count": 5,
         "checksum": "sha256:" + hashlib.sha256(store.get(parquet_key(5))).hexdigest(),
         "created_at": NOW,
@@ -358,7 +366,7 @@ def test_a_manifest_that_disagrees_with_the_row_is_refused(hub: Engine, store: L
     publish(hub, MIXED_ROWS)
     result = write_snapshot(hub, store, WaterQualitySample, now=NOW)
     manifest = manifest_of(store, 5) | {"sha256": "0" * 64}
-    store.put(f"snapshots/{SAMPLES}/v1/000000000005.manifest.json", json.dumps(manifest).encode())
+    store.put(f"snapshots/{SAMPLES}/v{SAMPLES_MAJOR}/000000000005.manifest.json", json.dumps(manifest).encode())
 
     with pytest.raises(CorruptSnapshotError, match="manifest says"):
         read_snapshot(store, result)

@@ -25,16 +25,29 @@ def demo(seed: Annotated[int, typer.Option(help="Seed of the simulated bureau's 
     streams: dict[str, dict[str, Any]] = report.manifest["streams"]
     print_table(
         f"Run {report.run_id}",
-        ["dataset", "fetched", "valid", "quarantined", "inserted", "updated", "unchanged", "change-log seq"],
+        [
+            "dataset",
+            "fetched",
+            "valid",
+            "quarantined",
+            "values withheld",
+            "inserted",
+            "updated",
+            "unchanged",
+            "stale",
+            "change-log seq",
+        ],
         [
             [
                 entry["dataset"],
                 entry["fetched"],
                 entry["valid"],
                 entry["quarantined"],
+                entry["withheld"],
                 entry["inserted"],
                 entry["updated"],
                 entry["unchanged"],
+                entry["stale"],
                 _seq_range(entry),
             ]
             for entry in streams.values()
