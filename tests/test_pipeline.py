@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 import structlog
+from pydantic import SecretStr
 from sqlalchemy import Engine, func, select
 from structlog.testing import capture_logs
 
@@ -215,7 +216,7 @@ def test_a_notify_that_cannot_reach_the_broker_fails_and_keeps_the_events_for_it
     hub_settings: Settings, pipeline: Pipeline, mqtt_url: str, dead_port: int
 ) -> None:
     batch_id = _run(pipeline, "run-1")
-    dead = hub_settings.model_copy(update={"mqtt_url": f"mqtt://127.0.0.1:{dead_port}"})
+    dead = hub_settings.model_copy(update={"mqtt_url": SecretStr(f"mqtt://127.0.0.1:{dead_port}")})
     broken = Pipeline(dead, "water_quality")
     with pytest.raises(StoreUnavailableError, match="stay in the outbox"):
         broken.notify(batch_id)
