@@ -43,6 +43,7 @@ def simulator() -> WaterQualitySimulator:
 @pytest.fixture
 def hub_settings(tmp_path: Path, pg_schema_url: str, running: RunningSimulator, mqtt_url: str) -> Settings:
     return Settings(
+        hub_id="pipeline-test",
         data_dir=tmp_path,
         database_url=pg_schema_url,
         mqtt_url=mqtt_url,
@@ -210,6 +211,7 @@ def test_notify_sends_one_cloudevent_per_dataset_with_the_logged_sequence_range(
     valid = len(truth.valid_sample_keys())
     assert (samples.first_seq, samples.last_seq, samples.inserted, samples.updated) == (1, valid, valid, 0)
     assert samples.dataschema == "urn:waterhub:contract:water_quality.samples:1.0.0"
+    assert {(e.source, e.hub_id) for e in events.values()} == {("urn:waterhub:pipeline-test", "pipeline-test")}
 
 
 def test_a_notify_that_cannot_reach_the_broker_fails_and_keeps_the_events_for_its_retry(

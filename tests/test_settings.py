@@ -15,6 +15,7 @@ def test_defaults_are_the_embedded_ones_under_the_data_dir(tmp_path: Path) -> No
     assert settings.resolved_database_url == f"sqlite:///{tmp_path.resolve() / 'waterhub.db'}"
     assert settings.resolved_object_store_url == (tmp_path / "objects").resolve().as_uri()
     assert settings.mqtt_url is None
+    assert settings.hub_id == "local"
 
 
 def test_environment_overrides_with_prefix_and_nested_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -68,3 +69,12 @@ def test_an_api_key_with_stray_whitespace_is_refused_naming_the_variable_not_the
     with pytest.raises(ValidationError, match="WATERHUB_WATER_QUALITY__API_KEY contains whitespace") as refused:
         Settings()
     assert "real" not in str(refused.value)
+
+
+def test_the_hub_id_is_read_from_the_environment_and_must_be_a_urn_safe_slug(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WATERHUB_HUB_ID", "shenzhen-river-chief")
+    assert Settings().hub_id == "shenzhen-river-chief"
+    for bad in ("Shenzhen", "hub id", "hub:a", "", "-a"):
+        monkeypatch.setenv("WATERHUB_HUB_ID", bad)
+        with pytest.raises(ValidationError, match="hub_id"):
+            Settings()

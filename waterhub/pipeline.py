@@ -190,7 +190,7 @@ class Pipeline:
             sent = 0
             with MqttNotifier(self.settings.resolved_mqtt_url) as notifier:
                 while True:  # the outbox is read in pages; stop when a page sent nothing more
-                    result = dispatch_outbox(self.engine, notifier, now=now)
+                    result = dispatch_outbox(self.engine, notifier, hub_id=self.settings.hub_id, now=now)
                     sent += result.sent
                     if result.failed:
                         raise StoreUnavailableError(

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.http.settings import PLACEHOLDER_SECRETS, HttpClientSettings
 from connectors.water_quality.settings import WaterQualitySourceSettings
+from exchange.identity import HUB_ID_PATTERN
 
 __all__ = [
     "PLACEHOLDER_SECRETS",
@@ -35,6 +36,11 @@ class Settings(BaseSettings):
         env_prefix="WATERHUB_", env_nested_delimiter="__", extra="ignore", frozen=True, hide_input_in_errors=True
     )
 
+    hub_id: str = Field(
+        "local",
+        pattern=HUB_ID_PATTERN,
+        description="This hub's id in every change event (`source` urn:waterhub:ID); set a unique one in production",
+    )
     data_dir: Path = Field(Path("var"), description="Folder for the embedded database, objects and staging")
     database_url: SecretStr | None = Field(
         None, description="SQLAlchemy URL of the hub database; default SQLite file under DATA_DIR"
