@@ -218,6 +218,14 @@ class Pipeline:
             self.staging.update(batch, status="snapshotted", streams=entries)
             return {name: entry["snapshot"] for name, entry in entries.items()}
 
+    def changed_datasets(self, batch_id: str) -> list[str]:
+        """Keys of the datasets this batch's run changed, by its publish summary (which comes from what committed):
+        the datasets the DAG emits an asset event for, so a DAG scheduled on one runs only when it changed."""
+        batch = self._batch(batch_id, after="published")
+        return sorted(
+            entry["dataset"] for entry in batch.manifest["streams"].values() if entry["first_seq"] is not None
+        )
+
     def manifest(self, batch_id: str) -> dict[str, Any]:
         """What the run did, per stream: the demo's summary and an operator's first look."""
         batch = self.staging.get(batch_id)
