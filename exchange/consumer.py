@@ -16,7 +16,21 @@ from sqlalchemy import Engine, func, select
 from exchange.errors import UnknownDatasetError
 from exchange.tables import change_log, datasets, published_keys, quarantine
 
-__all__ = ["ChangeEntry", "DatasetSummary", "changes_since", "list_datasets", "quarantined_counts"]
+__all__ = [
+    "MAX_LIMIT",
+    "MAX_SEQ",
+    "ChangeEntry",
+    "DatasetSummary",
+    "changes_since",
+    "list_datasets",
+    "quarantined_counts",
+]
+
+MAX_SEQ = 2**63 - 1
+"""Sequence numbers are BIGINT: no entry lies beyond this, and the database refuses to compare with a larger one."""
+MAX_LIMIT = 100_000
+"""The most entries one call returns: a consumer pages with ``since``, and one answer must fit in memory."""
+_SHOWN_KEY_CHARS = 100
 
 
 @dataclass(frozen=True)
@@ -67,13 +81,19 @@ def list_datasets(engine: Engine) -> list[DatasetSummary]:
 
 
 def changes_since(engine: Engine, dataset: str, since: int, *, limit: int = 1000) -> list[ChangeEntry]:
-    """Entries with ``seq > since``, oldest first, at most ``limit``; resume with the last ``seq`` returned."""
-    if limit < 1:
-        raise ValueError(f"limit must be at least 1, got {limit}")
+    """Entries with ``seq > since``, oldest first, at most ``limit``; resume with the last ``seq`` returned.
+
+    Arguments outside what the store holds are refused here, before a query, so a caller gets one clear sentence
+    rather than the driver's overflow error with the SQL attached.
+    """
+    if not 0 <= since <= MAX_SEQ:
+        raise ValueError(f"since must be a sequence number from 0 to {MAX_SEQ} (2^63-1), got {_shown_int(since)}")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be from 1 to {MAX_LIMIT:,}, got {_shown_int(limit)}; page with since instead")
     with engine.connect() as conn:
         known = conn.execute(select(datasets.c.key).where(datasets.c.key == dataset)).first()
         if known is None:
-            raise UnknownDatasetError(f"no published dataset {dataset!r}; published: {published_keys(conn)}")
+            raise UnknownDatasetError(f"no published dataset {_shown_key(dataset)}; published: {published_keys(conn)}")
         rows = conn.execute(
             select(change_log)
             .where(change_log.c.dataset == dataset, change_log.c.seq > since)
@@ -92,6 +112,16 @@ def changes_since(engine: Engine, dataset: str, since: int, *, limit: int = 1000
             )
             for row in rows
         ]
+
+
+def _shown_key(dataset: str) -> str:
+    """A dataset key as an error repeats it: a caller's 5,000-character key is cut, not echoed whole."""
+    return repr(dataset if len(dataset) <= _SHOWN_KEY_CHARS else f"{dataset[:_SHOWN_KEY_CHARS]}…")
+
+
+def _shown_int(value: int) -> str:
+    text = str(value)
+    return text if len(text) <= 30 else f"{text[:30]}… ({len(text)} digits)"
 
 
 def quarantined_counts(engine: Engine, dataset: str) -> dict[str, int]:

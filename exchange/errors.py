@@ -29,7 +29,15 @@ class ExchangeError(Exception):
 
 
 class StoreUnavailableError(ExchangeError):
-    """A backing service (database, broker, object store) could not be reached."""
+    """A backing service (database, broker, object store) could not be reached.
+
+    ``hint`` says what to do, for the CLI's one-line answer; the message already names the service (by host and
+    port or by redacted URL, never with credentials).
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 class BatchNotFoundError(ExchangeError):

@@ -39,12 +39,12 @@ from sqlalchemy import BigInteger, Connection, Engine, bindparam, func, select
 
 from contracts import schema_id
 from exchange.errors import ExchangeError, StoreUnavailableError
+from exchange.identity import event_source
 from exchange.mqtt_url import broker_address
 from exchange.subscriber import ALL_CHANGES
 from exchange.tables import outbox
 
 __all__ = [
-    "EVENT_SOURCE",
     "EVENT_TYPE",
     "DispatchResult",
     "MqttNotifier",
@@ -56,7 +56,6 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-EVENT_SOURCE = "urn:waterhub:exchange"
 EVENT_TYPE = "org.waterhub.dataset.changed.v1"
 """The ``type`` names the payload's shape: a breaking change to ``data`` gets ``.v2`` side by side, like contracts."""
 
@@ -76,12 +75,13 @@ def change_topic(dataset: str) -> str:
     return f"{_TOPIC_PREFIX}{dataset}{_TOPIC_SUFFIX}"
 
 
-def cloud_event(row: Mapping[str, object]) -> dict[str, object]:
-    """The structured-mode CloudEvents 1.0 JSON event for one outbox row.
+def cloud_event(row: Mapping[str, object], *, hub_id: str) -> dict[str, object]:
+    """The structured-mode CloudEvents 1.0 JSON event for one outbox row, sent by hub ``hub_id``.
 
     MQTT 3.1.1 has no message headers, so the CloudEvents MQTT binding allows only structured mode: the attributes
     travel inside the JSON payload. ``time`` is when the change was published (the row's ``created_at``), not when
-    it was sent, so a re-sent event is identical to the first one.
+    it was sent, so a re-sent event is identical to the first one. ``data`` names the hub too, for consumers that
+    keep only the payload.
     """
     dataset = _field(row, "dataset", str)
     contract_version = _field(row, "contract_version", str)
@@ -91,13 +91,14 @@ def cloud_event(row: Mapping[str, object]) -> dict[str, object]:
     return {
         "specversion": "1.0",
         "id": _field(row, "event_id", str),
-        "source": EVENT_SOURCE,
+        "source": event_source(hub_id),
         "type": EVENT_TYPE,
         "subject": dataset,
         "time": created_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "datacontenttype": "application/json",
         "dataschema": schema_id(dataset, contract_version),
         "data": {
+            "hub_id": hub_id,
             "dataset": dataset,
             "contract_version": contract_version,
             "run_id": _field(row, "run_id", str),
@@ -260,15 +261,18 @@ class DispatchResult:
         return len(self.failed_ids)
 
 
-def dispatch_outbox(engine: Engine, notifier: Notifier, *, now: datetime, limit: int = 1000) -> DispatchResult:
+def dispatch_outbox(
+    engine: Engine, notifier: Notifier, *, hub_id: str, now: datetime, limit: int = 1000
+) -> DispatchResult:
     """Send up to ``limit`` pending outbox rows, oldest first, each marked in its own transaction once acknowledged.
 
     A failed send is recorded on its row (``attempts`` + 1, ``last_error``) and holds back the later events of its
     dataset until a later dispatch; it does not raise. Rows beyond ``limit`` wait for the next call. ``now`` becomes
-    ``dispatched_at``.
+    ``dispatched_at``; ``hub_id`` names this hub in every event (``event_source``).
     """
     if now.tzinfo is None:
         raise ValueError(f"now={now!r} is naive; pass an aware UTC datetime")
+    event_source(hub_id)  # a bad hub id fails before anything is sent, not on the first pending row
     with engine.connect() as conn:
         pending = conn.execute(
             select(outbox.c.id, outbox.c.dataset)
@@ -293,7 +297,7 @@ def dispatch_outbox(engine: Engine, notifier: Notifier, *, now: datetime, limit:
             if found is None:
                 continue  # another dispatcher sent it after we listed it
             row = found._asdict()
-            outcome = _send(conn, notifier, row, now)
+            outcome = _send(conn, notifier, row, hub_id=hub_id, now=now)
         if outcome is None:
             sent.append(row["event_id"])
         else:
@@ -311,9 +315,9 @@ def _claim(conn: Connection, dataset: str) -> bool:
     return bool(conn.scalar(select(func.pg_try_advisory_xact_lock(key))))
 
 
-def _send(conn: Connection, notifier: Notifier, row: Mapping[str, Any], now: datetime) -> str | None:
+def _send(conn: Connection, notifier: Notifier, row: Mapping[str, Any], *, hub_id: str, now: datetime) -> str | None:
     """Publish one row and record the outcome in ``conn``'s transaction; the error text when it failed."""
-    payload = json.dumps(cloud_event(row), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    payload = json.dumps(cloud_event(row, hub_id=hub_id), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     context = {"dataset": row["dataset"], "event_id": row["event_id"], "attempt": row["attempts"] + 1}
     try:
         notifier.publish(change_topic(row["dataset"]), payload)

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlparse
 
+from exchange.urls import redacted_url
+
 __all__ = ["LocalObjectStore", "ObjectStore", "open_object_store"]
 
 
@@ -82,4 +84,4 @@ def open_object_store(url: str) -> ObjectStore:
     parsed = urlparse(url)
     if parsed.scheme == "file":
         return LocalObjectStore(Path(unquote(parsed.path)))
-    raise ValueError(f"unsupported object store URL scheme {parsed.scheme!r} in {url!r}; use file:///path")
+    raise ValueError(f"unsupported object store URL scheme {parsed.scheme!r} in {redacted_url(url)}; use file:///path")

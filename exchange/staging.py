@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, RowMapping, select
+from sqlalchemy import Connection, Engine, RowMapping, select
 
 from exchange.errors import BatchNotFoundError
 from exchange.objects import ObjectStore
@@ -80,17 +80,29 @@ class BatchStaging:
             row = conn.execute(query).mappings().first()
         return None if row is None else _batch(row)
 
-    def update(self, batch: Batch, *, status: str, streams: Mapping[str, Mapping[str, Any]]) -> Batch:
-        """Merge per-stream entries into the manifest and move the batch to ``status``."""
+    def update(
+        self,
+        batch: Batch,
+        *,
+        status: str,
+        streams: Mapping[str, Mapping[str, Any]],
+        conn: Connection | None = None,
+    ) -> Batch:
+        """Merge per-stream entries into the manifest and move the batch to ``status``; inside ``conn``'s transaction
+        when given (publish: the summary commits with what it describes, or not at all), else in one of its own."""
         manifest = {"streams": {**batch.manifest["streams"]}}
         for stream, entry in streams.items():
             manifest["streams"][stream] = {**manifest["streams"].get(stream, {}), **entry}
-        with self.engine.begin() as conn:
-            conn.execute(
-                batches.update()
-                .where(batches.c.batch_id == batch.batch_id)
-                .values(status=status, manifest=json.dumps(manifest))
-            )
+        statement = (
+            batches.update()
+            .where(batches.c.batch_id == batch.batch_id)
+            .values(status=status, manifest=json.dumps(manifest))
+        )
+        if conn is not None:
+            conn.execute(statement)
+        else:
+            with self.engine.begin() as own:
+                own.execute(statement)
         return Batch(batch.batch_id, batch.source, batch.run_id, batch.interval_end, status, manifest)
 
     def put_records(self, batch: Batch, stream: str, records: Sequence[Mapping[str, object]]) -> str:

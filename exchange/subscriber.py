@@ -25,9 +25,12 @@ ALL_CHANGES = "waterhub/datasets/+/changes"
 
 @dataclass(frozen=True)
 class ChangeEvent:
-    """The fields of a dataset-changed CloudEvent a consumer acts on."""
+    """The fields of a dataset-changed CloudEvent a consumer acts on; ``source`` + ``event_id`` is unique across
+    hubs sharing a broker, ``hub_id`` names the hub that sent it."""
 
     event_id: str
+    source: str
+    hub_id: str
     dataset: str
     contract_version: str
     run_id: str
@@ -45,6 +48,8 @@ class ChangeEvent:
         data = event["data"]
         return cls(
             event_id=event["id"],
+            source=event["source"],
+            hub_id=data["hub_id"],
             dataset=data["dataset"],
             contract_version=data["contract_version"],
             run_id=data["run_id"],

@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 import structlog
+from pydantic import SecretStr
 from sqlalchemy import Engine, func, select
 from structlog.testing import capture_logs
 
@@ -26,7 +27,7 @@ from contracts.water_quality import WaterQualitySample, WaterQualityStation
 from exchange.errors import StoreUnavailableError
 from exchange.state import read_watermark
 from exchange.subscriber import ChangeSubscriber
-from exchange.tables import change_log, dataset_table, outbox, quarantine
+from exchange.tables import batches, change_log, dataset_table, outbox, quarantine
 from waterhub.pipeline import Pipeline
 from waterhub.settings import HttpClientSettings, Settings, WaterQualitySourceSettings
 
@@ -42,6 +43,7 @@ def simulator() -> WaterQualitySimulator:
 @pytest.fixture
 def hub_settings(tmp_path: Path, pg_schema_url: str, running: RunningSimulator, mqtt_url: str) -> Settings:
     return Settings(
+        hub_id="pipeline-test",
         data_dir=tmp_path,
         database_url=pg_schema_url,
         mqtt_url=mqtt_url,
@@ -162,6 +164,59 @@ def test_a_record_changed_while_the_pages_were_read_holds_the_watermark_for_the_
         assert read_watermark(conn, "water_quality", "samples") == last_update
 
 
+def _committed_event_ids(engine: Engine) -> dict[str, str]:
+    with engine.connect() as conn:
+        return {dataset: event_id for dataset, event_id in conn.execute(select(outbox.c.dataset, outbox.c.event_id))}
+
+
+def _expected_summary(truth: Any, event_ids: dict[str, str]) -> dict[str, tuple[object, ...]]:
+    """What the first publish of the simulator's data commits: every valid record inserted, seq 1..n, one event."""
+    stations, samples = len(truth.stations), len(truth.valid_sample_keys())
+    return {
+        "stations": (stations, 0, 0, 1, stations, event_ids["water_quality.stations"]),
+        "samples": (samples, 0, 0, 1, samples, event_ids["water_quality.samples"]),
+    }
+
+
+def _summary(pipeline: Pipeline, batch_id: str) -> dict[str, tuple[object, ...]]:
+    fields = ("inserted", "updated", "unchanged", "first_seq", "last_seq", "event_id")
+    streams = pipeline.manifest(batch_id)["streams"]
+    return {name: tuple(entry[field] for field in fields) for name, entry in streams.items()}
+
+
+def test_a_rerun_of_a_publish_whose_status_update_was_lost_reports_what_committed(
+    pipeline: Pipeline, simulator: WaterQualitySimulator
+) -> None:
+    batch_id = pipeline.extract(run_id="run-1", interval_end=RUN_END)
+    pipeline.validate(batch_id)
+    with pipeline.engine.connect() as conn:
+        validated = conn.execute(select(batches.c.status, batches.c.manifest).where(batches.c.batch_id == batch_id))
+        status, manifest = validated.one()
+    pipeline.publish(batch_id)
+    # The state a kill between the publish commit and the batch's status update left behind: the data and the
+    # outbox committed, the batch still "validated" without a publish summary.
+    with pipeline.engine.begin() as conn:
+        conn.execute(batches.update().where(batches.c.batch_id == batch_id).values(status=status, manifest=manifest))
+
+    pipeline.publish(batch_id)
+
+    assert _summary(pipeline, batch_id) == _expected_summary(simulator.truth, _committed_event_ids(pipeline.engine))
+    assert pipeline.manifest(batch_id)["status"] == "published"
+
+
+def test_a_cleared_and_rerun_publish_keeps_the_summary_of_the_publish_that_committed(
+    pipeline: Pipeline, simulator: WaterQualitySimulator
+) -> None:
+    batch_id = _run(pipeline, "run-1")
+    before = (_count(pipeline.engine, change_log), _count(pipeline.engine, outbox))
+
+    counts = pipeline.publish(batch_id)  # Airflow's "clear" on the publish task: the same batch once more
+
+    assert (_count(pipeline.engine, change_log), _count(pipeline.engine, outbox)) == before
+    assert _summary(pipeline, batch_id) == _expected_summary(simulator.truth, _committed_event_ids(pipeline.engine))
+    assert counts["samples"]["inserted"] == len(simulator.truth.valid_sample_keys())
+
+
 def test_exhausted_retries_publish_nothing_and_keep_the_watermark(
     pipeline: Pipeline, running: RunningSimulator
 ) -> None:
@@ -209,13 +264,14 @@ def test_notify_sends_one_cloudevent_per_dataset_with_the_logged_sequence_range(
     valid = len(truth.valid_sample_keys())
     assert (samples.first_seq, samples.last_seq, samples.inserted, samples.updated) == (1, valid, valid, 0)
     assert samples.dataschema == f"urn:waterhub:contract:water_quality.samples:{WaterQualitySample.meta.version}"
+    assert {(e.source, e.hub_id) for e in events.values()} == {("urn:waterhub:pipeline-test", "pipeline-test")}
 
 
 def test_a_notify_that_cannot_reach_the_broker_fails_and_keeps_the_events_for_its_retry(
     hub_settings: Settings, pipeline: Pipeline, mqtt_url: str, dead_port: int
 ) -> None:
     batch_id = _run(pipeline, "run-1")
-    dead = hub_settings.model_copy(update={"mqtt_url": f"mqtt://127.0.0.1:{dead_port}"})
+    dead = hub_settings.model_copy(update={"mqtt_url": SecretStr(f"mqtt://127.0.0.1:{dead_port}")})
     broken = Pipeline(dead, "water_quality")
     with pytest.raises(StoreUnavailableError, match="stay in the outbox"):
         broken.notify(batch_id)

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from exchange.staging import batch_id_for
 from exchange.subscriber import ChangeEvent, ChangeSubscriber
 from exchange.tables import outbox
+from exchange.urls import redacted_url
 from waterhub.local_airflow import LocalAirflow
 from waterhub.pipeline import Pipeline
 from waterhub.settings import Settings
@@ -53,7 +54,7 @@ def run_demo(settings: Settings, *, seed: int, console: Console) -> DemoReport:
         with step("Starting the bureau's simulator"):
             simulator = WaterQualitySimulator(seed=seed, api_key=settings.water_quality.api_key.get_secret_value())
             running = stack.enter_context(simulator.serve(host="127.0.0.1", port=0))
-        with step(f"Connecting to the change topics at {settings.resolved_mqtt_url}"):
+        with step(f"Connecting to the change topics at {redacted_url(settings.resolved_mqtt_url)}"):
             if settings.mqtt_url is None:
                 from exchange.broker import EmbeddedBroker
 

@@ -11,7 +11,12 @@ import sys
 
 import structlog
 
-__all__ = ["configure_logging"]
+__all__ = ["QUIET_LOGGERS", "configure_logging"]
+
+QUIET_LOGGERS = ("httpcore", "httpx")
+"""Kept at WARNING even with ``--debug``: httpcore logs each failed step with the exception's text, and h11 puts an
+illegal header's value (an API key) into that text; httpx logs every URL whole, query included, where some sources
+want their token. Our HTTP client logs each page and each retry itself, without credentials."""
 
 
 def configure_logging(*, debug: bool, as_json: bool) -> None:
@@ -32,3 +37,5 @@ def configure_logging(*, debug: bool, as_json: bool) -> None:
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s", force=True)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))

@@ -31,7 +31,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from connectors.http import Source
+    from exchange.publish import PublishResult
     from exchange.quarantine import WithheldValue
+    from exchange.runs import RunPublication
     from quality.runner import ValidationOutcome
 
 __all__ = ["Pipeline", "run_interval_end"]
@@ -161,8 +163,14 @@ class Pipeline:
             return {name: {"valid": e["valid"], "quarantined": e["quarantined"]} for name, e in entries.items()}
 
     def publish(self, batch_id: str, now: datetime | None = None) -> dict[str, dict[str, int]]:
-        """Publish every stream's valid rows and advance the watermarks, all in one transaction."""
+        """Publish every stream's valid rows and advance the watermarks, all in one transaction.
+
+        The batch's summary is written in that same transaction and taken from what the run has committed (its
+        outbox rows), not from this attempt alone: a retried or cleared publish changes nothing, yet the summary
+        keeps the sequence range and event id of the attempt that did commit.
+        """
         from exchange.publish import publish_frame
+        from exchange.runs import run_publication
         from exchange.state import advance_watermark
 
         now = now or datetime.now(UTC)
@@ -176,13 +184,8 @@ class Pipeline:
                     up_to = _watermark_after(entry, batch.interval_end)
                     if up_to is not None:
                         advance_watermark(conn, self.source_name, name, up_to, run_id=batch.run_id, now=now)
-                    entries[name] = {
-                        **result.counts(),
-                        "first_seq": result.first_seq,
-                        "last_seq": result.last_seq,
-                        "event_id": result.event_id,
-                    }
-            self.staging.update(batch, status="published", streams=entries)
+                    entries[name] = _published(result, run_publication(conn, result.dataset, batch.run_id))
+                self.staging.update(batch, status="published", streams=entries, conn=conn)
             log.info(
                 "batch_published",
                 changes={name: (e["first_seq"], e["last_seq"]) for name, e in entries.items()},
@@ -206,7 +209,7 @@ class Pipeline:
             sent = 0
             with MqttNotifier(self.settings.resolved_mqtt_url) as notifier:
                 while True:  # the outbox is read in pages; stop when a page sent nothing more
-                    result = dispatch_outbox(self.engine, notifier, now=now)
+                    result = dispatch_outbox(self.engine, notifier, hub_id=self.settings.hub_id, now=now)
                     sent += result.sent
                     if result.failed:
                         raise StoreUnavailableError(
@@ -230,6 +233,14 @@ class Pipeline:
                 entries[name] = {"snapshot": result.uri, "snapshot_seq": result.seq, "snapshot_created": result.created}
             self.staging.update(batch, status="snapshotted", streams=entries)
             return {name: entry["snapshot"] for name, entry in entries.items()}
+
+    def changed_datasets(self, batch_id: str) -> list[str]:
+        """Keys of the datasets this batch's run changed, by its publish summary (which comes from what committed):
+        the datasets the DAG emits an asset event for, so a DAG scheduled on one runs only when it changed."""
+        batch = self._batch(batch_id, after="published")
+        return sorted(
+            entry["dataset"] for entry in batch.manifest["streams"].values() if entry["first_seq"] is not None
+        )
 
     def manifest(self, batch_id: str) -> dict[str, Any]:
         """What the run did, per stream: the demo's summary and an operator's first look."""
@@ -337,6 +348,24 @@ def _watermark_after(entry: Mapping[str, Any], interval_end: datetime) -> dateti
         log.warning("watermark_held", dataset=entry["dataset"], cursor_max=entry["cursor_max"])
         return None
     return min(highest, interval_end)
+
+
+def _published(result: PublishResult, committed: RunPublication | None) -> dict[str, Any]:
+    """A stream's publish summary: this attempt's counts, with what the run committed in place of what this attempt
+    changed. Rows an earlier attempt of the run wrote are unchanged to this one; they count as that attempt's."""
+    counts: dict[str, Any] = result.counts()
+    if committed is None:
+        return {**counts, "first_seq": None, "last_seq": None, "event_id": None}
+    return {
+        **counts,
+        "inserted": committed.inserted,
+        "updated": committed.updated,
+        "deleted": committed.deleted,
+        "unchanged": counts["unchanged"] - (committed.changed - result.changed),
+        "first_seq": committed.first_seq,
+        "last_seq": committed.last_seq,
+        "event_id": committed.event_id,
+    }
 
 
 def _ints(entry: Mapping[str, Any]) -> dict[str, int]:

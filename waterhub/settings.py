@@ -1,6 +1,10 @@
 """The one place that reads the environment (prefix ``WATERHUB_``, nested blocks with ``__``).
 
 Library code receives a ``Settings`` (or just the values it needs) as an argument; only entry points build one.
+
+Every value that may hold a credential is a ``SecretStr``: the three store URLs (a database, broker or object-store
+URL may carry a password) as well as API keys. ``repr(settings)`` shows none of them, a validation error does not
+echo its input, and a message that names a store shows ``exchange.urls.redacted_url(...)`` of it, never the URL itself.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.http.settings import PLACEHOLDER_SECRETS, HttpClientSettings
 from connectors.water_quality.settings import WaterQualitySourceSettings
+from exchange.identity import HUB_ID_PATTERN
 
 __all__ = [
     "PLACEHOLDER_SECRETS",
@@ -27,36 +32,49 @@ __all__ = [
 class Settings(BaseSettings):
     """Hub configuration. Every default is the zero-setup embedded one (SQLite, local folder, in-process broker)."""
 
-    model_config = SettingsConfigDict(env_prefix="WATERHUB_", env_nested_delimiter="__", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="WATERHUB_", env_nested_delimiter="__", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
+    hub_id: str = Field(
+        "local",
+        pattern=HUB_ID_PATTERN,
+        description="This hub's id in every change event (`source` urn:waterhub:ID); set a unique one in production",
+    )
     data_dir: Path = Field(Path("var"), description="Folder for the embedded database, objects and staging")
-    database_url: str | None = Field(
+    database_url: SecretStr | None = Field(
         None, description="SQLAlchemy URL of the hub database; default SQLite file under DATA_DIR"
     )
-    mqtt_url: str | None = Field(
+    mqtt_url: SecretStr | None = Field(
         None, description="mqtt://[user:password@]host:port of the broker; default the embedded in-process broker"
     )
     embedded_mqtt_port: int = Field(
         11883, ge=1, le=65535, description="Port of the embedded broker, hosted by `waterhub demo` or `waterhub broker`"
     )
-    object_store_url: str | None = Field(None, description="file:///path of the object store; default DATA_DIR/objects")
+    object_store_url: SecretStr | None = Field(
+        None, description="file:///path of the object store; default DATA_DIR/objects"
+    )
     http: HttpClientSettings = Field(default_factory=lambda: HttpClientSettings())
     water_quality: WaterQualitySourceSettings = Field(default_factory=lambda: WaterQualitySourceSettings())
 
     @cached_property
     def resolved_database_url(self) -> str:
-        """The database URL, with the embedded SQLite default made concrete."""
-        return self.database_url or f"sqlite:///{(self.data_dir / 'waterhub.db').resolve()}"
+        """The database URL, with the embedded SQLite default made concrete: for connecting, never for showing."""
+        return _revealed(self.database_url) or f"sqlite:///{(self.data_dir / 'waterhub.db').resolve()}"
 
     @cached_property
     def resolved_mqtt_url(self) -> str:
-        """The broker URL, with the embedded broker's address made concrete."""
-        return self.mqtt_url or f"mqtt://127.0.0.1:{self.embedded_mqtt_port}"
+        """The broker URL, with the embedded broker's address made concrete: for connecting, never for showing."""
+        return _revealed(self.mqtt_url) or f"mqtt://127.0.0.1:{self.embedded_mqtt_port}"
 
     @cached_property
     def resolved_object_store_url(self) -> str:
-        """The object store URL, with the local-folder default made concrete."""
-        return self.object_store_url or (self.data_dir / "objects").resolve().as_uri()
+        """The object store URL, with the local-folder default made concrete: for connecting, never for showing."""
+        return _revealed(self.object_store_url) or (self.data_dir / "objects").resolve().as_uri()
+
+
+def _revealed(secret: SecretStr | None) -> str | None:
+    return None if secret is None else secret.get_secret_value()
 
 
 def settings_reference() -> list[tuple[str, str, str]]:

@@ -8,15 +8,27 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-__all__ = ["PLACEHOLDER_SECRETS", "HttpClientSettings", "refuse_placeholder"]
+__all__ = ["PLACEHOLDER_SECRETS", "HttpClientSettings", "check_secret"]
 
 PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "password", "xxx"})
 
 
-def refuse_placeholder(value: SecretStr, variable: str) -> SecretStr:
-    """A secret left at a template's placeholder would be sent to a real system: refuse it at start-up."""
-    if value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
+def check_secret(value: SecretStr, variable: str) -> SecretStr:
+    """Refuse at start-up what would otherwise fail later and loudly: a secret left at a template's placeholder
+    would be sent to a real system, and one with whitespace (a key read from a file with its trailing newline) is
+    refused by the HTTP layer with the value in the exception text, where a traceback or a debug log shows it.
+
+    Stray whitespace is refused, not stripped: a stripped key would work here and fail wherever the same file is
+    read without stripping, and the operator would never learn why. The message names the variable, never the value.
+    """
+    secret = value.get_secret_value()
+    if secret.strip().lower() in PLACEHOLDER_SECRETS:
         raise ValueError(f"the secret is a placeholder; set {variable} to the real one")
+    if any(char.isspace() or not char.isprintable() for char in secret):
+        raise ValueError(
+            f"{variable} contains whitespace or a control character (a trailing newline from a file?); "
+            "remove it: the value is used exactly as given"
+        )
     return value
 
 

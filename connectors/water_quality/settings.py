@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from connectors.http.settings import refuse_placeholder
+from connectors.http.settings import check_secret
 
 __all__ = ["WaterQualitySourceSettings"]
 
@@ -12,7 +12,7 @@ __all__ = ["WaterQualitySourceSettings"]
 class WaterQualitySourceSettings(BaseModel):
     """The Ecology and Environment Bureau's automatic water-quality station API."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
 
     base_url: str = Field("http://127.0.0.1:8765", description="Base URL of the bureau's station API")
     api_key: SecretStr = Field(SecretStr("waterhub-demo-key"), description="API key sent as X-Api-Key")
@@ -20,5 +20,5 @@ class WaterQualitySourceSettings(BaseModel):
 
     @field_validator("api_key")
     @classmethod
-    def _refuse_placeholder(cls, value: SecretStr) -> SecretStr:
-        return refuse_placeholder(value, "WATERHUB_WATER_QUALITY__API_KEY")
+    def _check_api_key(cls, value: SecretStr) -> SecretStr:
+        return check_secret(value, "WATERHUB_WATER_QUALITY__API_KEY")

@@ -20,7 +20,7 @@ def _waterhub(*args: str) -> subprocess.CompletedProcess[str]:
 def test_a_failing_command_prints_the_error_and_a_hint_without_a_traceback() -> None:
     done = _waterhub("datasets")
     assert done.returncode == 1
-    assert "error: OperationalError" in done.stderr
+    assert "error: StoreUnavailableError" in done.stderr
     assert "rerun with --debug" in done.stderr
     assert "Traceback" not in done.stderr
 

@@ -30,14 +30,28 @@ def test_every_dag_has_owner_retries_doc_tags_and_an_explicit_schedule(dagbag: A
         assert dag.max_active_runs == 1, dag_id
 
 
-def test_water_quality_runs_the_path_in_order_and_publish_declares_both_datasets(dagbag: Any) -> None:
+def test_every_published_dataset_has_one_asset_task_right_after_publish(dagbag: Any) -> None:
+    """An asset event must mean "this dataset changed": so each Asset is the one outlet of its own task after
+    publish, which the run can skip when the dataset did not change, and publish itself declares none."""
+    for dag_id, dag in dagbag.dags.items():
+        emitters = [task for task in dag.tasks if task.outlets]
+        assert emitters, f"{dag_id} publishes no Asset"
+        for task in emitters:
+            assert len(task.outlets) == 1, (dag_id, task.task_id)
+            assert task.upstream_task_ids == {"publish"}, (dag_id, task.task_id)
+        assert len({task.outlets[0].name for task in emitters}) == len(emitters), dag_id
+
+
+def test_water_quality_runs_the_path_in_order_with_an_asset_task_per_dataset(dagbag: Any) -> None:
     dag = dagbag.dags["water_quality"]
     assert dag.task_dict["extract"].downstream_task_ids == {"validate"}
-    assert dag.task_dict["validate"].downstream_task_ids == {"publish"}
-    assert dag.task_dict["publish"].downstream_task_ids == {"notify", "snapshot"}
-    outlets = {asset.name for asset in dag.task_dict["publish"].outlets}
-    assert outlets == {"water_quality.stations", "water_quality.samples"}
-    assert [task.task_id for task in dag.tasks if task.outlets] == ["publish"]
+    assert dag.task_dict["validate"].downstream_task_ids == {"publish", "notify", "snapshot"}
+    assert dag.task_dict["publish"].downstream_task_ids == {"notify", "snapshot", "changed_stations", "changed_samples"}
+    outlets = {task.task_id: [asset.name for asset in task.outlets] for task in dag.tasks if task.outlets}
+    assert outlets == {
+        "changed_stations": ["water_quality.stations"],
+        "changed_samples": ["water_quality.samples"],
+    }
 
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda path: path.name)

@@ -1,11 +1,12 @@
 """One whole DAG run through Airflow (`airflow dags test`), on real PostgreSQL and the real broker, twice.
 
-The first run publishes what the simulator's ground truth says is valid and announces it; the second run of the
-same data changes nothing and announces nothing.
+The first run publishes what the simulator's ground truth says is valid and announces it, on the broker and as
+Airflow asset events; the second run of the same data changes nothing and announces nothing, in either place.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +40,17 @@ def _count(engine: Engine, table: object, *where: object) -> int:
         return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())  # type: ignore[arg-type]
 
 
+def _asset_events(airflow: LocalAirflow, run_id: str) -> list[tuple[str, str]]:
+    """(asset name, emitting task) of every asset event a DAG run left in Airflow's own metadata database."""
+    with sqlite3.connect(airflow.home / "airflow.db") as metadata:
+        rows = metadata.execute(
+            "select asset.name, asset_event.source_task_id from asset_event"
+            " join asset on asset.id = asset_event.asset_id where asset_event.source_run_id = ?",
+            (run_id,),
+        )
+        return sorted(rows.fetchall())
+
+
 def test_the_dag_publishes_the_valid_samples_once_and_a_rerun_changes_nothing(
     tmp_path: Path, pg_schema_url: str, mqtt_url: str, hub: Engine
 ) -> None:
@@ -69,9 +81,15 @@ def test_the_dag_publishes_the_valid_samples_once_and_a_rerun_changes_nothing(
         assert snapshot is not None
         assert (snapshot.seq, snapshot.row_count) == (len(valid), len(valid))
 
+        assert _asset_events(airflow, first_run) == [
+            ("water_quality.samples", "changed_samples"),
+            ("water_quality.stations", "changed_stations"),
+        ]
+
         second_run = airflow.test_dag("water_quality", log_path=tmp_path / "run-2.log", extra=env)
         assert second_run != first_run
         assert _count(hub, change_log) == len(valid) + len(simulator.truth.stations)
         assert _count(hub, outbox, outbox.c.run_id == second_run) == 0
         time.sleep(1)  # an event the second run sent would be here by now; the broker is on loopback
         assert [event for event in subscriber.events if event.run_id == second_run] == []
+        assert _asset_events(airflow, second_run) == []

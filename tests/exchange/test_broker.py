@@ -96,7 +96,7 @@ def test_the_outbox_reaches_a_change_subscriber_through_the_embedded_broker(
         ChangeSubscriber(broker.url) as subscriber,
         MqttNotifier(broker.url) as notifier,
     ):
-        result = dispatch_outbox(sqlite_engine, notifier, now=NOW)
+        result = dispatch_outbox(sqlite_engine, notifier, hub_id="embedded-test", now=NOW)
         events = subscriber.wait_for({event_id}, timeout_s=10)
 
     assert result.sent_ids == (event_id,)

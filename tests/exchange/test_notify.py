@@ -33,6 +33,7 @@ from tests.exchange.rows import LATER, NOW, publish, sample, station
 
 STATIONS = WaterQualityStation.meta.key
 SAMPLES = WaterQualitySample.meta.key
+HUB = "river-chief-test"
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 
 
@@ -191,7 +192,7 @@ def test_a_subscriber_receives_the_outbox_event_with_its_id_schema_and_sequence_
     (row,) = outbox_rows(engine)
 
     with Collector(mqtt_url, run_prefix) as collector, MqttNotifier(mqtt_url) as notifier:
-        result = dispatch_outbox(engine, notifier, now=LATER)
+        result = dispatch_outbox(engine, notifier, hub_id=HUB, now=LATER)
         (event,) = collector.wait(1)
 
     assert result == DispatchResult(sent_ids=(row["event_id"],), failed_ids=(), held=0)
@@ -210,9 +211,9 @@ def test_a_dispatched_row_is_marked_and_a_second_dispatch_sends_nothing(
     publish(engine, WaterQualityStation, [station("11000001")], run_prefix)
 
     with Collector(mqtt_url, run_prefix) as collector, MqttNotifier(mqtt_url) as notifier:
-        first = dispatch_outbox(engine, notifier, now=LATER)
+        first = dispatch_outbox(engine, notifier, hub_id=HUB, now=LATER)
         collector.wait(1)
-        second = dispatch_outbox(engine, notifier, now=LATER + timedelta(hours=1))
+        second = dispatch_outbox(engine, notifier, hub_id=HUB, now=LATER + timedelta(hours=1))
         received = collector.settle()
 
     (row,) = outbox_rows(engine)
@@ -228,7 +229,7 @@ def test_dispatch_sends_at_most_limit_rows_oldest_first(engine: Engine, mqtt_url
     oldest, newest = outbox_rows(engine)
 
     with MqttNotifier(mqtt_url) as notifier:
-        result = dispatch_outbox(engine, notifier, now=LATER, limit=1)
+        result = dispatch_outbox(engine, notifier, hub_id=HUB, now=LATER, limit=1)
 
     assert result.sent_ids == (oldest["event_id"],)
     assert [row["dispatched_at"] for row in outbox_rows(engine)] == [LATER, None]
@@ -245,7 +246,7 @@ def test_an_unreachable_broker_leaves_the_row_pending_and_a_later_dispatch_sends
     (published,) = outbox_rows(engine)
 
     with MqttNotifier(f"mqtt://127.0.0.1:{dead_port}", timeout_s=2) as dead:
-        failed = dispatch_outbox(engine, dead, now=NOW)
+        failed = dispatch_outbox(engine, dead, hub_id=HUB, now=NOW)
     (pending,) = outbox_rows(engine)
     assert failed == DispatchResult(sent_ids=(), failed_ids=(published["event_id"],), held=0)
     assert (pending["dispatched_at"], pending["attempts"]) == (None, 1)
@@ -254,7 +255,7 @@ def test_an_unreachable_broker_leaves_the_row_pending_and_a_later_dispatch_sends
     assert "specversion" not in pending["last_error"]  # no payload in the error
 
     with Collector(mqtt_url, run_prefix) as collector, MqttNotifier(mqtt_url) as notifier:
-        resent = dispatch_outbox(engine, notifier, now=LATER)
+        resent = dispatch_outbox(engine, notifier, hub_id=HUB, now=LATER)
         (event,) = collector.wait(1)
     (row,) = outbox_rows(engine)
     assert resent.sent_ids == (published["event_id"],)
@@ -283,7 +284,7 @@ def test_a_broker_that_never_acknowledges_leaves_the_row_pending_after_the_timeo
 
     with ScriptedBroker(connack_code=0) as silent, MqttNotifier(silent.url, timeout_s=0.5) as notifier:
         started = time.monotonic()
-        result = dispatch_outbox(engine, notifier, now=NOW)
+        result = dispatch_outbox(engine, notifier, hub_id=HUB, now=NOW)
         elapsed = time.monotonic() - started
         with pytest.raises(StoreUnavailableError, match=r"did not acknowledge the event on .* within 0\.5 s"):
             notifier.publish(change_topic(STATIONS), b"{}")
@@ -320,10 +321,10 @@ def test_a_failed_event_holds_back_its_dataset_and_later_sends_keep_the_order(
     stations_1, samples_1, stations_2 = (row["event_id"] for row in outbox_rows(engine))
 
     with Collector(mqtt_url, run_prefix) as collector, MqttNotifier(mqtt_url) as notifier:
-        first = dispatch_outbox(engine, FirstSendToFails(notifier, change_topic(STATIONS)), now=NOW)
+        first = dispatch_outbox(engine, FirstSendToFails(notifier, change_topic(STATIONS)), hub_id=HUB, now=NOW)
         assert [event.event_id for event in collector.wait(1)] == [samples_1]
         by_id = {row["event_id"]: row for row in outbox_rows(engine)}
-        second = dispatch_outbox(engine, notifier, now=LATER)
+        second = dispatch_outbox(engine, notifier, hub_id=HUB, now=LATER)
         received = collector.wait(3)
 
     assert first == DispatchResult(sent_ids=(samples_1,), failed_ids=(stations_1,), held=1)
@@ -350,10 +351,10 @@ def test_a_second_dispatcher_on_postgres_leaves_a_dataset_being_sent_alone(
         MqttNotifier(mqtt_url) as second_notifier,
     ):
         gated = Gated(first_inner)
-        first = threading.Thread(target=lambda: results.append(dispatch_outbox(pg_engine, gated, now=NOW)))
+        first = threading.Thread(target=lambda: results.append(dispatch_outbox(pg_engine, gated, hub_id=HUB, now=NOW)))
         first.start()
         assert gated.inside.wait(10)
-        second = dispatch_outbox(pg_engine, second_notifier, now=NOW)
+        second = dispatch_outbox(pg_engine, second_notifier, hub_id=HUB, now=NOW)
         gated.release.set()
         first.join(15)
         collector.wait(2)
@@ -371,13 +372,12 @@ def test_the_cloud_event_has_every_required_attribute_and_an_rfc3339_utc_time(en
     publish(engine, WaterQualityStation, [station("11000001"), station("11000002")], run_prefix)
     (row,) = outbox_rows(engine)
 
-    event = cloud_event(row)
+    event = cloud_event(row, hub_id=HUB)
 
     assert event["specversion"] == "1.0"
     assert event["id"] == row["event_id"]
-    for attribute in ("source", "type"):
-        assert isinstance(event[attribute], str)
-        assert event[attribute]
+    assert event["source"] == "urn:waterhub:river-chief-test"
+    assert event["type"] == "org.waterhub.dataset.changed.v1"
     assert event["subject"] == STATIONS
     assert event["datacontenttype"] == "application/json"
     assert isinstance(event["time"], str)
@@ -385,6 +385,7 @@ def test_the_cloud_event_has_every_required_attribute_and_an_rfc3339_utc_time(en
     assert event["time"].endswith("Z")
     assert datetime.fromisoformat(event["time"].replace("Z", "+00:00")) == NOW
     assert event["data"] == {
+        "hub_id": "river-chief-test",
         "dataset": STATIONS,
         "contract_version": WaterQualityStation.meta.version,
         "run_id": run_prefix,
@@ -396,6 +397,38 @@ def test_the_cloud_event_has_every_required_attribute_and_an_rfc3339_utc_time(en
     }
     parsed = ChangeEvent.from_message(change_topic(STATIONS), json.dumps(event).encode())
     assert (parsed.event_id, parsed.first_seq, parsed.last_seq) == (row["event_id"], 1, 2)
+    assert (parsed.source, parsed.hub_id) == ("urn:waterhub:river-chief-test", "river-chief-test")
+
+
+def test_two_hubs_send_the_same_change_under_their_own_names() -> None:
+    row = {
+        "id": 1,
+        "event_id": "e-1",
+        "dataset": SAMPLES,
+        "contract_version": "1.0.0",
+        "run_id": "r",
+        "first_seq": 1,
+        "last_seq": 44,
+        "inserted": 44,
+        "updated": 0,
+        "deleted": 0,
+        "created_at": NOW,
+    }
+    events = [cloud_event(row, hub_id=hub) for hub in ("shenzhen", "zhuhai")]
+    assert [(e["source"], e["data"]["hub_id"]) for e in events] == [  # type: ignore[index]
+        ("urn:waterhub:shenzhen", "shenzhen"),
+        ("urn:waterhub:zhuhai", "zhuhai"),
+    ]
+
+
+@pytest.mark.parametrize("hub_id", ["", "Local", "hub_1", "-hub", "hub-", "hub:a", "urn:waterhub:x", "h" * 64])
+def test_a_hub_id_that_is_not_a_urn_safe_slug_is_refused_before_anything_is_sent(
+    engine: Engine, run_prefix: str, mqtt_url: str, hub_id: str
+) -> None:
+    publish(engine, WaterQualityStation, [station("11000001")], run_prefix)
+    with MqttNotifier(mqtt_url) as notifier, pytest.raises(ValueError, match="is not a slug"):
+        dispatch_outbox(engine, notifier, hub_id=hub_id, now=LATER)
+    assert [(row["attempts"], row["dispatched_at"]) for row in outbox_rows(engine)] == [(0, None)]
 
 
 def test_the_cloud_event_time_is_utc_whatever_zone_the_row_carries() -> None:
@@ -414,9 +447,9 @@ def test_the_cloud_event_time_is_utc_whatever_zone_the_row_carries() -> None:
         "created_at": datetime(2026, 3, 2, 20, 0, 0, 250000, tzinfo=beijing),
     }
 
-    assert cloud_event(row)["time"] == "2026-03-02T12:00:00.250000Z"
+    assert cloud_event(row, hub_id=HUB)["time"] == "2026-03-02T12:00:00.250000Z"
     with pytest.raises(ValueError, match="naive"):
-        cloud_event(row | {"created_at": datetime(2026, 3, 2, 12, 0)})  # noqa: DTZ001 - the naive value under test
+        cloud_event(row | {"created_at": datetime(2026, 3, 2, 12, 0)}, hub_id=HUB)  # noqa: DTZ001 - the naive value under test
 
 
 def test_change_topic_is_the_subscribers_wildcard_with_the_key_in_place() -> None:

@@ -42,8 +42,8 @@ def datasets(as_json: JsonFlag = False) -> None:
 
 def changes(
     dataset: Annotated[str, typer.Argument(help="Dataset key, e.g. water_quality.samples")],
-    since: Annotated[int, typer.Option(help="Show entries after this sequence number", min=0)] = 0,
-    limit: Annotated[int, typer.Option(help="At most this many entries", min=1)] = 1000,
+    since: Annotated[int, typer.Option(help="Show entries after this sequence number (0 to 2^63-1)")] = 0,
+    limit: Annotated[int, typer.Option(help="At most this many entries (1 to 100,000)")] = 1000,
     as_json: JsonFlag = False,
 ) -> None:
     """The change log of one dataset after sequence SINCE, oldest first: resume from the last seq you saw."""
@@ -53,6 +53,8 @@ def changes(
         entries = changes_since(_engine(), dataset, since, limit=limit)
     except UnknownDatasetError as exc:
         raise fail(str(exc), "run `waterhub datasets` to see what is published") from exc
+    except ValueError as exc:
+        raise fail(str(exc), "resume from the last seq you processed; `waterhub datasets` shows each last seq") from exc
     if as_json:
         emit_json([asdict(entry) for entry in entries])
         return

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from waterhub.cli import broker, consume, contracts, decode, demo, simulate
-from waterhub.cli.output import fail
+from waterhub.cli.output import fail, one_line
 from waterhub.logs import configure_logging
 
 __all__ = ["app", "run"]
@@ -50,6 +50,8 @@ def run() -> None:
     except Exception as exc:
         if _DEBUG in sys.argv[1:]:
             raise
-        raise SystemExit(
-            fail(f"{type(exc).__name__}: {exc}", f"rerun with {_DEBUG} for the traceback").exit_code
-        ) from exc
+        advice = getattr(exc, "hint", None)
+        hint = (
+            f"{advice}; rerun with {_DEBUG} for the traceback" if advice else f"rerun with {_DEBUG} for the traceback"
+        )
+        raise SystemExit(fail(f"{type(exc).__name__}: {one_line(str(exc))}", hint).exit_code) from exc

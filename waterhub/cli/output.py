@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["emit_json", "fail", "print_table", "shown", "stderr", "stdout"]
+__all__ = ["emit_json", "fail", "one_line", "print_table", "shown", "stderr", "stdout"]
 
 # Piped into a file or a CI log there is no terminal width to honour, and 80 columns would fold every table.
 stdout = Console(width=None if sys.stdout.isatty() else 140)
@@ -37,6 +37,13 @@ def shown(value: object) -> str:
     return str(value)
 
 
+def one_line(text: str, limit: int = 400) -> str:
+    """An error as one line: a driver's message spans lines (the SQL, a "HINT:"), and a command answers in one;
+    ``--debug`` shows the rest."""
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return first if len(first) <= limit else f"{first[:limit]}…"
+
+
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     table = Table(title=title)
     for position, column in enumerate(columns):
@@ -47,7 +54,8 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[obje
 
 
 def fail(message: str, hint: str) -> typer.Exit:
-    """Print what went wrong and what to do; the caller raises the returned exit."""
-    stderr.print(f"[bold red]error:[/] {message}")
-    stderr.print(f"[dim]hint:[/] {hint}")
+    """Print what went wrong and what to do, each on one line however long (a log collector or ``grep`` reads them
+    whole); the caller raises the returned exit."""
+    stderr.print(f"[bold red]error:[/] {message}", soft_wrap=True, markup=True, highlight=False)
+    stderr.print(f"[dim]hint:[/] {hint}", soft_wrap=True, highlight=False)
     return typer.Exit(code=1)
