@@ -13,9 +13,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.http.settings import PLACEHOLDER_SECRETS, HttpClientSettings
 from connectors.water_quality.settings import WaterQualitySourceSettings
+from exchange.gateway.settings import GatewaySettings
 
 __all__ = [
     "PLACEHOLDER_SECRETS",
+    "GatewaySettings",
     "HttpClientSettings",
     "Settings",
     "WaterQualitySourceSettings",
@@ -42,6 +44,7 @@ class Settings(BaseSettings):
     object_store_url: str | None = Field(None, description="file:///path of the object store; default DATA_DIR/objects")
     http: HttpClientSettings = Field(default_factory=lambda: HttpClientSettings())
     water_quality: WaterQualitySourceSettings = Field(default_factory=lambda: WaterQualitySourceSettings())
+    gateway: GatewaySettings = Field(default_factory=lambda: GatewaySettings())
 
     @cached_property
     def resolved_database_url(self) -> str:
