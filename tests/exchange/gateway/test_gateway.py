@@ -130,7 +130,8 @@ def test_spoofing_device_is_quarantined_and_required_replies_are_sent(
     ack = sl651.decode_frame(by_topic[f"waterhub/devices/sl651/{river.device_id}/down"])
     sent = sl651.decode_frame(messages[0].payload)
     assert ack.header.direction is sl651.Direction.DOWN
-    assert isinstance(ack.body, sl651.Report) and isinstance(sent.body, sl651.Report)
+    assert isinstance(ack.body, sl651.Report)
+    assert isinstance(sent.body, sl651.Report)
     assert ack.body.serial == sent.body.serial
     answer = hj212.decode_packet(by_topic[f"waterhub/devices/hj212/{analyser.device_id}/down"])
     assert (answer.cn, answer.qn) == ("9014", hj212.decode_packet(messages[2].payload).qn)
