@@ -13,7 +13,7 @@ from contracts.errors import IncompatibleChangeError, UnknownContractError
 
 __all__ = ["all_contracts", "breaking_changes", "check_compatible", "get_contract", "register"]
 
-_MODULES = ("contracts.water_quality",)
+_MODULES = ("contracts.devices", "contracts.hydrology", "contracts.water_quality")
 _REGISTRY: dict[tuple[str, str], type[Contract]] = {}
 _loaded = False
 

@@ -34,6 +34,7 @@ __all__ = [
     "dataset_table",
     "dataset_table_name",
     "datasets",
+    "devices",
     "ensure_schema",
     "metadata",
     "outbox",
@@ -188,6 +189,20 @@ snapshots = Table(
     Column("row_count", BigInteger, nullable=False),
     Column("checksum", String(80), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+)
+
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("device_id", String(64), primary_key=True, comment="Id in the device's MQTT topic and its broker user"),
+    Column("protocol", String(8), nullable=False, comment="sl651, hj212 or json"),
+    Column("station_code", String(16), nullable=False, comment="Station its readings are stored under (STCD)"),
+    Column("credential_hash", Text, comment="Broker password hash (Mosquitto PBKDF2-SHA512 form); never the secret"),
+    Column("expected_interval_s", Integer, nullable=False, comment="How often the device should report"),
+    Column("last_seen_at", UtcDateTime, comment="When the gateway last committed a message from it"),
+    Column("state", String(8), nullable=False, default="online", comment="online, or offline when silent too long"),
+    comment="Device registry: a message from a device not listed here is quarantined as unknown.",
 )
 
 

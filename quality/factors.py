@@ -26,15 +26,74 @@ from quality.coercion import EncodedColumn
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["STATUSES", "FactorVerdicts", "apply_verdicts", "below_detection_reason", "judge_factors"]
+__all__ = [
+    "STATUSES",
+    "FactorVerdicts",
+    "apply_verdicts",
+    "below_detection_reason",
+    "factor_status",
+    "flag_status",
+    "is_below_detection",
+    "judge_factors",
+]
 
 _Mask = npt.NDArray[np.bool_]
 STATUSES: tuple[str, ...] = get_args(FactorStatus)
-_VALID, _OVER_RANGE, _INVALID, _BELOW, _REJECTED = (STATUSES.index(name) for name in STATUSES)
 
 
 def below_detection_reason(factor: Factor) -> str:
     return f"{factor.value.name}_below_detection"
+
+
+def flag_status(flag: str | None) -> FactorStatus | None:
+    """What an analyser's data flag alone says of its value; None when it sent no flag."""
+    if flag is None:
+        return None
+    return "valid" if flag in VALID_FLAGS else "over_range" if flag in LOWER_BOUND_FLAGS else "invalid"
+
+
+def is_below_detection(factor: Factor, values: npt.ArrayLike) -> _Mask:
+    """Which readings lie in ``[-detection limit, 0)``: the analyser read a small negative near zero (trap 19).
+    Takes one value (the gateway) or a column's distinct values (the runner) alike."""
+    readings = np.asarray(values, dtype=np.float64)
+    limit = factor.value.detection_limit
+    if limit is None:
+        return np.zeros(readings.shape, dtype=bool)
+    below: _Mask = (readings >= -limit) & (readings < 0)
+    return below
+
+
+def factor_status(
+    *, rejected: bool, flag: FactorStatus | None, below_detection: bool, has_value: bool
+) -> FactorStatus | None:
+    """The one statement of the status rules (README "How quality decides"), first match wins: a failed check, then
+    a flag that says the value is no measurement, then a reading below detection, then nothing sent, then a flag
+    saying the value is a range cap. The batch runner applies it through a lookup table built from it, and the
+    device gateway calls it per reading, so both paths decide alike."""
+    if rejected:
+        return "rejected"
+    if flag == "invalid":
+        return "invalid"
+    if below_detection:
+        return "below_detection"
+    if not has_value:
+        return None
+    return "over_range" if flag == "over_range" else "valid"
+
+
+def _status_table() -> npt.NDArray[np.int8]:
+    """``factor_status`` for every combination, indexed [rejected, flag code + 1, below, has value] (-1: null)."""
+    table = np.full((2, len(STATUSES) + 1, 2, 2), -1, dtype=np.int8)
+    flags: list[FactorStatus | None] = [None, *get_args(FactorStatus)]
+    for rejected, flag, below, has_value in np.ndindex(table.shape):
+        status = factor_status(
+            rejected=bool(rejected), flag=flags[flag], below_detection=bool(below), has_value=bool(has_value)
+        )
+        table[rejected, flag, below, has_value] = -1 if status is None else STATUSES.index(status)
+    return table
+
+
+_STATUS_TABLE = _status_table()
 
 
 @dataclass(frozen=True)
@@ -84,7 +143,7 @@ def _below_detection(factor: Factor, values: EncodedColumn) -> _Mask | None:
     if limit is None or not len(values.values):
         return None
     distinct = values.values.to_numpy(dtype=np.float64, na_value=np.nan)
-    in_band = np.append((distinct >= -limit) & (distinct < 0), False)
+    in_band = np.append(is_below_detection(factor, distinct), False)
     rows: _Mask = in_band[values.codes]
     return rows if rows.any() else None
 
@@ -107,11 +166,7 @@ def apply_verdicts(
         below = band[positions] if band is not None else np.zeros(len(positions), dtype=bool)
         has_value = columns[factor.value.name].codes[positions] >= 0
         flag = _flag_statuses(columns[factor.flag.name], positions) if factor.flag else np.full(len(positions), -1)
-        status = np.select(
-            [rejected, flag == _INVALID, below, ~has_value, flag == _OVER_RANGE],
-            [_REJECTED, _INVALID, _BELOW, -1, _OVER_RANGE],
-            _VALID,
-        )
+        status = _STATUS_TABLE[rejected.astype(np.intp), flag + 1, below.astype(np.intp), has_value.astype(np.intp)]
         valid[factor.status.name] = pd.Categorical.from_codes(status, categories=pd.Index(STATUSES, dtype="str"))
         valid[factor.value.name] = valid[factor.value.name].mask(rejected | below)
         if factor.flag is not None:
@@ -123,10 +178,7 @@ def apply_verdicts(
 
 def _flag_statuses(flags: EncodedColumn, positions: npt.NDArray[np.intp]) -> npt.NDArray[np.int8]:
     """Each row's status as its flag says (-1: no flag), looked up per distinct flag."""
-    per_flag = [
-        _VALID if flag in VALID_FLAGS else _OVER_RANGE if flag in LOWER_BOUND_FLAGS else _INVALID
-        for flag in flags.values.tolist()
-    ]
+    per_flag = [STATUSES.index(flag_status(flag) or "valid") for flag in flags.values.tolist()]
     statuses: npt.NDArray[np.int8] = np.asarray([*per_flag, -1], dtype=np.int8)[flags.codes[positions]]
     return statuses
 

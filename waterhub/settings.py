@@ -17,10 +17,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.http.settings import PLACEHOLDER_SECRETS, HttpClientSettings
 from connectors.water_quality.settings import WaterQualitySourceSettings
+from exchange.gateway.settings import GatewaySettings
 from exchange.identity import HUB_ID_PATTERN
 
 __all__ = [
     "PLACEHOLDER_SECRETS",
+    "GatewaySettings",
     "HttpClientSettings",
     "Settings",
     "WaterQualitySourceSettings",
@@ -56,6 +58,7 @@ class Settings(BaseSettings):
     )
     http: HttpClientSettings = Field(default_factory=lambda: HttpClientSettings())
     water_quality: WaterQualitySourceSettings = Field(default_factory=lambda: WaterQualitySourceSettings())
+    gateway: GatewaySettings = Field(default_factory=lambda: GatewaySettings())
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -27,7 +27,7 @@ def test_contracts_schema_prints_the_exported_json_schema() -> None:
 
 
 def test_an_unknown_contract_exits_non_zero_with_a_hint() -> None:
-    result = runner.invoke(app, ["contracts", "show", "hydrology.rainfall"])
+    result = runner.invoke(app, ["contracts", "show", "hydrology.groundwater"])
     assert result.exit_code == 1
-    assert "no contract hydrology.rainfall" in result.output
+    assert "no contract hydrology.groundwater" in result.output
     assert "waterhub contracts list" in result.output

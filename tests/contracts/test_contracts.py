@@ -32,16 +32,23 @@ SAMPLE = {
 }
 
 
-def test_registry_lists_both_water_quality_contracts_in_key_order() -> None:
+def test_registry_lists_every_contract_in_key_order() -> None:
     keys = [(c.meta.key, c.meta.version) for c in all_contracts()]
-    assert keys == [("water_quality.samples", "2.0.0"), ("water_quality.stations", "1.0.0")]
+    assert keys == [
+        ("devices.status", "1.0.0"),
+        ("hydrology.rainfall", "1.0.0"),
+        ("hydrology.reservoir", "1.0.0"),
+        ("hydrology.river", "1.0.0"),
+        ("water_quality.samples", "2.0.0"),
+        ("water_quality.stations", "1.0.0"),
+    ]
     assert get_contract("water_quality.samples") is WaterQualitySample
     assert get_contract("water_quality.stations", "1.0.0") is WaterQualityStation
 
 
 def test_unknown_contract_names_the_registered_keys() -> None:
-    with pytest.raises(UnknownContractError, match=r"registered: water_quality\.samples, water_quality\.stations"):
-        get_contract("hydrology.rainfall")
+    with pytest.raises(UnknownContractError, match=r"registered: devices\.status, hydrology\.rainfall, .*stations"):
+        get_contract("hydrology.groundwater")
 
 
 def test_beijing_time_without_offset_is_stored_as_utc() -> None:

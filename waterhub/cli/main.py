@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from waterhub.cli import broker, consume, contracts, decode, demo, simulate
+from waterhub.cli import broker, consume, contracts, decode, demo, gateway, simulate
 from waterhub.cli.output import fail, one_line
 from waterhub.logs import configure_logging
 
@@ -30,6 +30,7 @@ app.command("datasets")(consume.datasets)
 app.command("changes")(consume.changes)
 app.command("broker")(broker.broker)
 app.command("demo")(demo.demo)
+app.command("gateway")(gateway.gateway)
 
 _DEBUG = "--debug"
 

@@ -1,0 +1,162 @@
+"""The device registry: which devices may report, for which station, how often; and which of them went quiet.
+
+A device's MQTT user is its device id, and its broker password hash is kept here in Mosquitto's own PBKDF2-SHA512
+form, so the broker's password file is written from the registry (``password_file``) and never by hand.
+
+A device silent for twice its expected interval is offline. Going offline, and coming back, is published as a
+``devices.status`` row through ``publish_frame``: one write path, so the change log and a change event carry it to
+whoever watches the network.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import Connection, select
+
+from connectors.protocols.errors import ProtocolName
+from contracts.devices import DeviceStatus
+from exchange.db import upsert_insert
+from exchange.publish import PublishResult, publish_frame
+from exchange.tables import devices
+
+__all__ = [
+    "Device",
+    "credential_hash",
+    "load_devices",
+    "mark_offline",
+    "password_file",
+    "record_seen",
+    "register_device",
+]
+
+_PBKDF2_ITERATIONS = 101  # what mosquitto_passwd 2.0 writes for $7$
+_SALT_BYTES = 12
+
+
+@dataclass(frozen=True)
+class Device:
+    device_id: str
+    protocol: ProtocolName
+    station_code: str
+    expected_interval_s: int
+    last_seen_at: datetime | None = None
+    state: str = "online"
+
+
+def credential_hash(password: str, *, salt: bytes | None = None) -> str:
+    """Mosquitto 2.0's ``$7$`` password-file hash (PBKDF2-SHA512, 101 rounds), so the broker can check it as is."""
+    salt = salt if salt is not None else secrets.token_bytes(_SALT_BYTES)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, _PBKDF2_ITERATIONS)
+    encoded_salt, encoded_digest = base64.b64encode(salt).decode(), base64.b64encode(digest).decode()
+    return f"$7${_PBKDF2_ITERATIONS}${encoded_salt}${encoded_digest}"
+
+
+def register_device(
+    conn: Connection,
+    *,
+    device_id: str,
+    protocol: ProtocolName,
+    station_code: str,
+    expected_interval_s: int,
+    password: str | None = None,
+) -> None:
+    """Add or change a device; its password is stored only as the broker's hash."""
+    values = {
+        "device_id": device_id,
+        "protocol": protocol,
+        "station_code": station_code,
+        "expected_interval_s": expected_interval_s,
+        "credential_hash": None if password is None else credential_hash(password),
+        "state": "online",
+    }
+    statement = upsert_insert(conn, devices).values(values)
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[devices.c.device_id],
+            set_={name: statement.excluded[name] for name in values if name not in ("device_id", "state")},
+        )
+    )
+
+
+def password_file(conn: Connection) -> str:
+    """The Mosquitto password file (``user:hash`` lines) for every device that has a credential."""
+    rows = conn.execute(
+        select(devices.c.device_id, devices.c.credential_hash)
+        .where(devices.c.credential_hash.is_not(None))
+        .order_by(devices.c.device_id)
+    ).all()
+    return "".join(f"{device_id}:{hashed}\n" for device_id, hashed in rows)
+
+
+def load_devices(conn: Connection, device_ids: Collection[str]) -> dict[str, Device]:
+    rows = conn.execute(select(devices).where(devices.c.device_id.in_(sorted(device_ids)))).all()
+    return {
+        row.device_id: Device(
+            row.device_id, row.protocol, row.station_code, row.expected_interval_s, row.last_seen_at, row.state
+        )
+        for row in rows
+    }
+
+
+def record_seen(
+    conn: Connection, known: Mapping[str, Device], seen: Mapping[str, datetime], *, run_id: str, now: datetime
+) -> PublishResult | None:
+    """Move each device's last-seen time forward; a device that was offline is published as back online."""
+    back: list[Device] = []
+    for device_id, at in seen.items():
+        device = known[device_id]
+        conn.execute(
+            devices.update()
+            .where(devices.c.device_id == device_id)
+            .where((devices.c.last_seen_at.is_(None)) | (devices.c.last_seen_at < at))
+            .values(last_seen_at=at, state="online")
+        )
+        if device.state == "offline":
+            back.append(Device(device.device_id, device.protocol, device.station_code, device.expected_interval_s, at))
+    return _publish_states(conn, back, "online", run_id=run_id, now=now)
+
+
+def mark_offline(conn: Connection, *, run_id: str, now: datetime) -> PublishResult | None:
+    """Every online device silent for twice its interval becomes offline, published in ``devices.status``."""
+    candidates = conn.execute(select(devices).where(devices.c.state == "online").with_for_update()).all()
+    silent = [
+        Device(row.device_id, row.protocol, row.station_code, row.expected_interval_s, row.last_seen_at)
+        for row in candidates
+        if row.last_seen_at is not None and now - row.last_seen_at > timedelta(seconds=2 * row.expected_interval_s)
+    ]
+    if silent:
+        conn.execute(
+            devices.update()
+            .where(devices.c.device_id.in_([device.device_id for device in silent]))
+            .values(state="offline")
+        )
+    return _publish_states(conn, silent, "offline", run_id=run_id, now=now)
+
+
+def _publish_states(
+    conn: Connection, changed: Iterable[Device], state: Literal["online", "offline"], *, run_id: str, now: datetime
+) -> PublishResult | None:
+    import pandas as pd
+
+    rows = [
+        DeviceStatus(
+            device_id=device.device_id,
+            protocol=device.protocol,
+            station_code=device.station_code,
+            state=state,
+            last_seen_at=device.last_seen_at,
+            expected_interval_s=device.expected_interval_s,
+            updated_at=now,
+        ).model_dump()
+        for device in changed
+    ]
+    if not rows:
+        return None
+    return publish_frame(conn, DeviceStatus, pd.DataFrame(rows), run_id=run_id, now=now)

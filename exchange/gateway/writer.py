@@ -1,0 +1,174 @@
+"""One micro-batch of device messages → one transaction: rows judged and published, poison quarantined, devices
+marked seen. The caller acknowledges the batch's messages only after ``commit_batch`` returns.
+
+Rows go through ``publish_frame``, the hub's one write path (upsert, change log, outbox). Within a batch two rows
+with one key (a device's resend, a redelivery, two reports of one hour) are reduced to one before publishing: the
+later ``updated_at`` wins, then the later message, as the quality runner keeps the latest of a key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+
+from contracts import Contract
+from exchange.gateway.mapping import Interpretation, Row, interpret
+from exchange.gateway.registry import load_devices, record_seen
+from exchange.gateway.topics import parse_up_topic
+from exchange.publish import publish_frame
+from exchange.quarantine import WithheldValue, quarantine_records, withhold_values
+from quality.records import domain_reasons, judge_record
+
+__all__ = ["BatchOutcome", "Message", "commit_batch"]
+
+
+@dataclass(frozen=True)
+class Message:
+    """One MQTT delivery: ``mid`` and ``qos`` are what the acknowledgement needs."""
+
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    published: int
+    quarantined: int
+    replies: tuple[tuple[str, bytes], ...]
+    changed_datasets: tuple[str, ...]
+
+
+def commit_batch(engine: Engine, messages: Sequence[Message], *, run_id: str, now: datetime) -> BatchOutcome:
+    """Decode, judge and store ``messages`` in one transaction. A database error propagates with nothing written."""
+    ids = {where.device_id for message in messages if (where := parse_up_topic(message.topic)) is not None}
+    with engine.begin() as conn:
+        known = load_devices(conn, ids)
+        interpretations = [
+            interpret(m.topic, m.payload, known.get(_device_id(m.topic) or ""), now=m.received_at) for m in messages
+        ]
+        latest = _latest_rows(interpretations)
+        published = quarantined = 0
+        changed: list[str] = []
+        for contract, rows in latest.items():
+            good, withheld, bad = _judge(contract, rows)
+            quarantined += quarantine_records(
+                conn,
+                dataset=contract.meta.key,
+                contract_version=contract.meta.version,
+                run_id=run_id,
+                batch_id=run_id,
+                entries=bad,
+                now=now,
+            )
+            withhold_values(
+                conn,
+                dataset=contract.meta.key,
+                contract_version=contract.meta.version,
+                run_id=run_id,
+                batch_id=run_id,
+                values=withheld,
+                now=now,
+            )
+            if good:
+                import pandas as pd
+
+                result = publish_frame(conn, contract, pd.DataFrame(good), run_id=run_id, now=now)
+                published += result.changed
+                if result.changed:
+                    changed.append(contract.meta.key)
+        for message, interpretation in zip(messages, interpretations, strict=True):
+            if interpretation.rejected:
+                where = parse_up_topic(message.topic)
+                quarantined += quarantine_records(
+                    conn,
+                    dataset=f"devices.{where.protocol if where else 'unknown'}",
+                    contract_version="-",
+                    run_id=run_id,
+                    batch_id=run_id,
+                    entries=interpretation.rejected,
+                    now=now,
+                )
+        seen: dict[str, datetime] = {}
+        for message, interpretation in zip(messages, interpretations, strict=True):
+            device_id = interpretation.device_id
+            if device_id in known and not _is_poison(interpretation):
+                seen[device_id] = max(seen.get(device_id, message.received_at), message.received_at)
+        if record_seen(conn, known, seen, run_id=run_id, now=now) is not None:
+            changed.append("devices.status")
+    replies = tuple(reply for interpretation in interpretations for reply in interpretation.replies)
+    return BatchOutcome(published, quarantined, replies, tuple(changed))
+
+
+def _device_id(topic: str) -> str | None:
+    where = parse_up_topic(topic)
+    return where.device_id if where else None
+
+
+def _is_poison(interpretation: Interpretation) -> bool:
+    return not interpretation.rows and not interpretation.replies and bool(interpretation.rejected)
+
+
+def _latest_rows(interpretations: Sequence[Interpretation]) -> dict[type[Contract], list[Row]]:
+    """One row per contract key, the later ``updated_at`` (then the later message) winning."""
+    chosen: dict[type[Contract], dict[tuple[object, ...], Row]] = {}
+    for interpretation in interpretations:
+        for row in interpretation.rows:
+            key = tuple(row.record.get(name) for name in row.contract.meta.primary_key)
+            rows = chosen.setdefault(row.contract, {})
+            held = rows.get(key)
+            if held is None or _stamp(row) >= _stamp(held):
+                rows[key] = row
+    return {contract: list(rows.values()) for contract, rows in chosen.items()}
+
+
+def _stamp(row: Row) -> datetime:
+    stamp = row.record.get("updated_at")
+    return stamp if isinstance(stamp, datetime) else datetime.min.replace(tzinfo=UTC)
+
+
+def _judge(
+    contract: type[Contract], rows: Sequence[Row]
+) -> tuple[list[dict[str, object]], list[WithheldValue], list[tuple[tuple[str, ...], dict[str, object]]]]:
+    good: list[dict[str, object]] = []
+    withheld: list[WithheldValue] = []
+    bad: list[tuple[tuple[str, ...], dict[str, object]]] = []
+    for row in rows:
+        verdict = judge_record(contract, row.record)
+        if verdict.row is None:
+            bad.append((verdict.reasons, _jsonable(row.record)))
+            continue
+        good.append(verdict.row)
+        key = _key_json(contract, verdict.row)
+        withheld.extend(
+            WithheldValue(key, factor, reasons, verdict.raw[factor]) for factor, reasons in verdict.withheld.items()
+        )
+    failing = domain_reasons(contract, good)
+    for position in sorted(failing, reverse=True):
+        bad.append((tuple(sorted(failing[position])), _jsonable(good.pop(position))))
+    return good, withheld, bad
+
+
+def _key_json(contract: type[Contract], row: dict[str, object]) -> str:
+    import json
+
+    return json.dumps([_jsonable_value(row[name]) for name in contract.meta.primary_key])
+
+
+def _jsonable(record: dict[str, object]) -> dict[str, object]:
+    return {name: _jsonable_value(value) for name, value in record.items()}
+
+
+def _jsonable_value(value: object) -> object:
+    from decimal import Decimal
+
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
