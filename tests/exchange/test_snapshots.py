@@ -1,4 +1,5 @@
-"""Parquet snapshots on real PostgreSQL (COPY → Arrow path) and SQLite (chunked fetch path), in a real local store.
+"""Parquet snapshots on real PostgreSQL (COPY → Arrow path) and SQLite (chunked fetch path), in a real local folder
+and a real S3-compatible store.
 
 Expectations come from the rows each test publishes: the rows sorted here with ``sorted``, sequence numbers counted
 in frame order (publish numbers changes in frame order), object keys and hashes computed here with ``hashlib``.
@@ -28,10 +29,11 @@ import exchange.snapshots as snapshots_module
 from contracts import Contract
 from contracts.water_quality import WaterQualitySample, WaterQualityStation
 from exchange.errors import CorruptSnapshotError, UnknownDatasetError
-from exchange.objects import LocalObjectStore
+from exchange.objects import LocalObjectStore, ObjectStore
 from exchange.publish import publish_frame
 from exchange.snapshots import SnapshotResult, latest_snapshot, read_snapshot, write_snapshot
 from exchange.tables import dataset_table, datasets, ensure_schema, snapshots
+from tests.exchange.conftest import Stores
 from tests.exchange.rows import sample, station, typed_frame
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -54,7 +56,13 @@ def hub(sqlite_engine: Engine) -> Engine:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> LocalObjectStore:
+def store(stores: Stores) -> ObjectStore:
+    return stores.new("objects")
+
+
+@pytest.fixture
+def local_store(tmp_path: Path) -> LocalObjectStore:
+    """For tests that look at the files themselves (inodes, times)."""
     root = tmp_path / "objects"
     root.mkdir()  # LocalObjectStore.list("") on a missing root would walk the folder above it
     return LocalObjectStore(root)
@@ -79,11 +87,11 @@ def expected_rows(
 
 
 def parquet_key(seq: int, dataset: str = SAMPLES) -> str:
-    return f"snapshots/{dataset}/v1/{seq:012d}.parquet"
+    return f"snapshots/{dataset}/v2/{seq:012d}.parquet"
 
 
-def manifest_of(store: LocalObjectStore, seq: int) -> dict[str, Any]:
-    manifest: dict[str, Any] = json.loads(store.get(f"snapshots/{SAMPLES}/v1/{seq:012d}.manifest.json"))
+def manifest_of(store: ObjectStore, seq: int) -> dict[str, Any]:
+    manifest: dict[str, Any] = json.loads(store.get(f"snapshots/{SAMPLES}/v2/{seq:012d}.manifest.json"))
     return manifest
 
 
@@ -119,7 +127,7 @@ MIXED_ROWS = [  # deliberately not in key order, with gaps, corrections and sub-
 
 
 def test_the_snapshot_holds_exactly_the_published_rows_sorted_by_primary_key(
-    engine: Engine, store: LocalObjectStore
+    engine: Engine, store: ObjectStore
 ) -> None:
     publish(engine, MIXED_ROWS)
 
@@ -130,11 +138,11 @@ def test_the_snapshot_holds_exactly_the_published_rows_sorted_by_primary_key(
     assert [(row["station_code"], row["sampled_at"]) for row in table.to_pylist()] == sorted(
         (row["station_code"], row["sampled_at"]) for row in MIXED_ROWS
     )
-    assert (result.seq, result.row_count, result.created, result.contract_version) == (5, 5, True, "1.0.0")
+    assert (result.seq, result.row_count, result.created, result.contract_version) == (5, 5, True, "2.0.0")
     assert math.copysign(1.0, table.column("water_temperature").to_pylist()[-1]) == 1.0  # -0.0 is stored as 0.0
 
 
-def test_the_schema_follows_the_contract_with_utc_microsecond_times(engine: Engine, store: LocalObjectStore) -> None:
+def test_the_schema_follows_the_contract_with_utc_microsecond_times(engine: Engine, store: ObjectStore) -> None:
     publish(engine, MIXED_ROWS[:2])
 
     table = read_snapshot(store, write_snapshot(engine, store, WaterQualitySample, now=NOW))
@@ -149,7 +157,7 @@ def test_the_schema_follows_the_contract_with_utc_microsecond_times(engine: Engi
     assert table.schema.field("ph").nullable
 
 
-def test_text_with_quotes_commas_newlines_and_empty_strings_survives(engine: Engine, store: LocalObjectStore) -> None:
+def test_text_with_quotes_commas_newlines_and_empty_strings_survives(engine: Engine, store: ObjectStore) -> None:
     names = ['小关 "north", bridge', "line one\nline two\r\n", "\ttab and trailing space ", "back\\slash", ""]
     stations = [station(f"1100000{index}", name=name) for index, name in enumerate(names)]
     publish(engine, stations, WaterQualityStation)
@@ -159,7 +167,7 @@ def test_text_with_quotes_commas_newlines_and_empty_strings_survives(engine: Eng
     assert table.to_pylist() == expected_rows(stations, seqs=[1, 2, 3, 4, 5], contract=WaterQualityStation)
 
 
-def test_an_empty_string_and_a_missing_value_stay_apart(engine: Engine, store: LocalObjectStore) -> None:
+def test_an_empty_string_and_a_missing_value_stay_apart(engine: Engine, store: ObjectStore) -> None:
     rows = [sample("11000001", 0, ph_flag=""), sample("11000001", 1, ph=None, ph_flag=None)]
     publish(engine, rows)
 
@@ -170,7 +178,7 @@ def test_an_empty_string_and_a_missing_value_stay_apart(engine: Engine, store: L
 
 
 def test_rows_spanning_many_fetch_chunks_arrive_whole(
-    engine: Engine, store: LocalObjectStore, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, store: ObjectStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(snapshots_module, "_CHUNK_ROWS", 3)
     rows = [sample(f"1100000{index % 4}", index, ph=6.0 + index / 10) for index in range(17)]
@@ -196,7 +204,7 @@ def test_postgres_and_sqlite_write_byte_identical_snapshots(
     assert checksums[0] == checksums[1]
 
 
-def test_a_dataset_published_empty_gets_an_empty_snapshot_at_seq_zero(engine: Engine, store: LocalObjectStore) -> None:
+def test_a_dataset_published_empty_gets_an_empty_snapshot_at_seq_zero(engine: Engine, store: ObjectStore) -> None:
     publish(engine, [])
 
     result = write_snapshot(engine, store, WaterQualitySample, now=NOW)
@@ -210,7 +218,7 @@ def test_a_dataset_published_empty_gets_an_empty_snapshot_at_seq_zero(engine: En
 
 
 def test_the_manifest_records_the_bytes_sha256_and_the_datasets_seq_and_count(
-    engine: Engine, store: LocalObjectStore
+    engine: Engine, store: ObjectStore
 ) -> None:
     publish(engine, MIXED_ROWS)
 
@@ -223,12 +231,12 @@ def test_the_manifest_records_the_bytes_sha256_and_the_datasets_seq_and_count(
     assert result.checksum == "sha256:" + hashlib.sha256(body).hexdigest()
     assert (manifest["seq"], manifest["row_count"]) == (summary["last_seq"], summary["row_count"]) == (5, 5)
     assert manifest["dataset"] == SAMPLES
-    assert manifest["contract_version"] == "1.0.0"
-    assert manifest["dataschema"] == "urn:waterhub:contract:water_quality.samples:1.0.0"
+    assert manifest["contract_version"] == "2.0.0"
+    assert manifest["dataschema"] == "urn:waterhub:contract:water_quality.samples:2.0.0"
     assert manifest["created_at"] == "2026-03-02T12:00:00Z"
     assert manifest["objects"] == {
-        "parquet": "snapshots/water_quality.samples/v1/000000000005.parquet",
-        "manifest": "snapshots/water_quality.samples/v1/000000000005.manifest.json",
+        "parquet": "snapshots/water_quality.samples/v2/000000000005.parquet",
+        "manifest": "snapshots/water_quality.samples/v2/000000000005.manifest.json",
     }
     specs = WaterQualitySample.field_specs()
     assert manifest["schema"] == [{"name": s.name, "type": ARROW_TYPE_NAMES[s.type]} for s in specs] + [
@@ -237,7 +245,7 @@ def test_the_manifest_records_the_bytes_sha256_and_the_datasets_seq_and_count(
     assert (result.uri, result.manifest_uri) == (store.uri(parquet_key(5)), store.uri(manifest["objects"]["manifest"]))
 
 
-def test_the_snapshots_row_points_at_the_written_objects(engine: Engine, store: LocalObjectStore) -> None:
+def test_the_snapshots_row_points_at_the_written_objects(engine: Engine, store: ObjectStore) -> None:
     publish(engine, MIXED_ROWS)
 
     result = write_snapshot(engine, store, WaterQualitySample, now=NOW)
@@ -249,7 +257,7 @@ def test_the_snapshots_row_points_at_the_written_objects(engine: Engine, store: 
         "contract_version": WaterQualitySample.meta.version,
         "object_key": parquet_key(5),
         "uri": store.uri(parquet_key(5)),
-        "manifest_uri": store.uri(f"snapshots/{SAMPLES}/v1/000000000005.manifest.json"),
+        "manifest_uri": store.uri(f"snapshots/{SAMPLES}/v2/000000000005.manifest.json"),
         "row_count": 5,
         "checksum": "sha256:" + hashlib.sha256(store.get(parquet_key(5))).hexdigest(),
         "created_at": NOW,
@@ -257,7 +265,7 @@ def test_the_snapshots_row_points_at_the_written_objects(engine: Engine, store: 
     assert latest_snapshot(engine, SAMPLES) == dataclasses.replace(result, created=False)
 
 
-def test_the_parquet_file_is_zstd_compressed_in_every_column_chunk(hub: Engine, store: LocalObjectStore) -> None:
+def test_the_parquet_file_is_zstd_compressed_in_every_column_chunk(hub: Engine, store: ObjectStore) -> None:
     publish(hub, MIXED_ROWS)
     write_snapshot(hub, store, WaterQualitySample, now=NOW)
 
@@ -275,7 +283,8 @@ def test_the_parquet_file_is_zstd_compressed_in_every_column_chunk(hub: Engine, 
 # --- keyed by sequence ------------------------------------------------------------------------------------------
 
 
-def test_a_second_call_without_a_new_publish_writes_nothing(engine: Engine, store: LocalObjectStore) -> None:
+def test_a_second_call_without_a_new_publish_writes_nothing(engine: Engine, local_store: ObjectStore) -> None:
+    store = local_store
     publish(engine, MIXED_ROWS)
     first = write_snapshot(engine, store, WaterQualitySample, now=NOW)
     objects = object_states(store)
@@ -290,7 +299,7 @@ def test_a_second_call_without_a_new_publish_writes_nothing(engine: Engine, stor
     assert len(snapshot_rows(engine)) == 1
 
 
-def test_a_publish_that_changes_rows_gets_a_new_snapshot_at_its_seq(engine: Engine, store: LocalObjectStore) -> None:
+def test_a_publish_that_changes_rows_gets_a_new_snapshot_at_its_seq(engine: Engine, store: ObjectStore) -> None:
     rows = [sample("11000001", hour) for hour in range(3)]
     publish(engine, rows)
     first = write_snapshot(engine, store, WaterQualitySample, now=NOW)
@@ -345,7 +354,7 @@ def tampered_copies(body: bytes) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("damage", ["flipped bit", "truncated", "row removed"])
-def test_a_tampered_parquet_object_is_refused(hub: Engine, store: LocalObjectStore, damage: str) -> None:
+def test_a_tampered_parquet_object_is_refused(hub: Engine, store: ObjectStore, damage: str) -> None:
     publish(hub, MIXED_ROWS)
     result = write_snapshot(hub, store, WaterQualitySample, now=NOW)
     store.put(parquet_key(5), tampered_copies(store.get(parquet_key(5)))[damage])
@@ -354,34 +363,36 @@ def test_a_tampered_parquet_object_is_refused(hub: Engine, store: LocalObjectSto
         read_snapshot(store, result)
 
 
-def test_a_manifest_that_disagrees_with_the_row_is_refused(hub: Engine, store: LocalObjectStore) -> None:
+def test_a_manifest_that_disagrees_with_the_row_is_refused(hub: Engine, store: ObjectStore) -> None:
     publish(hub, MIXED_ROWS)
     result = write_snapshot(hub, store, WaterQualitySample, now=NOW)
     manifest = manifest_of(store, 5) | {"sha256": "0" * 64}
-    store.put(f"snapshots/{SAMPLES}/v1/000000000005.manifest.json", json.dumps(manifest).encode())
+    store.put(f"snapshots/{SAMPLES}/v2/000000000005.manifest.json", json.dumps(manifest).encode())
 
     with pytest.raises(CorruptSnapshotError, match="manifest says"):
         read_snapshot(store, result)
 
 
-def test_a_missing_parquet_object_is_refused(hub: Engine, store: LocalObjectStore) -> None:
+def test_a_missing_parquet_object_is_refused(hub: Engine, stores: Stores) -> None:
+    store = stores.new("objects")
     publish(hub, MIXED_ROWS)
     result = write_snapshot(hub, store, WaterQualitySample, now=NOW)
-    (store.root / parquet_key(5)).unlink()
+    stores.remove(store, parquet_key(5))
 
     with pytest.raises(CorruptSnapshotError, match="missing"):
         read_snapshot(store, result)
 
 
-def test_a_snapshot_from_another_store_is_refused(hub: Engine, store: LocalObjectStore, tmp_path: Path) -> None:
+def test_a_snapshot_from_another_store_is_refused(hub: Engine, stores: Stores) -> None:
+    store = stores.new("objects")
     publish(hub, MIXED_ROWS)
     result = write_snapshot(hub, store, WaterQualitySample, now=NOW)
 
     with pytest.raises(ValueError, match="not an object of this store"):
-        read_snapshot(LocalObjectStore(tmp_path / "elsewhere"), result)
+        read_snapshot(stores.new("elsewhere"), result)
 
 
-def test_an_unknown_dataset_raises_and_writes_nothing(engine: Engine, store: LocalObjectStore) -> None:
+def test_an_unknown_dataset_raises_and_writes_nothing(engine: Engine, store: ObjectStore) -> None:
     publish(engine, [station("11000001")], WaterQualityStation)
 
     with pytest.raises(
@@ -392,7 +403,7 @@ def test_an_unknown_dataset_raises_and_writes_nothing(engine: Engine, store: Loc
     assert snapshot_rows(engine) == []
 
 
-def test_a_naive_now_is_refused(hub: Engine, store: LocalObjectStore) -> None:
+def test_a_naive_now_is_refused(hub: Engine, store: ObjectStore) -> None:
     publish(hub, MIXED_ROWS)
 
     with pytest.raises(ValueError, match="naive"):
