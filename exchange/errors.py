@@ -3,6 +3,7 @@
 ```
 ExchangeError
 ├── StoreUnavailableError   database, broker or object store unreachable: retry the task later
+├── StoreConfigError        the object store refuses the keys or its URL is malformed: fix the setting named
 ├── BatchNotFoundError      a task was handed a batch id that was never staged: rerun from extract
 ├── CursorExpiredError      a consumer's cursor is older than the retained change log: restart from a snapshot
 ├── UnknownDatasetError     a consumer asked for a dataset that was never published: check the key
@@ -19,6 +20,7 @@ __all__ = [
     "CursorExpiredError",
     "ExchangeError",
     "InvalidFrameError",
+    "StoreConfigError",
     "StoreUnavailableError",
     "UnknownDatasetError",
 ]
@@ -38,6 +40,10 @@ class StoreUnavailableError(ExchangeError):
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
         self.hint = hint
+
+
+class StoreConfigError(ExchangeError):
+    """A store that refuses our keys refuses them again on every retry: the operator fixes the named setting."""
 
 
 class BatchNotFoundError(ExchangeError):

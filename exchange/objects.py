@@ -1,19 +1,23 @@
 """The object store seam: snapshots and staged batches are objects under keys like ``snapshots/<dataset>/...``.
 
-The embedded default is a local folder (``file://``); an S3-compatible store plugs in behind the same protocol.
-Writes go to a temporary name and are renamed into place, so a reader never sees half an object.
+The embedded default is a local folder (``file://``); an S3-compatible store (``s3://``, ``exchange.s3_store``) is
+the one to share between machines. Writes to the folder go to a temporary name and are renamed into place, so a
+reader never sees half an object; an S3 PUT is atomic by itself.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlparse
 
 from exchange.urls import redacted_url
+
+if TYPE_CHECKING:
+    from exchange.s3_store import S3Credentials
 
 __all__ = ["LocalObjectStore", "ObjectStore", "open_object_store"]
 
@@ -23,7 +27,9 @@ class ObjectStore(Protocol):
         """Store ``data`` under ``key``, replacing what was there; returns the object's URI."""
         ...
 
-    def get(self, key: str) -> bytes: ...
+    def get(self, key: str) -> bytes:
+        """The object's bytes; a missing object raises ``FileNotFoundError`` (its ``filename`` names the object)."""
+        ...
 
     def exists(self, key: str) -> bool: ...
 
@@ -47,7 +53,9 @@ class LocalObjectStore:
     def put(self, key: str, data: bytes) -> str:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+        # 0644 less the umask, as any written file: other services (a web server, a backup) read snapshots.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
@@ -55,7 +63,7 @@ class LocalObjectStore:
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
         return path.as_uri()
 
@@ -79,9 +87,15 @@ class LocalObjectStore:
         return self._path(key).as_uri()
 
 
-def open_object_store(url: str) -> ObjectStore:
-    """The store behind ``url``; only ``file://`` exists so far (S3 comes with the department exchange)."""
+def open_object_store(url: str, credentials: S3Credentials | None = None) -> ObjectStore:
+    """The store behind ``url``: ``file:///path``, or ``s3://bucket/prefix?endpoint=…`` opened with ``credentials``."""
     parsed = urlparse(url)
     if parsed.scheme == "file":
         return LocalObjectStore(Path(unquote(parsed.path)))
-    raise ValueError(f"unsupported object store URL scheme {parsed.scheme!r} in {redacted_url(url)}; use file:///path")
+    if parsed.scheme == "s3":
+        from exchange.s3_store import S3ObjectStore
+
+        return S3ObjectStore(url, credentials)
+    raise ValueError(
+        f"unsupported object store URL scheme {parsed.scheme!r} in {redacted_url(url)}; use file:///path or s3://bucket/prefix"
+    )

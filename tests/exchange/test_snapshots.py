@@ -1,4 +1,5 @@
-"""Parquet snapshots on real PostgreSQL (COPY → Arrow path) and SQLite (chunked fetch path), in a real local store.
+"""Parquet snapshots on real PostgreSQL (COPY → Arrow path) and SQLite (chunked fetch path), in a real local folder
+and a real S3-compatible store.
 
 Expectations come from the rows each test publishes: the rows sorted here with ``sorted``, sequence numbers counted
 in frame order (publish numbers changes in frame order), object keys and hashes computed here with ``hashlib``.
@@ -28,10 +29,11 @@ import exchange.snapshots as snapshots_module
 from contracts import Contract
 from contracts.water_quality import WaterQualitySample, WaterQualityStation
 from exchange.errors import CorruptSnapshotError, UnknownDatasetError
-from exchange.objects import LocalObjectStore
+from exchange.objects import LocalObjectStore, ObjectStore
 from exchange.publish import publish_frame
 from exchange.snapshots import SnapshotResult, latest_snapshot, read_snapshot, write_snapshot
 from exchange.tables import dataset_table, datasets, ensure_schema, snapshots
+from tests.exchange.conftest import Stores
 from tests.exchange.rows import sample, station, typed_frame
 
 SAMPLES_VERSION = WaterQualitySample.meta.version
@@ -57,7 +59,13 @@ def hub(sqlite_engine: Engine) -> Engine:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> LocalObjectStore:
+def store(stores: Stores) -> ObjectStore:
+    return stores.new("objects")
+
+
+@pytest.fixture
+def local_store(tmp_path: Path) -> LocalObjectStore:
+    """For tests that look at the files themselves (inodes, times)."""
     root = tmp_path / "objects"
     root.mkdir()  # LocalObjectStore.list("") on a missing root would walk the folder above it
     return LocalObjectStore(root)
@@ -85,7 +93,7 @@ def parquet_key(seq: int, dataset: str = SAMPLES) -> str:
     return f"snapshots/{dataset}/v{SAMPLES_MAJOR}/{seq:012d}.parquet"
 
 
-def manifest_of(store: LocalObjectStore, seq: int) -> dict[str, Any]:
+def manifest_of(store: ObjectStore, seq: int) -> dict[str, Any]:
     manifest: dict[str, Any] = json.loads(store.get(f"snapshots/{SAMPLES}/v{SAMPLES_MAJOR}/{seq:012d}.manifest.json"))
     return manifest
 
@@ -122,7 +130,7 @@ MIXED_ROWS = [  # deliberately not in key order, with gaps, corrections and sub-
 
 
 def test_the_snapshot_holds_exactly_the_published_rows_sorted_by_primary_key(
-    engine: Engine, store: LocalObjectStore
+    engine: Engine, store: ObjectStore
 ) -> None:
     publish(engine, MIXED_ROWS)
 
@@ -142,7 +150,7 @@ def test_the_snapshot_holds_exactly_the_published_rows_sorted_by_primary_key(
     assert math.copysign(1.0, table.column("water_temperature").to_pylist()[-1]) == 1.0  # -0.0 is stored as 0.0
 
 
-def test_the_schema_follows_the_contract_with_utc_microsecond_times(engine: Engine, store: LocalObjectStore) -> None:
+def test_the_schema_follows_the_contract_with_utc_microsecond_times(engine: Engine, store: ObjectStore) -> None:
     publish(engine, MIXED_ROWS[:2])
 
     table = read_snapshot(store, write_snapshot(engine, store, WaterQualitySample, now=NOW))
@@ -157,7 +165,7 @@ def test_the_schema_follows_the_contract_with_utc_microsecond_times(engine: Engi
     assert table.schema.field("ph").nullable
 
 
-def test_text_with_quotes_commas_newlines_and_empty_strings_survives(engine: Engine, store: LocalObjectStore) -> None:
+def test_text_with_quotes_commas_newlines_and_empty_strings_survives(engine: Engine, store: ObjectStore) -> None:
     names = ['小关 "north", bridge', "line one\nline two\r\n", "\ttab and trailing space ", "back\\slash", ""]
     stations = [station(f"1100000{index}", name=name) for index, name in enumerate(names)]
     publish(engine, stations, WaterQualityStation)
@@ -167,7 +175,7 @@ def test_text_with_quotes_commas_newlines_and_empty_strings_survives(engine: Eng
     assert table.to_pylist() == expected_rows(stations, seqs=[1, 2, 3, 4, 5], contract=WaterQualityStation)
 
 
-def test_an_empty_string_and_a_missing_value_stay_apart(engine: Engine, store: LocalObjectStore) -> None:
+def test_an_empty_string_and_a_missing_value_stay_apart(engine: Engine, store: ObjectStore) -> None:
     rows = [sample("11000001", 0, ph_flag=""), sample("11000001", 1, ph=None, ph_flag=None)]
     publish(engine, rows)
 
@@ -178,7 +186,7 @@ def test_an_empty_string_and_a_missing_value_stay_apart(engine: Engine, store: L
 
 
 def test_rows_spanning_many_fetch_chunks_arrive_whole(
-    engine: Engine, store: LocalObjectStore, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, store: ObjectStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(snapshots_module, "_CHUNK_ROWS", 3)
     rows = [sample(f"1100000{index % 4}", index, ph=6.0 + index / 10) for index in range(17)]
@@ -204,7 +212,7 @@ def test_postgres_and_sqlite_write_byte_identical_snapshots(
     assert checksums[0] == checksums[1]
 
 
-def test_a_dataset_published_empty_gets_an_empty_snapshot_at_seq_zero(engine: Engine, store: LocalObjectStore) -> None:
+def test_a_dataset_published_empty_gets_an_empty_snapshot_at_seq_zero(engine: Engine, store: ObjectStore) -> None:
     publish(engine, [])
 
     result = write_snapshot(engine, store, WaterQualitySample, now=NOW)
@@ -218,7 +226,7 @@ def test_a_dataset_published_empty_gets_an_empty_snapshot_at_seq_zero(engine: En
 
 
 def test_the_manifest_records_the_bytes_sha256_and_the_datasets_seq_and_count(
-    engine: Engine, store: LocalObjectStore
+    engine: Engine, store: ObjectStore
 ) -> None:
     publish(engine, MIXED_ROWS)
 
@@ -245,7 +253,7 @@ def test_the_manifest_records_the_bytes_sha256_and_the_datasets_seq_and_count(
     assert (result.uri, result.manifest_uri) == (store.uri(parquet_key(5)), store.uri(manifest["objects"]["manifest"]))
 
 
-def test_the_snapshots_row_points_at_the_written_objects(engine: Engine, store: LocalObjectStore) -> None:
+def test_the_snapshots_row_points_at_the_written_objects(engine: Engine, store: ObjectStore) -> None:
     publish(engine, MIXED_ROWS)
 
     result = write_snapshot(engine, store, WaterQualitySample, now=NOW)
@@ -265,7 +273,7 @@ def test_the_snapshots_row_points_at_the_written_objects(engine: Engine, store: 
     assert latest_snapshot(engine, SAMPLES) == dataclasses.replace(result, created=False)
 
 
-def test_the_parquet_file_is_zstd_compressed_in_every_column_chunk(hub: Engine, store: LocalObjectStore) -> None:
+def test_the_parquet_file_is_zstd_compressed_in_every_column_chunk(hub: Engine, store: ObjectStore) -> None:
     publish(hub, MIXED_ROWS)
     write_snapshot(hub, store, WaterQualitySample, now=NOW)
 
@@ -283,7 +291,8 @@ def test_the_parquet_file_is_zstd_compressed_in_every_column_chunk(hub: Engine, 
 # --- keyed by sequence ------------------------------------------------------------------------------------------
 
 
-def test_a_second_call_without_a_new_publish_writes_nothing(engine: Engine, store: LocalObjectStore) -> None:
+def test_a_second_call_without_a_new_publish_writes_nothing(engine: Engine, local_store: ObjectStore) -> None:
+    store = local_store
     publish(engine, MIXED_ROWS)
     first = write_snapshot(engine, store, WaterQualitySample, now=NOW)
     objects = object_states(store)
@@ -298,7 +307,7 @@ def test_a_second_call_without_a_new_publish_writes_nothing(engine: Engine, stor
     assert len(snapshot_rows(engine)) == 1
 
 
-def test_a_publish_that_changes_rows_gets_a_new_snapshot_at_its_seq(engine: Engine, store: LocalObjectStore) -> None:
+def test_a_publish_that_changes_rows_gets_a_new_snapshot_at_its_seq(engine: Engine, store: ObjectStore) -> None:
     rows = [sample("11000001", hour) for hour in range(3)]
     publish(engine, rows)
     first = write_snapshot(engine, store, WaterQualitySample, now=NOW)
@@ -353,7 +362,7 @@ def tampered_copies(body: bytes) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("damage", ["flipped bit", "truncated", "row removed"])
-def test_a_tampered_parquet_object_is_refused(hub: Engine, store: LocalObjectStore, damage: str) -> None:
+def test_a_tampered_parquet_object_is_refused(hub: Engine, store: ObjectStore, damage: str) -> None:
     publish(hub, MIXED_ROWS)
     result = write_snapshot(hub, store, WaterQualitySample, now=NOW)
     store.put(parquet_key(5), tampered_copies(store.get(parquet_key(5)))[damage])
@@ -362,7 +371,7 @@ def test_a_tampered_parquet_object_is_refused(hub: Engine, store: LocalObjectSto
         read_snapshot(store, result)
 
 
-def test_a_manifest_that_disagrees_with_the_row_is_refused(hub: Engine, store: LocalObjectStore) -> None:
+def test_a_manifest_that_disagrees_with_the_row_is_refused(hub: Engine, store: ObjectStore) -> None:
     publish(hub, MIXED_ROWS)
     result = write_snapshot(hub, store, WaterQualitySample, now=NOW)
     manifest = manifest_of(store, 5) | {"sha256": "0" * 64}
@@ -372,24 +381,26 @@ def test_a_manifest_that_disagrees_with_the_row_is_refused(hub: Engine, store: L
         read_snapshot(store, result)
 
 
-def test_a_missing_parquet_object_is_refused(hub: Engine, store: LocalObjectStore) -> None:
+def test_a_missing_parquet_object_is_refused(hub: Engine, stores: Stores) -> None:
+    store = stores.new("objects")
     publish(hub, MIXED_ROWS)
     result = write_snapshot(hub, store, WaterQualitySample, now=NOW)
-    (store.root / parquet_key(5)).unlink()
+    stores.remove(store, parquet_key(5))
 
     with pytest.raises(CorruptSnapshotError, match="missing"):
         read_snapshot(store, result)
 
 
-def test_a_snapshot_from_another_store_is_refused(hub: Engine, store: LocalObjectStore, tmp_path: Path) -> None:
+def test_a_snapshot_from_another_store_is_refused(hub: Engine, stores: Stores) -> None:
+    store = stores.new("objects")
     publish(hub, MIXED_ROWS)
     result = write_snapshot(hub, store, WaterQualitySample, now=NOW)
 
     with pytest.raises(ValueError, match="not an object of this store"):
-        read_snapshot(LocalObjectStore(tmp_path / "elsewhere"), result)
+        read_snapshot(stores.new("elsewhere"), result)
 
 
-def test_an_unknown_dataset_raises_and_writes_nothing(engine: Engine, store: LocalObjectStore) -> None:
+def test_an_unknown_dataset_raises_and_writes_nothing(engine: Engine, store: ObjectStore) -> None:
     publish(engine, [station("11000001")], WaterQualityStation)
 
     with pytest.raises(
@@ -400,7 +411,7 @@ def test_an_unknown_dataset_raises_and_writes_nothing(engine: Engine, store: Loc
     assert snapshot_rows(engine) == []
 
 
-def test_a_naive_now_is_refused(hub: Engine, store: LocalObjectStore) -> None:
+def test_a_naive_now_is_refused(hub: Engine, store: ObjectStore) -> None:
     publish(hub, MIXED_ROWS)
 
     with pytest.raises(ValueError, match="naive"):

@@ -1,0 +1,107 @@
+"""The hub's schema over time: Alembic migrations for its own tables, then each contract's table reconciled.
+
+The bookkeeping tables (``exchange.tables.metadata``: datasets, change log, outbox, quarantine, ...) change through
+revisions in ``exchange/migrations/versions``, run to head on every ``ensure_schema``. A change to one of them in
+``exchange/tables.py`` needs a revision beside it: the migrations test compares the migrated database with
+``metadata`` (Alembic's autogenerate comparison) and fails until the two agree. ``alembic.command.revision(
+alembic_config(conn), message, autogenerate=True)`` drafts one.
+
+Contract tables follow the registered contracts instead, because a new contract version is a code change, not a
+migration someone writes (``ds_<key>_v<major>``, ``exchange.tables.dataset_table``):
+
+- a compatible change (a new minor adding a nullable field) migrates in place: the column is added
+  (``ALTER TABLE ... ADD COLUMN``), existing rows read it as null, and the next publish fills it;
+- a breaking change is a new major, whose table is created beside the old one; the old table stays for the
+  consumers still reading it until the operator drops it;
+- a field added as required within a major cannot be given to the rows already there: ``IncompatibleChangeError``,
+  publish it as a new major.
+
+A database created before migrations existed holds exactly the first revision's tables: it is stamped at that
+revision, then upgraded. On PostgreSQL the whole step runs in one transaction under an advisory lock, so two workers
+starting together migrate once, and a failed step leaves the schema as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import structlog
+from alembic import command
+from alembic.config import Config
+from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Column, Connection, Engine, inspect, text
+
+from contracts import Contract, IncompatibleChangeError, all_contracts
+from exchange.tables import dataset_table, datasets
+
+__all__ = ["BASELINE_REVISION", "alembic_config", "migrate"]
+
+log = structlog.get_logger(__name__)
+
+BASELINE_REVISION = "0001"
+"""The revision whose tables ``create_all`` made before the hub had migrations."""
+_MIGRATIONS = Path(__file__).parent / "migrations"
+_LOCK_KEY = 0x7761746572687562  # "waterhub": one advisory lock for every schema change of this database
+
+
+def alembic_config(conn: Connection) -> Config:
+    """Alembic's configuration for the hub, working on ``conn`` (no alembic.ini: the package carries its scripts)."""
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = conn
+    return config
+
+
+def migrate(engine: Engine, contracts: Iterable[type[Contract]] | None = None) -> None:
+    """Upgrade the hub's own tables to head, then give every contract major a table with every field it has."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("select pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+        config = alembic_config(conn)
+        inspector = inspect(conn)
+        if not inspector.has_table("alembic_version") and inspector.has_table(datasets.name):
+            command.stamp(config, BASELINE_REVISION)
+            log.info("schema_adopted", revision=BASELINE_REVISION)
+        command.upgrade(config, "head")
+        for contract in _newest_minor_per_major(all_contracts() if contracts is None else contracts):
+            _reconcile(conn, contract)
+
+
+def _newest_minor_per_major(contracts: Iterable[type[Contract]]) -> list[type[Contract]]:
+    """The newest version of each (dataset, major): its fields are a superset of its major's older minors'."""
+    newest: dict[tuple[str, int], type[Contract]] = {}
+    for contract in contracts:
+        slot = (contract.meta.key, contract.meta.major)
+        if slot not in newest or newest[slot].meta.version_tuple < contract.meta.version_tuple:
+            newest[slot] = contract
+    return list(newest.values())
+
+
+def _reconcile(conn: Connection, contract: type[Contract]) -> None:
+    """Create the contract's table, or add the nullable columns its version brought; never drop or retype."""
+    table = dataset_table(contract)
+    inspector = inspect(conn)
+    if not inspector.has_table(table.name):
+        table.create(conn)
+        log.info("contract_table_created", table=table.name, contract_version=contract.meta.version)
+        return
+    present = {column["name"] for column in inspector.get_columns(table.name)}
+    missing = [column for column in table.columns if column.name not in present]
+    required = [column.name for column in missing if not column.nullable]
+    if required:
+        raise IncompatibleChangeError(
+            f"{contract.meta.key} {contract.meta.version} adds required fields {required} to table {table.name}, "
+            "whose rows have no value for them. Make the fields optional, or publish the change as a new major "
+            "version (its table is created beside this one). The table was left as it was."
+        )
+    operations = Operations(MigrationContext.configure(conn))
+    for column in missing:
+        operations.add_column(table.name, _added(column))
+        log.info("contract_column_added", table=table.name, column=column.name, contract_version=contract.meta.version)
+
+
+def _added(column: Column[object]) -> Column[object]:
+    """A detached copy of ``column`` for ``ADD COLUMN`` (a column belongs to one table)."""
+    return Column(column.name, column.type, nullable=True, comment=column.comment)

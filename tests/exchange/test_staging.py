@@ -1,0 +1,45 @@
+"""A batch staged by one task and read by the next, through the local folder and an S3-compatible store alike."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine
+
+from contracts.water_quality import WaterQualitySample
+from exchange.errors import BatchNotFoundError
+from exchange.staging import BatchStaging, batch_id_for
+from exchange.tables import ensure_schema
+from tests.exchange.conftest import Stores
+from tests.exchange.rows import NOW, sample, typed_frame
+
+
+@pytest.fixture
+def staging(sqlite_engine: Engine, stores: Stores) -> BatchStaging:
+    ensure_schema(sqlite_engine)
+    return BatchStaging(sqlite_engine, stores.new("objects"))
+
+
+def test_records_and_frames_come_back_as_staged(staging: BatchStaging) -> None:
+    records = [{"st": "11000001", "w01001": "7.12", "name": '小关 "north"\n'}, {"st": "11000002", "w01001": None}]
+    frame = typed_frame(WaterQualitySample, [sample("11000001", 0), sample("11000002", 1, ph=None)])
+    batch = staging.open(source="water_quality", run_id="manual__1", interval_end=NOW, now=NOW)
+
+    raw_key = staging.put_records(batch, "samples", records)
+    frame_key = staging.put_frame(batch, "samples.valid", frame)
+    staged = staging.update(batch, status="validated", streams={"samples": {"raw": raw_key, "valid": frame_key}})
+
+    batch_id = batch_id_for("water_quality", "manual__1")
+    assert staging.read_records(raw_key) == records
+    read = staging.read_frame(frame_key)
+    assert read.equals(frame)
+    assert list(read.dtypes) == list(frame.dtypes)
+    assert sorted(staging.store.list(f"staging/{batch_id}/")) == [
+        f"staging/{batch_id}/samples.raw.ndjson",
+        f"staging/{batch_id}/samples.valid.parquet",
+    ]
+    assert staging.get(batch_id) == staged
+
+
+def test_a_batch_never_staged_is_reported_with_what_to_do(staging: BatchStaging) -> None:
+    with pytest.raises(BatchNotFoundError, match="rerun the DAG from extract"):
+        staging.get("water_quality-0000")
