@@ -18,7 +18,7 @@ from sqlalchemy import Engine, MetaData, inspect, select, text
 
 from contracts import Classification, Contract, ContractMeta, IncompatibleChangeError, all_contracts
 from exchange.publish import publish_frame
-from exchange.schema import BASELINE_REVISION, alembic_config
+from exchange.schema import alembic_config
 from exchange.tables import dataset_table, datasets, ensure_schema, metadata
 from tests.exchange.rows import NOW, typed_frame
 
