@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from exchange.errors import StoreConfigError
 from exchange.objects import open_object_store
 from exchange.urls import redacted_url
 
@@ -52,5 +53,10 @@ def test_text_that_is_not_a_url_but_could_hold_userinfo_is_hidden() -> None:
 
 
 def test_an_object_store_url_with_credentials_is_refused_without_echoing_them() -> None:
-    with pytest.raises(ValueError, match=r"unsupported object store URL scheme 's3' in s3://AKIA:\*\*\*@bucket/hub"):
+    with pytest.raises(
+        ValueError, match=r"unsupported object store URL scheme 'gs' in gs://AKIA:\*\*\*@bucket/hub"
+    ) as gs:
+        open_object_store("gs://AKIA:Wj4-store-secret@bucket/hub")
+    with pytest.raises(StoreConfigError, match=r"s3://bucket/hub: put the object store's keys in settings") as s3:
         open_object_store("s3://AKIA:Wj4-store-secret@bucket/hub")
+    assert "Wj4-store-secret" not in str(gs.value) + str(s3.value)
