@@ -44,7 +44,16 @@ RANGES = {  # (low, high, decimals): realistic spread, at the precision stations
     "turbidity": (2.0, 120.0, 1),
 }
 _T = TypeVar("_T")
-BAD_KINDS = ("ph_out_of_range", "negative", "unknown_station", "missing_time", "duplicate", "not_finite", "unit")
+BAD_KINDS = (
+    "ph_out_of_range",
+    "negative",
+    "unknown_station",
+    "missing_time",
+    "duplicate",
+    "not_finite",
+    "micrograms",
+    "wrong_unit",
+)
 
 
 def station_codes() -> list[str]:
@@ -89,8 +98,12 @@ def _plant(frame: pd.DataFrame, rows: np.ndarray, kinds: np.ndarray) -> None:
     frame.iloc[duplicates] = frame.iloc[duplicates - 1].to_numpy()  # a resent copy of the previous record
     frame["permanganate_index"] = frame["permanganate_index"].astype(object)
     frame.loc[at("not_finite"), "permanganate_index"] = "NaN"
-    frame.loc[at("unit"), "ammonia_nitrogen"] *= 1000
-    frame.loc[at("unit"), "ammonia_nitrogen_unit"] = "µg/L"
+    # µg/L is converted, not refused: a small reading, so that ×1000 stays within the contract's bound for the
+    # baseline, which knows no units.
+    micrograms = at("micrograms")
+    frame.loc[micrograms, "ammonia_nitrogen"] = (np.linspace(0.03, 0.095, len(micrograms)) * 1000).round(1)
+    frame.loc[micrograms, "ammonia_nitrogen_unit"] = "µg/L"
+    frame.loc[at("wrong_unit"), "ammonia_nitrogen_unit"] = "NTU"
 
 
 def run_suite(frame: pd.DataFrame) -> set[int]:

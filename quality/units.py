@@ -40,7 +40,8 @@ def in_contract_units(contract: type[Contract], frame: pd.DataFrame) -> pd.DataF
         codes, sent = pd.factorize(frame[column], use_na_sentinel=True)
         factors = [conversion(text, spec.unit) if isinstance(text, str) else None for text in sent]
         spelled = [spec.unit if factor is not None else text for text, factor in zip(sent, factors, strict=True)]
-        converted[column] = pd.Series(np.asarray([*spelled, None], dtype=object)[codes], index=frame.index)
+        if spelled != list(sent):  # mostly every station writes the contract's spelling: nothing to rewrite
+            converted[column] = pd.Series(np.asarray([*spelled, None], dtype=object)[codes], index=frame.index)
         rescaled = [code for code, factor in enumerate(factors) if factor is not None and factor != 1]
         if not rescaled or spec.name not in frame.columns:
             continue
