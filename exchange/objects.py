@@ -25,6 +25,10 @@ class ObjectStore(Protocol):
 
     def get(self, key: str) -> bytes: ...
 
+    def stream(self, key: str, chunk_bytes: int = 1 << 20) -> Iterator[bytes]:
+        """The object's bytes in chunks, for sending a large object without holding it whole."""
+        ...
+
     def exists(self, key: str) -> bool: ...
 
     def list(self, prefix: str) -> Iterator[str]: ...
@@ -61,6 +65,11 @@ class LocalObjectStore:
 
     def get(self, key: str) -> bytes:
         return self._path(key).read_bytes()
+
+    def stream(self, key: str, chunk_bytes: int = 1 << 20) -> Iterator[bytes]:
+        with self._path(key).open("rb") as handle:
+            while chunk := handle.read(chunk_bytes):
+                yield chunk
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()

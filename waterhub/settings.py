@@ -17,11 +17,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.http.settings import PLACEHOLDER_SECRETS, HttpClientSettings
 from connectors.water_quality.settings import WaterQualitySourceSettings
+from exchange.api.settings import ApiSettings
 from exchange.gateway.settings import GatewaySettings
 from exchange.identity import HUB_ID_PATTERN
 
 __all__ = [
     "PLACEHOLDER_SECRETS",
+    "ApiSettings",
     "GatewaySettings",
     "HttpClientSettings",
     "Settings",
@@ -59,6 +61,7 @@ class Settings(BaseSettings):
     http: HttpClientSettings = Field(default_factory=lambda: HttpClientSettings())
     water_quality: WaterQualitySourceSettings = Field(default_factory=lambda: WaterQualitySourceSettings())
     gateway: GatewaySettings = Field(default_factory=lambda: GatewaySettings())
+    api: ApiSettings = Field(default_factory=lambda: ApiSettings())
 
     @cached_property
     def resolved_database_url(self) -> str:
