@@ -13,6 +13,7 @@ import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from sqlalchemy import ColumnElement, Table, and_
@@ -29,6 +30,7 @@ __all__ = [
     "arrow_expression",
     "conditions_from_json",
     "conditions_to_json",
+    "field_specs_by_name",
     "parse_condition",
     "parse_value",
     "sql_clause",
@@ -88,7 +90,7 @@ def parse_value(spec: FieldSpec, text: str) -> FilterValue:
 
 def parse_condition(contract: type[Contract], field: str, op: str, texts: Sequence[str]) -> Condition:
     """One condition from text (a query parameter, a CLI option), checked against ``contract``'s fields."""
-    specs = {spec.name: spec for spec in contract.field_specs()}
+    specs = field_specs_by_name(contract)
     spec = specs.get(field)
     if spec is None:
         shown = field if len(field) <= 60 else f"{field[:60]}…"
@@ -110,6 +112,12 @@ def parse_condition(contract: type[Contract], field: str, op: str, texts: Sequen
             slug="invalid-filter",
         )
     return Condition(field, op, tuple(parse_value(spec, text) for text in texts))  # type: ignore[arg-type]  # op checked above
+
+
+@cache
+def field_specs_by_name(contract: type[Contract]) -> dict[str, FieldSpec]:
+    """A contract's fields by name, derived once: deriving them builds the model's JSON Schema, which is slow."""
+    return {spec.name: spec for spec in contract.field_specs()}
 
 
 def conditions_to_json(conditions: Sequence[Condition]) -> str | None:

@@ -14,7 +14,7 @@ import json
 from collections.abc import Sequence
 
 from contracts import Contract
-from exchange.access.filters import Condition, FilterValue, parse_value
+from exchange.access.filters import Condition, FilterValue, field_specs_by_name, parse_value
 from exchange.errors import InvalidQueryError
 
 __all__ = ["decode_cursor", "encode_cursor", "filters_fingerprint"]
@@ -61,7 +61,7 @@ def decode_cursor(contract: type[Contract], fingerprint: str, cursor: str) -> tu
         if not isinstance(value, str | int | float) or isinstance(value, bool):
             raise bad
         try:
-            typed.append(parse_value(contract.field_spec(name), str(value)))
+            typed.append(parse_value(field_specs_by_name(contract)[name], str(value)))
         except InvalidQueryError as exc:
             raise bad from exc
     return tuple(typed)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy import ColumnElement, Table, Text, cast, func, literal
 
 from contracts import Contract, FieldSpec
+from exchange.access.filters import field_specs_by_name
 from exchange.errors import InvalidQueryError
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ class RowEncoder:
     """The select list for a contract's rows and their encoding; ``server_json``: PostgreSQL builds each row's JSON."""
 
     def __init__(self, contract: type[Contract], table: Table, *, server_json: bool) -> None:
-        self.specs: tuple[FieldSpec, ...] = contract.field_specs()
+        self.specs: tuple[FieldSpec, ...] = tuple(field_specs_by_name(contract).values())
         self.names = [spec.name for spec in self.specs]
         self.server_json = server_json and len(self.specs) <= _PG_MAX_FIELDS
         self._table = table
