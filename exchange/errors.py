@@ -9,20 +9,28 @@ ExchangeError
 ├── UnknownDatasetError     a consumer asked for a dataset that was never published: check the key
 ├── InvalidFrameError       publish was handed a frame that breaks its contract (duplicate keys, missing
 │                           columns, naive times): a bug in the caller; nothing was written
-└── CorruptSnapshotError    a snapshot object is missing or differs from its recorded sha256: do not load it;
-                            restore it or write it again, replay the change log meanwhile
+├── CorruptSnapshotError    a snapshot object is missing or differs from its recorded sha256: do not load it;
+│                           restore it or write it again, replay the change log meanwhile
+└── AccessError             a department's request cannot be served as asked: the API answers 4xx
+    ├── InvalidTokenError   no such token, wrong secret, expired or revoked: get a new token (401)
+    ├── UnknownDepartmentError  the department code is not registered: `waterhub departments list`
+    └── InvalidQueryError   a filter, cursor or limit the dataset cannot take: fix the request (400)
 ```
 """
 
 __all__ = [
+    "AccessError",
     "BatchNotFoundError",
     "CorruptSnapshotError",
     "CursorExpiredError",
     "ExchangeError",
     "InvalidFrameError",
+    "InvalidQueryError",
+    "InvalidTokenError",
     "StoreConfigError",
     "StoreUnavailableError",
     "UnknownDatasetError",
+    "UnknownDepartmentError",
 ]
 
 
@@ -64,3 +72,23 @@ class InvalidFrameError(ExchangeError):
 
 class CorruptSnapshotError(ExchangeError):
     """A consumer seeds its copy from a snapshot and trusts it whole, so a damaged one is refused, never repaired."""
+
+
+class AccessError(ExchangeError):
+    """What a department asked for cannot be served as asked; the message is safe to show to that department."""
+
+
+class InvalidTokenError(AccessError):
+    """The bearer token names no live token; the message never repeats the token."""
+
+
+class UnknownDepartmentError(AccessError):
+    """Tokens and grants belong to a registered department, so a typo in its code is refused, not created."""
+
+
+class InvalidQueryError(AccessError):
+    """A filter, cursor or limit the dataset cannot take; ``slug`` is the stable kind of problem it is."""
+
+    def __init__(self, message: str, *, slug: str = "invalid-query") -> None:
+        super().__init__(message)
+        self.slug = slug

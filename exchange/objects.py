@@ -31,6 +31,10 @@ class ObjectStore(Protocol):
         """The object's bytes; a missing object raises ``FileNotFoundError`` (its ``filename`` names the object)."""
         ...
 
+    def stream(self, key: str, chunk_bytes: int = 1 << 20) -> Iterator[bytes]:
+        """The object's bytes in chunks, for sending a large object without holding it whole."""
+        ...
+
     def exists(self, key: str) -> bool: ...
 
     def list(self, prefix: str) -> Iterator[str]: ...
@@ -69,6 +73,11 @@ class LocalObjectStore:
 
     def get(self, key: str) -> bytes:
         return self._path(key).read_bytes()
+
+    def stream(self, key: str, chunk_bytes: int = 1 << 20) -> Iterator[bytes]:
+        with self._path(key).open("rb") as handle:
+            while chunk := handle.read(chunk_bytes):
+                yield chunk
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()

@@ -89,6 +89,18 @@ class S3ObjectStore:
                 response.close()
                 response.release_conn()
 
+    def stream(self, key: str, chunk_bytes: int = 1 << 20) -> Iterator[bytes]:
+        """The object's bytes in chunks, read from the open response as they arrive."""
+        name = self._object_name(key)
+        with self._calling("read", key):
+            response = self._client.get_object(self.bucket, name)
+        try:
+            with self._calling("read", key):
+                yield from response.stream(chunk_bytes)
+        finally:
+            response.close()
+            response.release_conn()
+
     def exists(self, key: str) -> bool:
         try:
             with self._calling("look up", key):

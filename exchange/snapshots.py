@@ -44,6 +44,7 @@ __all__ = [
     "read_snapshot",
     "snapshot_key",
     "snapshot_schema",
+    "snapshots_of",
     "write_snapshot",
 ]
 
@@ -170,6 +171,13 @@ def latest_snapshot(engine: Engine, dataset: str) -> SnapshotResult | None:
         return _stored(conn, dataset, None)
 
 
+def snapshots_of(engine: Engine, dataset: str) -> list[SnapshotResult]:
+    """Every stored snapshot of ``dataset``, newest first."""
+    with engine.connect() as conn:
+        rows = conn.execute(_stored_query().where(snapshots.c.dataset == dataset))
+        return [_result(row) for row in rows]
+
+
 def read_snapshot(store: ObjectStore, snapshot: SnapshotResult) -> pa.Table:
     """The snapshot's rows, after checking the file against the sha256 its row and its manifest record.
 
@@ -261,8 +269,10 @@ def _stored(conn: Connection, dataset: str, seq: int | None) -> SnapshotResult |
     if seq is not None:
         query = query.where(snapshots.c.seq == seq)
     row = conn.execute(query.limit(1)).first()
-    if row is None:
-        return None
+    return None if row is None else _result(row)
+
+
+def _result(row: Any) -> SnapshotResult:
     name, version, found_seq, row_count, key, uri, manifest_uri, checksum, created_at = row
     return SnapshotResult(
         name, version, int(found_seq), int(row_count), key, uri, manifest_uri, checksum, created_at, created=False

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     select,
+    text,
 )
 from sqlalchemy.types import TypeEngine
 
@@ -41,14 +42,18 @@ __all__ = [
     "dataset_table",
     "dataset_table_name",
     "datasets",
+    "departments",
     "devices",
     "ensure_schema",
+    "grants",
     "metadata",
     "outbox",
     "published_keys",
     "quarantine",
+    "read_audit",
     "snapshots",
     "stream_state",
+    "tokens",
     "validation_runs",
     "withheld",
 ]
@@ -89,6 +94,15 @@ change_log = Table(
     Column("contract_version", String(20), nullable=False),
     Column("run_id", String(250), nullable=False),
     Column("changed_at", UtcDateTime, nullable=False),
+    # The consumer API's change feed reads deletes from the log (their rows are gone); a partial index keeps that
+    # read cheap without weighing on the inserts and updates that make up the log.
+    Index(
+        "ix_change_log_deletes",
+        "dataset",
+        "seq",
+        postgresql_where=text("op = 'delete'"),
+        sqlite_where=text("op = 'delete'"),
+    ),
     comment="Append-only: one entry per real change, sequence monotonic per dataset.",
 )
 
@@ -213,6 +227,54 @@ devices = Table(
 )
 
 
+departments = Table(
+    "departments",
+    metadata,
+    Column("code", String(40), primary_key=True, comment="Stable code a token and the audit name it by"),
+    Column("name", String(100), nullable=False, comment="The department's official name"),
+    Column("created_at", UtcDateTime, nullable=False),
+    comment="Departments are the principals of the consumer API: each token belongs to one.",
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("token_id", String(16), primary_key=True, comment="Public prefix of the token, for lookup and the audit"),
+    Column("department", String(40), nullable=False, index=True),
+    Column("secret_sha256", String(64), nullable=False, comment="sha256 of the secret part; the token is never kept"),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime),
+    comment="API tokens, stored only as hashes: a leaked table grants nothing.",
+)
+
+grants = Table(
+    "grants",
+    metadata,
+    Column("token_id", String(16), primary_key=True),
+    Column("dataset", String(100), primary_key=True),
+    Column(
+        "row_filter", Text, comment="JSON list of {field, op, values}, all of which a row must meet; null: all rows"
+    ),
+    comment="Which datasets a token reads, each with an optional row filter; a dataset not listed is invisible.",
+)
+
+read_audit = Table(
+    "read_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("read_at", UtcDateTime, nullable=False),
+    Column("department", String(40), nullable=False),
+    Column("token_id", String(16), nullable=False),
+    Column("dataset", String(100), nullable=False),
+    Column("resource", String(20), nullable=False, comment="rows, changes or snapshot"),
+    Column("row_filter", Text, comment="JSON: the grant's filter and the request's own filters"),
+    Column("rows", BigInteger, nullable=False, comment="Rows (or change entries) actually sent"),
+    Index("ix_read_audit_department", "department", "read_at"),
+    comment="One row per data read through the consumer API: who read which dataset, with which filter, how much.",
+)
+
+
 def dataset_table_name(key: str, major: int) -> str:
     """``water_quality.samples`` major 1 → ``ds_water_quality__samples_v1``: majors live side by side."""
     return f"ds_{key.replace('.', '__')}_v{major}"
@@ -257,6 +319,8 @@ def dataset_table(contract: type[Contract]) -> Table:
         Column(HASH_COLUMN, BigInteger, nullable=False, comment="Content hash of the contract fields"),
         Column(SEQ_COLUMN, BigInteger, nullable=False, comment="Change-log sequence of the last change"),
         Column(RUN_COLUMN, String(250), nullable=False, comment="Run that last changed the row"),
+        # The consumer API's change feed reads the rows changed after a consumer's sequence, oldest first.
+        Index(f"ix_{name}_seq", SEQ_COLUMN),
         comment=f"{contract.meta.key} {contract.meta.version}: {contract.meta.title}",
     )
 

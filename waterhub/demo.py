@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from sqlalchemy import select
 
+from exchange.access.departments import seed_departments
 from exchange.staging import batch_id_for
 from exchange.subscriber import ChangeEvent, ChangeSubscriber
 from exchange.tables import outbox
@@ -62,6 +64,7 @@ def run_demo(settings: Settings, *, seed: int, console: Console) -> DemoReport:
             subscriber = stack.enter_context(ChangeSubscriber(settings.resolved_mqtt_url))
         with step("Preparing the hub's and Airflow's databases"):
             pipeline.engine  # noqa: B018 - creates the hub's tables before Airflow's tasks and our watcher race to
+            seed_departments(pipeline.engine, now=datetime.now(UTC))  # the consumer API's principals
             airflow.migrate(log_path=data_dir / "logs" / "airflow-migrate.log")
         log_path = data_dir / "logs" / "airflow-dags-test.log"
         hub_env = {

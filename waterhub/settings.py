@@ -17,12 +17,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.http.settings import PLACEHOLDER_SECRETS, HttpClientSettings, check_secret
 from connectors.water_quality.settings import WaterQualitySourceSettings
+from exchange.api.settings import ApiSettings
 from exchange.gateway.settings import GatewaySettings
 from exchange.identity import HUB_ID_PATTERN
 from exchange.s3_store import S3Credentials
 
 __all__ = [
     "PLACEHOLDER_SECRETS",
+    "ApiSettings",
     "GatewaySettings",
     "HttpClientSettings",
     "Settings",
@@ -64,6 +66,7 @@ class Settings(BaseSettings):
     http: HttpClientSettings = Field(default_factory=lambda: HttpClientSettings())
     water_quality: WaterQualitySourceSettings = Field(default_factory=lambda: WaterQualitySourceSettings())
     gateway: GatewaySettings = Field(default_factory=lambda: GatewaySettings())
+    api: ApiSettings = Field(default_factory=lambda: ApiSettings())
 
     @field_validator("object_store_secret_key")
     @classmethod

@@ -38,6 +38,16 @@ def test_an_object_reads_back_as_written_and_is_replaced_whole(store: ObjectStor
     assert not store.exists("staging/batch-1/other.raw.ndjson")
 
 
+def test_a_large_object_streams_back_in_chunks_of_the_size_asked(store: ObjectStore) -> None:
+    body = bytes(range(256)) * 40  # 10,240 bytes
+    store.put("snapshots/x/v1/000000000001.parquet", body)
+
+    chunks = list(store.stream("snapshots/x/v1/000000000001.parquet", chunk_bytes=4096))
+
+    assert b"".join(chunks) == body
+    assert [len(chunk) for chunk in chunks] == [4096, 4096, 2048]
+
+
 def test_list_yields_every_key_under_a_prefix_in_key_order(store: ObjectStore) -> None:
     keys = ["snapshots/a/v1/000000000002.parquet", "snapshots/a/v1/000000000010.parquet", "snapshots/b/v1/x.json"]
     for key in reversed(keys):

@@ -1,0 +1,135 @@
+"""What every route receives through ``Annotated`` dependencies: the hub's context, the caller, the dataset.
+
+The context (engine, object store, settings, lineage, clock) is built by the app factory and kept on
+``app.state``; nothing is built at import time, and a test passes its own clock or settings to the factory.
+A dataset that is not granted to the caller is answered exactly like one that does not exist (404, same words),
+so a department cannot learn what others are given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from sqlalchemy import Engine, Table, select
+
+from contracts import Contract, get_contract
+from contracts.errors import UnknownContractError
+from exchange.access.filters import Condition, conditions_from_json
+from exchange.access.tokens import Principal, authenticate
+from exchange.api.problems import Problem
+from exchange.api.settings import ApiSettings
+from exchange.errors import InvalidQueryError, InvalidTokenError
+from exchange.objects import ObjectStore
+from exchange.tables import dataset_table, datasets
+
+__all__ = [
+    "ApiContext",
+    "ContextDep",
+    "DatasetDep",
+    "GrantedDataset",
+    "Lineage",
+    "PrincipalDep",
+    "current_principal",
+    "get_context",
+    "granted_dataset",
+    "not_found",
+    "published_contract",
+]
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where a dataset comes from: the source systems and DAGs that publish it."""
+
+    sources: tuple[str, ...] = ()
+    dags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    engine: Engine
+    store: ObjectStore
+    settings: ApiSettings
+    lineage: Mapping[str, Lineage] = field(default_factory=dict)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+def get_context(request: Request) -> ApiContext:
+    context: ApiContext = request.app.state.context
+    return context
+
+
+ContextDep = Annotated[ApiContext, Depends(get_context)]
+
+
+def current_principal(request: Request, context: ContextDep) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Problem(401, "unauthorized", "send your department's token as 'Authorization: Bearer <token>'")
+    try:
+        return authenticate(context.engine, token.strip(), now=context.clock())
+    except InvalidTokenError as exc:
+        raise Problem(401, "unauthorized", str(exc)) from exc
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+@dataclass(frozen=True)
+class GrantedDataset:
+    """A published dataset the caller may read, with the grant's row filter (empty: every row)."""
+
+    key: str
+    contract: type[Contract]
+    table: Table
+    grant_filter: tuple[Condition, ...]
+    last_seq: int
+    principal: Principal
+
+    @property
+    def is_filtered(self) -> bool:
+        return bool(self.grant_filter)
+
+
+def not_found(key: str) -> Problem:
+    shown = key if len(key) <= 100 else f"{key[:100]}…"
+    return Problem(404, "not-found", f"no dataset {shown!r} is shared with you; GET /datasets lists yours")
+
+
+def granted_dataset(
+    key: Annotated[str, Path(description="Dataset key, e.g. water_quality.samples", max_length=200)],
+    principal: PrincipalDep,
+    context: ContextDep,
+) -> GrantedDataset:
+    if key not in principal.grants:
+        raise not_found(key)
+    with context.engine.connect() as conn:
+        row = conn.execute(
+            select(datasets.c.contract_version, datasets.c.last_seq).where(datasets.c.key == key)
+        ).first()
+    if row is None:
+        raise not_found(key)
+    contract = published_contract(key, row.contract_version)
+    try:
+        grant_filter = conditions_from_json(contract, principal.grants[key])
+    except InvalidQueryError as exc:  # the contract changed under the grant: serve nothing rather than too much
+        raise Problem(
+            404, "not-found", f"your grant on {key!r} no longer fits its contract; ask for a new one"
+        ) from exc
+    return GrantedDataset(key, contract, dataset_table(contract), grant_filter, int(row.last_seq), principal)
+
+
+def published_contract(key: str, version: str) -> type[Contract]:
+    """The contract a dataset was published under, or the newest of its key when that version is gone."""
+    try:
+        return get_contract(key, version)
+    except UnknownContractError:
+        return get_contract(key)
+
+
+DatasetDep = Annotated[GrantedDataset, Depends(granted_dataset)]

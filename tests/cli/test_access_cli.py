@@ -1,0 +1,66 @@
+"""`waterhub departments` and `waterhub tokens` as an operator runs them, on real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from exchange.access.tokens import authenticate
+from exchange.db import make_engine
+
+WATERHUB = str(Path(sys.executable).with_name("waterhub"))
+
+
+def _waterhub(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - the venv's own console script
+        [WATERHUB, *args],
+        env=os.environ | {"WATERHUB_DATABASE_URL": database_url, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_a_token_is_printed_once_and_works_with_its_grant_and_filter(pg_schema_url: str) -> None:
+    assert _waterhub(pg_schema_url, "departments", "add", "--builtin").returncode == 0
+    listed = json.loads(_waterhub(pg_schema_url, "departments", "list", "--json").stdout)
+    created = _waterhub(
+        pg_schema_url,
+        "tokens", "create", "--department", "tianhe-water", "--datasets", "water_quality.stations",
+        "--filter", "district=天河区", "--expires", "30d", "--json",
+    )  # fmt: skip
+    assert {"code": "tianhe-water", "name": "天河区水务局"} in listed
+    token = json.loads(created.stdout)["token"]
+    engine = make_engine(pg_schema_url)
+    try:
+        principal = authenticate(engine, token, now=datetime.now(UTC))
+        listing = _waterhub(pg_schema_url, "tokens", "list", "--json").stdout
+        assert token.split("_")[2] not in listing  # the secret is never shown again
+        _waterhub(pg_schema_url, "tokens", "revoke", principal.token_id)
+        revoked = json.loads(_waterhub(pg_schema_url, "tokens", "list", "--json").stdout)
+    finally:
+        engine.dispose()
+    assert principal.department == "tianhe-water"
+    assert json.loads(principal.grants["water_quality.stations"] or "[]") == [
+        {"field": "district", "op": "eq", "values": ["天河区"]}
+    ]
+    assert revoked[0]["revoked_at"] is not None
+
+
+def test_a_filter_on_a_field_the_dataset_lacks_is_refused_in_one_line(pg_schema_url: str) -> None:
+    _waterhub(pg_schema_url, "departments", "add", "--builtin")
+    refused = _waterhub(
+        pg_schema_url,
+        "tokens", "create", "--department", "tianhe-water", "--datasets", "water_quality.samples",
+        "--filter", "district=天河区",
+    )  # fmt: skip
+    unknown = _waterhub(pg_schema_url, "tokens", "create", "--department", "nope", "--datasets", "devices.status")
+    assert refused.returncode == 1
+    assert "water_quality.samples has no field 'district'" in refused.stderr
+    assert unknown.returncode == 1
+    assert "no department 'nope'" in unknown.stderr

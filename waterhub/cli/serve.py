@@ -1,0 +1,39 @@
+"""``waterhub serve api``: the consumer API on uvicorn, until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from waterhub.settings import Settings
+
+__all__ = ["api", "app"]
+
+app = typer.Typer(help="Serve the hub's HTTP APIs.", no_args_is_help=True)
+
+
+@app.command("api")
+def api(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on", min=1, max=65535)] = 8080,
+) -> None:
+    """The consumer API departments read datasets, changes and snapshots through."""
+    import uvicorn
+
+    from exchange.api.app import create_app
+    from exchange.db import make_engine
+    from exchange.objects import open_object_store
+    from exchange.tables import ensure_schema
+    from waterhub.lineage import dataset_lineage
+
+    settings = Settings()
+    engine = make_engine(settings.resolved_database_url)
+    ensure_schema(engine)
+    application = create_app(
+        engine, open_object_store(settings.resolved_object_store_url), settings.api, lineage=dataset_lineage(settings)
+    )
+    try:
+        uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+    finally:
+        engine.dispose()
