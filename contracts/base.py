@@ -6,11 +6,16 @@ this package never imports SQLAlchemy or Great Expectations and a schema is neve
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
+from functools import cache
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+
+from contracts.types import is_storable_text
 
 __all__ = ["Classification", "Contract", "ContractMeta", "FieldSpec", "FieldType", "Reference", "schema_id"]
 
@@ -77,6 +82,8 @@ class FieldSpec:
     max_length: int | None = None
     source_zone: str | None = None
     """For a datetime: the zone a source means when it sends a time without an offset (None: refuse such times)."""
+    earliest: datetime | None = None
+    """For a datetime: the earliest plausible value (``x-earliest``); an earlier one is ``<field>_implausible``."""
 
     @property
     def is_bounded(self) -> bool:
@@ -98,6 +105,25 @@ class Contract(BaseModel):
     )
 
     meta: ClassVar[ContractMeta]
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_and_plausible(cls, value: object, info: ValidationInfo) -> object:
+        """Refuse text no database stores, and times that cannot be true: before the field's floor, or after the
+        ``not_after`` a caller passes as validation context (the end of a run's interval plus
+        ``contracts.types.CLOCK_TOLERANCE``; the model alone cannot know the run). The vectorised suite refuses the
+        same values, as ``<field>_bad_text`` and ``<field>_implausible``."""
+        if isinstance(value, str) and not is_storable_text(value):
+            raise ValueError("text holding NUL or a lone surrogate cannot be stored")
+        if isinstance(value, datetime) and value.tzinfo is not None and info.field_name is not None:
+            earliest = _earliest_times(cls).get(info.field_name)
+            if earliest is not None and value < earliest:
+                raise ValueError(f"{value.isoformat()} is before {earliest.isoformat()}, the earliest plausible time")
+            context = info.context if isinstance(info.context, Mapping) else {}
+            not_after = context.get("not_after")
+            if isinstance(not_after, datetime) and value > not_after:
+                raise ValueError(f"{value.isoformat()} is after {not_after.isoformat()}, the latest plausible time")
+        return value
 
     @classmethod
     def field_specs(cls) -> tuple[FieldSpec, ...]:
@@ -137,6 +163,12 @@ class Contract(BaseModel):
             ],
         }
         return schema
+
+
+@cache
+def _earliest_times(contract: type[Contract]) -> dict[str, datetime]:
+    """Each time field's floor, read once per contract off its field specs (the one owner of ``x-earliest``)."""
+    return {spec.name: spec.earliest for spec in contract.field_specs() if spec.earliest is not None}
 
 
 def schema_id(key: str, version: str) -> str:
@@ -179,4 +211,9 @@ def _spec_from_property(name: str, prop: dict[str, Any], definitions: dict[str, 
         min_length=body.get("minLength"),
         max_length=body.get("maxLength"),
         source_zone=prop.get("x-source-zone", body.get("x-source-zone")),
+        earliest=_time_or_none(prop.get("x-earliest", body.get("x-earliest"))),
     )
+
+
+def _time_or_none(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
