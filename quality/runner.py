@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -57,14 +58,20 @@ class ValidationOutcome:
 
 
 def validate_frame(
-    contract: type[Contract], frame: pd.DataFrame, *, known_references: Mapping[str, Collection[str]] | None = None
+    contract: type[Contract],
+    frame: pd.DataFrame,
+    *,
+    known_references: Mapping[str, Collection[str]] | None = None,
+    not_after: datetime | None = None,
 ) -> ValidationOutcome:
     """Check every row of ``frame`` (raw values, one column per contract field, extra columns such as units allowed).
 
-    ``known_references`` gives, per referenced dataset, the keys a reference may point at.
+    ``known_references`` gives, per referenced dataset, the keys a reference may point at. ``not_after`` is the
+    latest plausible time (the run's interval end plus ``contracts.types.CLOCK_TOLERANCE``): a later one in any
+    datetime field is ``<field>_implausible``, as the contract's model refuses it given ``context={"not_after": ...}``.
     """
     batch = encode_batch(contract, frame)
-    suite = build_suite(contract, batch.columns.keys(), known_references)
+    suite = build_suite(contract, batch.columns.keys(), known_references, not_after=not_after)
     columns = dict(batch.columns) | {derived.name: derived.compute(batch) for derived in suite.derived}
     rejected: dict[str, _Mask] = {
         reason: mask for name in batch.columns for reason, mask in batch.columns[name].failed.items()

@@ -8,7 +8,8 @@ computed on the typed batch first.
 
 Reason codes are stable and go into quarantine: ``<field>_missing``, ``<field>_out_of_range``,
 ``<field>_not_allowed``, ``<field>_bad_format``, ``<field>_bad_length``, ``<field>_wrong_unit``,
-``duplicate_key``, and a reference's own reason (``unknown_station``).
+``<field>_implausible`` (a time before the field's floor or after the run's ``not_after``), ``duplicate_key``, and a
+reference's own reason (``unknown_station``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -78,15 +80,20 @@ class Suite:
 
 
 def build_suite(
-    contract: type[Contract], columns: Collection[str], known_references: Mapping[str, Collection[str]] | None = None
+    contract: type[Contract],
+    columns: Collection[str],
+    known_references: Mapping[str, Collection[str]] | None = None,
+    *,
+    not_after: datetime | None = None,
 ) -> Suite:
     """The suite for a batch with ``columns``: field checks, unit checks for the unit columns the batch carries,
-    the key's uniqueness, references (checked against ``known_references[dataset]``) and the domain rules."""
+    the key's uniqueness, references (checked against ``known_references[dataset]``) and the domain rules.
+    ``not_after`` is the latest time any datetime field may hold (a run's interval end plus a tolerance)."""
     from quality.domain import domain_rules_for
 
     checks: list[Check] = []
     for spec in contract.field_specs():
-        checks.extend(_field_checks(contract, spec))
+        checks.extend(_field_checks(contract, spec, not_after))
         if spec.unit is not None and f"{spec.name}{UNIT_SUFFIX}" in columns:
             checks.append(
                 Check(
@@ -118,7 +125,7 @@ def build_suite(
     return Suite(contract, tuple(checks), tuple(derived))
 
 
-def _field_checks(contract: type[Contract], spec: FieldSpec) -> list[Check]:
+def _field_checks(contract: type[Contract], spec: FieldSpec, not_after: datetime | None) -> list[Check]:
     name = spec.name
     checks: list[Check] = []
     if not spec.nullable or name in contract.meta.primary_key:
@@ -139,7 +146,21 @@ def _field_checks(contract: type[Contract], spec: FieldSpec) -> list[Check]:
     if spec.min_length is not None or spec.max_length is not None:
         lengths = {"min_value": spec.min_length, "max_value": spec.max_length}
         checks.append(Check(f"{name}_bad_length", "length", name, lengths, name))
+    if spec.type == "datetime":
+        checks.append(_plausible_time(spec, not_after))
     return checks
+
+
+def _plausible_time(spec: FieldSpec, not_after: datetime | None) -> Check:
+    """A time that cannot be true: before the field's floor, or after ``not_after``. Without either, the bounds
+    are the years 1-9999 in UTC, where the contract's model ends (a time whose offset takes it past them is typed
+    all the same, and refused here)."""
+    bounds = {
+        "min_value": spec.earliest or datetime.min.replace(tzinfo=UTC),
+        "max_value": not_after or datetime.max.replace(tzinfo=UTC),
+    }
+    note = "a clock that was reset, or runs ahead of the run that read it"
+    return Check(f"{spec.name}_implausible", "between", spec.name, bounds, spec.name, note)
 
 
 def _references(
