@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["EncodedBatch", "EncodedColumn", "encode_batch", "encode_values"]
+__all__ = ["EncodedBatch", "EncodedColumn", "encode_batch", "encode_values", "raw_frame"]
 
 _Mask = npt.NDArray[np.bool_]
 _Codes = npt.NDArray[np.signedinteger[Any]]
@@ -70,7 +70,7 @@ class EncodedColumn:
             return pd.Series(
                 pd.Categorical.from_codes(codes, categories=pd.Index(self.values, dtype="str"), validate=False)
             )
-        return pd.Series(self.values.array.take(codes, allow_fill=True))
+        return pd.Series(self.values.array.take(codes, allow_fill=True), dtype=self.values.dtype)
 
     def mapped(self, function: Callable[[pd.Series], pd.Series]) -> EncodedColumn:
         """Each row's value put through ``function``, which sees each distinct value once (never a missing one)."""
@@ -100,6 +100,23 @@ class EncodedBatch:
         chosen = {name: self.columns[name].rows(positions) for name in names}
         rows = self.rows if positions is None else len(positions)
         return pd.DataFrame(chosen, index=pd.RangeIndex(rows), copy=False)  # no copy into one block per dtype
+
+
+def raw_frame(rows: Sequence[Mapping[str, object]]) -> pd.DataFrame:
+    """Rows as a connector produced them, one column per key, for ``encode_batch``.
+
+    pandas makes a column of text, and the column names, Arrow strings, which cannot hold a lone surrogate (what
+    ``json.loads`` makes of an escape like ``"\\ud800"``): a batch holding one is kept as Python objects instead,
+    which ``encode_batch`` types alike and ``<field>_bad_text`` refuses, and a key holding one is left out (no
+    contract names such a field; the raw record keeps it).
+    """
+    import pandas as pd
+
+    try:
+        return pd.DataFrame(rows)
+    except UnicodeEncodeError:
+        named = [{key: value for key, value in row.items() if is_storable_text(key)} for row in rows]
+        return pd.DataFrame(named, dtype=object)
 
 
 def encode_batch(contract: type[Contract], raw: pd.DataFrame) -> EncodedBatch:
@@ -132,8 +149,11 @@ def _encode(series: pd.Series, spec: FieldSpec | None) -> EncodedColumn:
     import pandas as pd
 
     raw_codes, distinct = _distinct(series.reset_index(drop=True))
-    typed, failures = (distinct, {}) if spec is None else _CONVERTERS[spec.type](spec, distinct)
-    typed_codes, typed_values = pd.factorize(typed, use_na_sentinel=True)
+    typed, failures = (_as_sent(distinct), {}) if spec is None else _CONVERTERS[spec.type](spec, distinct)
+    try:
+        typed_codes, typed_values = pd.factorize(typed, use_na_sentinel=True)
+    except TypeError:  # a JSON list or object in a column no field types (an unknown field): kept as it came
+        return EncodedColumn(raw_codes, typed, {})
     # Mostly the typed values are the raw ones, one for one: then the rows keep their codes as they are.
     codes = _recoded(typed_codes, len(typed_values), raw_codes)
     failed = {
@@ -142,6 +162,20 @@ def _encode(series: pd.Series, spec: FieldSpec | None) -> EncodedColumn:
         if spec is not None and mask.any()
     }
     return EncodedColumn(codes, pd.Series(typed_values), failed)
+
+
+def _as_sent(values: pd.Series) -> pd.Series:
+    """A column no field types (a unit, an unknown field), as it came, except that a lone surrogate in its text is
+    written as its JSON escape: the checks' tables are Arrow strings, and the escape still equals no unit or code a
+    check compares it with."""
+    import pandas as pd
+
+    if values.dtype != object:
+        return values
+    escaped = [
+        value.encode("utf-8", "backslashreplace").decode() if isinstance(value, str) else value for value in values
+    ]
+    return pd.Series(escaped, index=values.index, dtype=object)
 
 
 def _recoded(codes: _Codes, values: int, rows: _Codes) -> _Codes:

@@ -114,7 +114,8 @@ def _entries(column: EncodedColumn, presence_only: bool) -> _Entries:
     has_null = bool((column.codes < 0).any())
     take = np.r_[np.arange(len(values)), [-1] if has_null else []].astype(np.intp, copy=False)
     row_entry = np.minimum(column.codes, 0) if presence_only else column.codes
-    return _Entries(pd.Series(values.array.take(take, allow_fill=True)), row_entry)
+    # The values' own dtype: text a source sent as Python objects may hold what no Arrow string column can.
+    return _Entries(pd.Series(values.array.take(take, allow_fill=True), dtype=values.dtype), row_entry)
 
 
 @dataclass(frozen=True)
@@ -219,4 +220,4 @@ def _padded(entries: pd.Series, length: int) -> pd.Series:
         return entries
     filler = 0 if len(entries) else -1
     take = np.r_[np.arange(len(entries)), np.full(length - len(entries), filler)].astype(np.intp, copy=False)
-    return pd.Series(entries.array.take(take, allow_fill=True))
+    return pd.Series(entries.array.take(take, allow_fill=True), dtype=entries.dtype)

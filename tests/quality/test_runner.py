@@ -17,6 +17,7 @@ from connectors.water_quality import WaterQualitySamplesStream, WaterQualitySimu
 from contracts.types import BeijingTime
 from contracts.water_quality import WaterQualitySample, WaterQualityStation
 from quality import MissingReferenceKeysError, validate_frame
+from quality.coercion import raw_frame
 
 STATIONS_KEY = "water_quality.stations"
 _TIME = TypeAdapter(BeijingTime)
@@ -274,6 +275,23 @@ def test_a_time_that_cannot_be_true_is_refused_and_never_raises(stamp: str, reas
 def test_integers_no_float_holds_are_not_finite() -> None:
     outcome = validate_frame(WaterQualityStation, _longitudes(10**400, -(10**400), 113))
     assert outcome.quarantined == {0: ["longitude_not_finite"], 1: ["longitude_not_finite"]}
+
+
+def test_units_and_unknown_fields_holding_anything_are_judged_without_raising() -> None:
+    """A lone surrogate in a column name or a unit, a JSON object in an unknown field: none is a contract field's
+    value, but each reaches the checks' tables (units) or the batch's columns (unknown fields)."""
+    stream = WaterQualitySamplesStream()
+    sample = {
+        "station_code": "44010001",
+        "sampled_at": "2026-11-20 08:00:00",
+        "updated_at": "2026-11-20 09:10:00",
+        "factors": {"w01001": {"value": 7.4, "flag": "N", "unit": "dimensionless"}},
+    }
+    odd_unit = sample | {"sampled_at": "2026-11-20 07:00:00", "factors": {"w01001": {"value": 7.4, "unit": "\ud800"}}}
+    rows = [stream.post_process(record) | {"remark": {"by": ["x"]}, "\udfff": 1} for record in (sample, odd_unit)]
+    outcome = validate_frame(WaterQualitySample, raw_frame(rows), known_references={STATIONS_KEY: ["44010001"]})
+    assert outcome.quarantined == {1: ["ph_wrong_unit"]}
+    assert outcome.valid["ph"].tolist() == [7.4]
 
 
 def test_progress_bars_stay_off(capfd: pytest.CaptureFixture[str]) -> None:
