@@ -13,6 +13,7 @@ types) ``True`` and ``1.0`` are equal keys to a hash table but not to the contra
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -150,10 +151,7 @@ def _encode(series: pd.Series, spec: FieldSpec | None) -> EncodedColumn:
 
     raw_codes, distinct = _distinct(series.reset_index(drop=True))
     typed, failures = (_as_sent(distinct), {}) if spec is None else _CONVERTERS[spec.type](spec, distinct)
-    try:
-        typed_codes, typed_values = pd.factorize(typed, use_na_sentinel=True)
-    except TypeError:  # a JSON list or object in a column no field types (an unknown field): kept as it came
-        return EncodedColumn(raw_codes, typed, {})
+    typed_codes, typed_values = pd.factorize(typed, use_na_sentinel=True)
     # Mostly the typed values are the raw ones, one for one: then the rows keep their codes as they are.
     codes = _recoded(typed_codes, len(typed_values), raw_codes)
     failed = {
@@ -165,17 +163,22 @@ def _encode(series: pd.Series, spec: FieldSpec | None) -> EncodedColumn:
 
 
 def _as_sent(values: pd.Series) -> pd.Series:
-    """A column no field types (a unit, an unknown field), as it came, except that a lone surrogate in its text is
-    written as its JSON escape: the checks' tables are Arrow strings, and the escape still equals no unit or code a
-    check compares it with."""
+    """A column no field types (a unit, an unknown field), as it came, but comparable: a JSON list or object as its
+    JSON text (Great Expectations fails comparing a dict, and hash tables refuse one) and a lone surrogate as its
+    escape (the checks' tables are Arrow strings). Neither text equals a unit or code a check compares it with."""
     import pandas as pd
 
     if values.dtype != object:
         return values
-    escaped = [
-        value.encode("utf-8", "backslashreplace").decode() if isinstance(value, str) else value for value in values
-    ]
-    return pd.Series(escaped, index=values.index, dtype=object)
+    return pd.Series([_comparable(value) for value in values], index=values.index, dtype=object)
+
+
+def _comparable(value: object) -> object:
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode()
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=True, sort_keys=True)
+    return value
 
 
 def _recoded(codes: _Codes, values: int, rows: _Codes) -> _Codes:
@@ -356,7 +359,10 @@ def _times(spec: FieldSpec, series: pd.Series) -> tuple[pd.Series, dict[str, _Ma
             utc = series.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
         return utc.dt.as_unit("us"), {"not_a_time": present & utc.isna().to_numpy(dtype=bool)}
     types = _value_types(series)
-    texts = series if types is None else series.where(_is_type(types, str))
+    if types is None and not pd.api.types.is_string_dtype(series.dtype):  # numbers (or booleans) only: no text
+        texts = pd.Series(None, index=series.index, dtype=object)
+    else:
+        texts = series if types is None else series.where(_is_type(types, str))
     try:
         text = pa.array(texts, type=pa.string(), from_pandas=True)
     except UnicodeEncodeError:  # a lone surrogate, which no Arrow string holds: no time either, so judged one by one

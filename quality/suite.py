@@ -93,7 +93,7 @@ def build_suite(
 
     checks: list[Check] = []
     for spec in contract.field_specs():
-        checks.extend(_field_checks(contract, spec, not_after))
+        checks.extend(_field_checks(contract, spec))
         if spec.unit is not None and f"{spec.name}{UNIT_SUFFIX}" in columns:
             checks.append(
                 Check(
@@ -107,6 +107,11 @@ def build_suite(
             )
     reference_checks, derived = _references(contract, known_references or {})
     checks.extend(reference_checks)
+    for spec in contract.field_specs():
+        if spec.type == "datetime":
+            check, column = _plausible_time(spec, not_after)
+            checks.append(check)
+            derived.append(column)
     derived.append(_latest_of_its_key(contract.meta.primary_key, contract.meta.cursor_field))
     kept = f"the latest by {contract.meta.cursor_field}" if contract.meta.cursor_field else "the last in feed order"
     checks.append(
@@ -125,7 +130,7 @@ def build_suite(
     return Suite(contract, tuple(checks), tuple(derived))
 
 
-def _field_checks(contract: type[Contract], spec: FieldSpec, not_after: datetime | None) -> list[Check]:
+def _field_checks(contract: type[Contract], spec: FieldSpec) -> list[Check]:
     name = spec.name
     checks: list[Check] = []
     if not spec.nullable or name in contract.meta.primary_key:
@@ -146,21 +151,24 @@ def _field_checks(contract: type[Contract], spec: FieldSpec, not_after: datetime
     if spec.min_length is not None or spec.max_length is not None:
         lengths = {"min_value": spec.min_length, "max_value": spec.max_length}
         checks.append(Check(f"{name}_bad_length", "length", name, lengths, name))
-    if spec.type == "datetime":
-        checks.append(_plausible_time(spec, not_after))
     return checks
 
 
-def _plausible_time(spec: FieldSpec, not_after: datetime | None) -> Check:
-    """A time that cannot be true: before the field's floor, or after ``not_after``. Without either, the bounds
-    are the years 1-9999 in UTC, where the contract's model ends (a time whose offset takes it past them is typed
-    all the same, and refused here)."""
-    bounds = {
-        "min_value": spec.earliest or datetime.min.replace(tzinfo=UTC),
-        "max_value": not_after or datetime.max.replace(tzinfo=UTC),
-    }
-    note = "a clock that was reset, or runs ahead of the run that read it"
-    return Check(f"{spec.name}_implausible", "between", spec.name, bounds, spec.name, note)
+def _plausible_time(spec: FieldSpec, not_after: datetime | None) -> tuple[Check, DerivedColumn]:
+    """A time that cannot be true: before the field's floor, or after ``not_after``; without either, outside the
+    years 1-9999 in UTC, where the contract's model ends (a time whose offset takes it before year 1 is typed all
+    the same, and refused here). Judged on a derived column: report times are mostly distinct, and a bound on the
+    time column itself would put every one of them in the checks' value table."""
+    floor = spec.earliest or datetime.min.replace(tzinfo=UTC)
+    ceiling = not_after or datetime.max.replace(tzinfo=UTC)
+    column = f"_{spec.name}_is_plausible"
+    note = f"from {floor.isoformat()} to {ceiling.isoformat()}: else a clock that was reset, or runs ahead of the run"
+
+    def compute(batch: EncodedBatch) -> EncodedColumn:
+        return batch.columns[spec.name].mapped(lambda times: (times >= floor) & (times <= ceiling))
+
+    check = Check(f"{spec.name}_implausible", "in_set", column, {"value_set": [True]}, spec.name, note)
+    return check, DerivedColumn(column, compute)
 
 
 def _references(

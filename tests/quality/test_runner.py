@@ -272,25 +272,38 @@ def test_a_time_that_cannot_be_true_is_refused_and_never_raises(stamp: str, reas
     assert outcome.valid["updated_at"].tolist() == [datetime(1900, 1, 1, tzinfo=UTC), not_after]
 
 
+@pytest.mark.parametrize("stamps", [[1764547200, 1764550800], [1764547200.5, None], [True, False]])
+def test_a_time_column_of_numbers_only_is_not_a_time(stamps: list[object]) -> None:
+    """A source sending epoch seconds in every record: the whole column is numbers, never text."""
+    frame = pd.DataFrame([_station(station_code=f"4401000{n}", updated_at=s) for n, s in enumerate(stamps)])
+    outcome = validate_frame(WaterQualityStation, frame)
+    expected = {n: ["updated_at_missing" if s is None else "updated_at_not_a_time"] for n, s in enumerate(stamps)}
+    assert outcome.quarantined == expected
+
+
 def test_integers_no_float_holds_are_not_finite() -> None:
     outcome = validate_frame(WaterQualityStation, _longitudes(10**400, -(10**400), 113))
     assert outcome.quarantined == {0: ["longitude_not_finite"], 1: ["longitude_not_finite"]}
 
 
 def test_units_and_unknown_fields_holding_anything_are_judged_without_raising() -> None:
-    """A lone surrogate in a column name or a unit, a JSON object in an unknown field: none is a contract field's
-    value, but each reaches the checks' tables (units) or the batch's columns (unknown fields)."""
+    """A lone surrogate in a column name or a unit, a JSON object or a number for a unit (Great Expectations fails
+    comparing a dict and an int with text), an object in an unknown field: none is a contract field's value, but
+    units reach the checks' tables and unknown fields the batch's columns."""
     stream = WaterQualitySamplesStream()
-    sample = {
-        "station_code": "44010001",
-        "sampled_at": "2026-11-20 08:00:00",
-        "updated_at": "2026-11-20 09:10:00",
-        "factors": {"w01001": {"value": 7.4, "flag": "N", "unit": "dimensionless"}},
-    }
-    odd_unit = sample | {"sampled_at": "2026-11-20 07:00:00", "factors": {"w01001": {"value": 7.4, "unit": "\ud800"}}}
-    rows = [stream.post_process(record) | {"remark": {"by": ["x"]}, "\udfff": 1} for record in (sample, odd_unit)]
+    odd_units: list[object] = [{}, -94207, "\ud800"]
+    records = [
+        {
+            "station_code": "44010001",
+            "sampled_at": f"2026-11-20 0{hour}:00:00",
+            "updated_at": "2026-11-20 09:10:00",
+            "factors": {"w01001": {"value": 7.4, "flag": "N", "unit": unit}},
+        }
+        for hour, unit in enumerate(["dimensionless", *odd_units])
+    ]
+    rows = [stream.post_process(record) | {"remark": {"by": ["x"]}, "\udfff": 1} for record in records]
     outcome = validate_frame(WaterQualitySample, raw_frame(rows), known_references={STATIONS_KEY: ["44010001"]})
-    assert outcome.quarantined == {1: ["ph_wrong_unit"]}
+    assert outcome.quarantined == {row: ["ph_wrong_unit"] for row in range(1, 1 + len(odd_units))}
     assert outcome.valid["ph"].tolist() == [7.4]
 
 
