@@ -238,7 +238,7 @@ def _every_record_is_published_or_quarantined(
 
 
 _HYPOTHESIS = settings(
-    max_examples=40,
+    max_examples=30,
     # No shrinking: each example runs the whole pipeline, so shrinking a failure takes longer than the test may
     # run; the failing draws are printed whole.
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
