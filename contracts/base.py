@@ -6,12 +6,16 @@ this package never imports SQLAlchemy or Great Expectations and a schema is neve
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from functools import cache
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
+
+from contracts.types import is_storable_text
 
 __all__ = [
     "Classification",
@@ -100,6 +104,8 @@ class FieldSpec:
     """Filled in by quality, never read from a source (a factor's status)."""
     detection_limit: float | None = None
     """For a factor's value: readings in ``[-detection_limit, 0)`` are below detection, not out of range."""
+    earliest: datetime | None = None
+    """For a datetime: the earliest plausible value (``x-earliest``); an earlier one is ``<field>_implausible``."""
 
     @property
     def is_bounded(self) -> bool:
@@ -141,13 +147,44 @@ class Contract(BaseModel):
 
     meta: ClassVar[ContractMeta]
 
-    @field_validator("*", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _no_booleans_for_numbers(cls, value: object, info: ValidationInfo) -> object:
-        """JSON ``true`` is no reading: pydantic's lax mode would take it as 1.0, and a hash table as 1."""
-        if isinstance(value, bool) and info.field_name in _number_fields(cls):
-            raise ValueError("a boolean is not a number")
-        return value
+    def _no_booleans_for_numbers(cls, data: Any) -> Any:
+        """JSON ``true`` is no reading: pydantic's lax mode would take it as 1.0, and a hash table as 1. Checked once
+        per record on the raw input (by field name or alias), not by a validator on every field."""
+        if isinstance(data, Mapping):
+            for name in _number_keys(cls):
+                if isinstance(data.get(name), bool):
+                    raise ValueError(f"{name}: a boolean is not a number")
+        return data
+
+    @model_validator(mode="after")
+    def _storable_and_plausible(self, info: ValidationInfo) -> Self:
+        """Refuse text no database stores, and times that cannot be true: before the field's floor, or after the
+        ``not_after`` a caller passes as validation context (the end of a run's interval plus
+        ``contracts.types.CLOCK_TOLERANCE``; the model alone cannot know the run). The vectorised suite refuses the
+        same values, as ``<field>_bad_text`` and ``<field>_implausible``. One check per record, not per field: a
+        validator on every field doubles the model's cost."""
+        texts, floors = _checked_fields(type(self))
+        for name in texts:
+            text = getattr(self, name)
+            if text is not None and not is_storable_text(text):
+                raise ValueError(f"{name}: text holding NUL or a lone surrogate cannot be stored")
+        context = info.context if isinstance(info.context, Mapping) else {}
+        not_after = context.get("not_after")
+        for name, earliest in floors.items():
+            time = getattr(self, name)
+            if time is None or time.tzinfo is None:
+                continue
+            if earliest is not None and time < earliest:
+                raise ValueError(
+                    f"{name}: {time.isoformat()} is before the earliest plausible time, {earliest.isoformat()}"
+                )
+            if isinstance(not_after, datetime) and time > not_after:
+                raise ValueError(
+                    f"{name}: {time.isoformat()} is after the latest plausible time, {not_after.isoformat()}"
+                )
+        return self
 
     @classmethod
     def field_specs(cls) -> tuple[FieldSpec, ...]:
@@ -211,8 +248,24 @@ class Contract(BaseModel):
 
 
 @cache
-def _number_fields(contract: type[Contract]) -> frozenset[str]:
-    return frozenset(spec.name for spec in contract.field_specs() if spec.type in ("number", "integer"))
+def _number_keys(contract: type[Contract]) -> frozenset[str]:
+    """The names and aliases a number field may arrive under."""
+    return frozenset(
+        key
+        for spec in contract.field_specs()
+        if spec.type in ("number", "integer")
+        for key in (spec.name, spec.alias)
+        if key is not None
+    )
+
+
+@cache
+def _checked_fields(contract: type[Contract]) -> tuple[tuple[str, ...], dict[str, datetime | None]]:
+    """The text fields whose values are free (a fixed set holds no NUL), and each time field's floor, read once per
+    contract off its field specs (the one owner of ``x-earliest``)."""
+    specs = contract.field_specs()
+    texts = tuple(spec.name for spec in specs if spec.type == "string" and spec.allowed is None)
+    return texts, {spec.name: spec.earliest for spec in specs if spec.type == "datetime"}
 
 
 def schema_id(key: str, version: str) -> str:
@@ -261,4 +314,9 @@ def _spec_from_property(name: str, prop: dict[str, Any], definitions: dict[str, 
         factor=prop.get("x-factor"),
         derived=bool(prop.get("x-derived", False)),
         detection_limit=prop.get("x-detection-limit"),
+        earliest=_time_or_none(prop.get("x-earliest", body.get("x-earliest"))),
     )
+
+
+def _time_or_none(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)

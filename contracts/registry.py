@@ -93,6 +93,8 @@ def _field_changes(before: FieldSpec, after: FieldSpec) -> list[str]:
         changes.append("allowed values introduced")
     if after.pattern != before.pattern and after.pattern is not None:
         changes.append(f"pattern {before.pattern} -> {after.pattern}")
+    if after.earliest is not None and (before.earliest is None or after.earliest > before.earliest):
+        changes.append("earliest plausible time raised")
     return changes
 
 

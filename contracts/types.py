@@ -6,6 +6,7 @@ Sources in this domain send Beijing time without an offset (SL 651, HJ 212, SL 3
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Literal
 
@@ -14,6 +15,7 @@ from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
 __all__ = [
     "BEIJING",
     "CLOCK_TOLERANCE",
+    "EARLIEST_TIME",
     "LOWER_BOUND_FLAGS",
     "VALID_FLAGS",
     "BeijingTime",
@@ -23,6 +25,7 @@ __all__ = [
     "FlagLetter",
     "HourStart",
     "as_utc",
+    "is_storable_text",
     "snap_to_hour",
     "source_zone",
 ]
@@ -32,6 +35,18 @@ BEIJING = timezone(timedelta(hours=8), name="Asia/Shanghai")
 saving in 1986-1991 and local mean time before 1901; a backfilled 1988 reading must not move by an hour."""
 
 _SOURCE_ZONES = {BEIJING.tzname(None): BEIJING}
+
+EARLIEST_TIME = "1900-01-01T00:00:00Z"
+"""The floor of a ``BeijingTime`` unless its field declares its own (``json_schema_extra={"x-earliest": ...}``):
+no record a water agency keeps is older, and a stamp like ``0001-01-01 00:00:00`` is a clock that was reset."""
+
+CLOCK_TOLERANCE = timedelta(minutes=5)
+"""How far a station's or server's clock may be off before its stamps stop meaning what they say (REFERENCE trap
+20): an hourly value stamped ``21:00:01`` is the 21:00 value, a fast clock reports an hour a few minutes "before it
+ended", and a time this far past the end of a run's interval is still true. Anything later is a clock gone wrong
+(``<field>_implausible``) and must not hold the watermark."""
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def source_zone(name: str) -> timezone:
@@ -43,10 +58,23 @@ def source_zone(name: str) -> timezone:
 
 
 def as_utc(value: datetime) -> datetime:
-    """A naive value is Beijing time; an aware one keeps its offset. Either way the result is UTC."""
+    """A naive value is Beijing time; an aware one keeps its offset. Either way the result is UTC.
+
+    Raises ``ValueError`` (which pydantic reports; an ``OverflowError`` would escape it) for a time whose offset
+    takes it past year 1 or 9999 (``9999-12-31T23:00:00-12:00``): no UTC time is the one that was sent.
+    """
     if value.tzinfo is None:
         value = value.replace(tzinfo=BEIJING)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value.isoformat()} lies outside the years 1-9999 once converted to UTC") from None
+
+
+def is_storable_text(text: str) -> bool:
+    """Whether PostgreSQL and Parquet can store ``text``: neither holds NUL, and a lone surrogate (what
+    ``json.loads`` makes of an escape like ``"\\ud800"``) has no UTF-8 form."""
+    return _UNSTORABLE.search(text) is None
 
 
 def _attach_beijing(value: object) -> object:
@@ -66,13 +94,11 @@ BeijingTime = Annotated[
     AwareDatetime,
     BeforeValidator(_attach_beijing),
     AfterValidator(as_utc),
-    Field(json_schema_extra={"x-source-zone": BEIJING.tzname(None), "x-stored-zone": "UTC"}),
+    Field(
+        json_schema_extra={"x-source-zone": BEIJING.tzname(None), "x-stored-zone": "UTC", "x-earliest": EARLIEST_TIME}
+    ),
 ]
-"""A timestamp the source sends in Beijing time (with or without offset), stored in UTC."""
-
-CLOCK_TOLERANCE = timedelta(minutes=5)
-"""How far a station's logger clock may be off before its stamps stop meaning what they say (REFERENCE trap 20):
-stamps like ``21:00:01`` on an hourly value are common, and a fast clock reports an hour "before it ended"."""
+"""A timestamp the source sends in Beijing time (with or without offset), stored in UTC, not before its floor."""
 
 _HOUR = timedelta(hours=1)
 
@@ -93,6 +119,7 @@ HourStart = Annotated[
         json_schema_extra={
             "x-source-zone": BEIJING.tzname(None),
             "x-stored-zone": "UTC",
+            "x-earliest": EARLIEST_TIME,
             "x-snap": {"every_s": int(_HOUR.total_seconds()), "tolerance_s": int(CLOCK_TOLERANCE.total_seconds())},
         }
     ),

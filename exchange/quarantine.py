@@ -17,6 +17,7 @@ from datetime import date, datetime
 from sqlalchemy import Connection
 
 from exchange.db import upsert_insert
+from exchange.staging import json_bytes
 from exchange.tables import quarantine, validation_runs, withheld
 
 __all__ = ["WithheldValue", "canonical_payload", "quarantine_records", "record_validation_run", "withhold_values"]
@@ -25,9 +26,12 @@ __all__ = ["WithheldValue", "canonical_payload", "quarantine_records", "record_v
 def canonical_payload(payload: Mapping[str, object]) -> str:
     """Compact JSON with sorted keys: equal records give equal text whatever order their keys arrived in.
 
-    NaN is allowed on purpose: a source that sends it must still get its record quarantined, not a crash.
+    NaN is allowed on purpose: a source that sends it must still get its record quarantined, not a crash. A lone
+    surrogate is kept as its JSON escape, which every database stores (no UTF-8 encoder takes the character
+    itself), and NUL is escaped by JSON already (PostgreSQL text cannot hold it).
     """
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+    return json_bytes(text).decode()
 
 
 def _json_default(value: object) -> object:

@@ -23,7 +23,17 @@ from exchange.tables import batches
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Batch", "BatchStaging", "batch_id_for"]
+__all__ = ["Batch", "BatchStaging", "batch_id_for", "json_bytes"]
+
+
+def json_bytes(text: str) -> bytes:
+    """JSON text as UTF-8, with any lone surrogate written as its JSON escape (``\\ud800``).
+
+    A source may send the escape of half a surrogate pair; ``json.loads`` turns it into a lone surrogate, which no
+    UTF-8 encoder takes. Inside a JSON string the backslash escape is exactly what was sent, so the bytes read back
+    as the same value (a lone surrogate can only stand in a string: JSON has no other place for text).
+    """
+    return text.encode("utf-8", "backslashreplace")
 
 
 def batch_id_for(source: str, run_id: str) -> str:
@@ -109,11 +119,13 @@ class BatchStaging:
         """Stage raw records as NDJSON, exactly as the connector produced them; returns the object key."""
         key = f"staging/{batch.batch_id}/{stream}.raw.ndjson"
         body = "".join(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n" for record in records)
-        self.store.put(key, body.encode())
+        self.store.put(key, json_bytes(body))
         return key
 
     def read_records(self, key: str) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.store.get(key).decode().splitlines() if line]
+        """Lines end at ``\n`` only: JSON escapes every newline inside a string, but not U+2028, U+2029 or U+0085,
+        which ``str.splitlines`` would also break a record at."""
+        return [json.loads(line) for line in self.store.get(key).decode().split("\n") if line]
 
     def put_frame(self, batch: Batch, name: str, frame: pd.DataFrame) -> str:
         """Stage a typed frame as Parquet, so the next task reads the same dtypes the validator produced."""

@@ -13,34 +13,47 @@ types) ``True`` and ``1.0`` are equal keys to a hash table but not to the contra
 
 from __future__ import annotations
 
+import json
 import math
 import os
-import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from contracts import Contract, FieldSpec
-from contracts.types import source_zone
+from contracts.types import is_storable_text, source_zone
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["EncodedBatch", "EncodedColumn", "encode_batch", "encode_values"]
+__all__ = [
+    "EncodedBatch",
+    "EncodedColumn",
+    "comparable",
+    "encode_batch",
+    "encode_values",
+    "raw_frame",
+]
 
 _Mask = npt.NDArray[np.bool_]
 _Codes = npt.NDArray[np.signedinteger[Any]]
 _Converter = Callable[[FieldSpec, "pd.Series"], tuple["pd.Series", dict[str, _Mask]]]
 _PLAIN_TIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
 """The form every source in this domain sends (Beijing time, no offset): parsed in bulk, the rest one by one."""
+_WHITE_SPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+)
+"""What the model's ``str_strip_whitespace`` strips: Unicode's White_Space, which Python's ``str.strip()`` exceeds by
+the four separators U+001C-U+001F."""
 _SAMPLE_ROWS = 10_000
-_LARGEST_FLOAT = int(sys.float_info.max)
+_LAST_TIME = np.datetime64("9999-12-31T23:59:59.999999", "us")
+"""The last time a Python datetime (and so the contract's model) holds, in UTC."""
 _MOSTLY_DISTINCT = 0.9
 
 
@@ -65,7 +78,7 @@ class EncodedColumn:
             return pd.Series(
                 pd.Categorical.from_codes(codes, categories=pd.Index(self.values, dtype="str"), validate=False)
             )
-        return pd.Series(self.values.array.take(codes, allow_fill=True))
+        return pd.Series(self.values.array.take(codes, allow_fill=True), dtype=self.values.dtype)
 
     def mapped(self, function: Callable[[pd.Series], pd.Series]) -> EncodedColumn:
         """Each row's value put through ``function``, which sees each distinct value once (never a missing one)."""
@@ -95,6 +108,23 @@ class EncodedBatch:
         chosen = {name: self.columns[name].rows(positions) for name in names}
         rows = self.rows if positions is None else len(positions)
         return pd.DataFrame(chosen, index=pd.RangeIndex(rows), copy=False)  # no copy into one block per dtype
+
+
+def raw_frame(rows: Sequence[Mapping[str, object]]) -> pd.DataFrame:
+    """Rows as a connector produced them, one column per key, for ``encode_batch``.
+
+    pandas makes a column of text, and the column names, Arrow strings, which cannot hold a lone surrogate (what
+    ``json.loads`` makes of an escape like ``"\\ud800"``): a batch holding one is kept as Python objects instead,
+    which ``encode_batch`` types alike and ``<field>_bad_text`` refuses, and a key holding one is left out (no
+    contract names such a field; the raw record keeps it).
+    """
+    import pandas as pd
+
+    try:
+        return pd.DataFrame(rows)
+    except UnicodeEncodeError:
+        named = [{key: value for key, value in row.items() if is_storable_text(key)} for row in rows]
+        return pd.DataFrame(named, dtype=object)
 
 
 def encode_batch(contract: type[Contract], raw: pd.DataFrame) -> EncodedBatch:
@@ -127,7 +157,7 @@ def _encode(series: pd.Series, spec: FieldSpec | None) -> EncodedColumn:
     import pandas as pd
 
     raw_codes, distinct = _distinct(series.reset_index(drop=True))
-    typed, failures = (distinct, {}) if spec is None else _CONVERTERS[spec.type](spec, distinct)
+    typed, failures = (_as_sent(distinct), {}) if spec is None else _CONVERTERS[spec.type](spec, distinct)
     if spec is not None and spec.snap_every_s is not None:
         typed = _snapped(spec, typed)
     typed_codes, typed_values = pd.factorize(typed, use_na_sentinel=True)
@@ -153,6 +183,27 @@ def _snapped(spec: FieldSpec, times: pd.Series) -> pd.Series:
     snapped = np.where(np.abs(micros - nearest) <= tolerance, nearest, micros)
     result = pd.Series(snapped.astype("datetime64[us]"), index=times.index).dt.tz_localize("UTC")
     return result.where(times.notna())
+
+
+def _as_sent(values: pd.Series) -> pd.Series:
+    """A column no field types (a unit, an unknown field), as it came, but comparable: a JSON list or object as its
+    JSON text (Great Expectations fails comparing a dict, and hash tables refuse one) and a lone surrogate as its
+    escape (the checks' tables are Arrow strings). Neither text equals a unit or code a check compares it with."""
+    import pandas as pd
+
+    if values.dtype != object:
+        return values
+    return pd.Series([comparable(value) for value in values], index=values.index, dtype=object)
+
+
+def comparable(value: object) -> object:
+    """A value hash tables and Arrow strings take: a JSON list or object as its JSON text, a lone surrogate as its
+    escape; anything else as it is."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode()
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=True, sort_keys=True)
+    return value
 
 
 def _recoded(codes: _Codes, values: int, rows: _Codes) -> _Codes:
@@ -230,18 +281,23 @@ def _present(series: pd.Series) -> _Mask:
     return present
 
 
-def _text(series: pd.Series, types: npt.NDArray[np.object_] | None, *, strip: bool = True) -> pd.Series:
-    """The values that are text, stripped by Python's own ``str.strip`` as the model strips them; others null.
-
-    pydantic strips a ``str`` field but compares a ``Literal`` as sent, so ``" lake"`` is no water body type."""
+def _text(series: pd.Series, types: npt.NDArray[np.object_] | None, *, strip: bool) -> tuple[pd.Series, _Mask]:
+    """The values that are text, stripped of white space as the model strips them (``strip``); others
+    null. Also which values are text no database stores (``contracts.types.is_storable_text``): they are null too."""
     import pandas as pd
 
     if types is None and not pd.api.types.is_string_dtype(series.dtype):
-        return pd.Series(pd.NA, index=series.index, dtype="str")
+        return pd.Series(pd.NA, index=series.index, dtype="str"), np.zeros(len(series), dtype=bool)
     texts = series if types is None else series.where(_is_type(types, str))
-    return pd.Series(
-        [(value.strip() if strip else value) if isinstance(value, str) else None for value in texts], dtype="str"
-    )
+    stripped = [(value.strip(_WHITE_SPACE) if strip else value) if isinstance(value, str) else None for value in texts]
+    unstorable = np.zeros(len(series), dtype=bool)
+    try:
+        text = pd.Series(stripped, dtype="str")
+    except UnicodeEncodeError:  # a lone surrogate, which no Arrow string holds: rare, so looked for only now
+        unstorable = np.fromiter((value is not None and not is_storable_text(value) for value in stripped), bool)
+        text = pd.Series([None if bad else value for value, bad in zip(stripped, unstorable, strict=True)], dtype="str")
+    has_nul = text.str.contains("\x00", regex=False).to_numpy(dtype=bool, na_value=False)
+    return text.where(~has_nul), unstorable | has_nul
 
 
 def _numbers(spec: FieldSpec, series: pd.Series) -> tuple[pd.Series, dict[str, _Mask]]:
@@ -257,24 +313,18 @@ def _numbers(spec: FieldSpec, series: pd.Series) -> tuple[pd.Series, dict[str, _
     types = _value_types(series)
     present = _present(series)
     is_bool = _is_type(types, bool) if types is not None else np.zeros(len(series), dtype=bool)
-    parsed = pd.to_numeric(series.where(~is_bool & ~_huge_integers(series, types)), errors="coerce").astype("float64")
+    numbers = series.where(~is_bool)
+    try:
+        parsed = pd.to_numeric(numbers, errors="coerce").astype("float64")
+    except OverflowError:  # an integer no float holds (10**400): not finite, as for the contract; rare
+        numbers = numbers.where(~np.fromiter((_overflows(value) for value in numbers), bool, count=len(numbers)))
+        parsed = pd.to_numeric(numbers, errors="coerce").astype("float64")
     finite = np.isfinite(parsed.to_numpy())
     not_finite = np.zeros(len(series), dtype=bool)
     refused = np.flatnonzero(present & ~finite)  # few: look at each to tell "NaN" from "7,3"
     not_finite[refused] = [_is_not_finite(value) for value in series.to_numpy()[refused]]
     reasons = {"not_finite": not_finite, "not_a_number": present & ~finite & ~not_finite}
     return _integral(spec, parsed.where(finite), reasons)
-
-
-def _huge_integers(series: pd.Series, types: npt.NDArray[np.object_] | None) -> _Mask:
-    """JSON integers too large for a float (``10**400``): no number to the contract (pydantic says ``float_type``),
-    and pandas raises on them instead of coercing."""
-    huge = np.zeros(len(series), dtype=bool)
-    if types is None:
-        return huge
-    integers = np.flatnonzero(_is_type(types, int))
-    huge[integers] = [abs(value) > _LARGEST_FLOAT for value in series.to_numpy()[integers]]
-    return huge
 
 
 def _is_not_finite(value: object) -> bool:
@@ -284,7 +334,18 @@ def _is_not_finite(value: object) -> bool:
             return not math.isfinite(float(value))
         except ValueError:
             return False
-    return isinstance(value, float) and not math.isfinite(value)
+    return (isinstance(value, float) and not math.isfinite(value)) or _overflows(value)
+
+
+def _overflows(value: object) -> bool:
+    """An integer beyond the largest float."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return False
+    try:
+        float(value)
+    except OverflowError:
+        return True
+    return False
 
 
 def _integral(spec: FieldSpec, values: pd.Series, reasons: dict[str, _Mask]) -> tuple[pd.Series, dict[str, _Mask]]:
@@ -295,9 +356,10 @@ def _integral(spec: FieldSpec, values: pd.Series, reasons: dict[str, _Mask]) -> 
 
 
 def _strings(spec: FieldSpec, series: pd.Series) -> tuple[pd.Series, dict[str, _Mask]]:
-    """Only text is text: pydantic's ``str`` refuses numbers too."""
-    text = _text(series, _value_types(series), strip=spec.allowed is None)
-    return text, {"not_a_string": _present(series) & text.isna().to_numpy()}
+    """Only text is text: pydantic's ``str`` refuses numbers too. A value from a fixed set (a ``Literal``) is taken
+    as sent, as the model takes it: ``" lake"`` is no ``"lake"``."""
+    text, unstorable = _text(series, _value_types(series), strip=spec.allowed is None)
+    return text, {"not_a_string": _present(series) & text.isna().to_numpy() & ~unstorable, "bad_text": unstorable}
 
 
 def _booleans(spec: FieldSpec, series: pd.Series) -> tuple[pd.Series, dict[str, _Mask]]:
@@ -322,7 +384,15 @@ def _times(spec: FieldSpec, series: pd.Series) -> tuple[pd.Series, dict[str, _Ma
             utc = series.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
         return utc.dt.as_unit("us"), {"not_a_time": present & utc.isna().to_numpy(dtype=bool)}
     types = _value_types(series)
-    text = pa.array(series if types is None else series.where(_is_type(types, str)), type=pa.string(), from_pandas=True)
+    if types is None and not pd.api.types.is_string_dtype(series.dtype):  # numbers (or booleans) only: no text
+        texts = pd.Series(None, index=series.index, dtype=object)
+    else:
+        texts = series if types is None else series.where(_is_type(types, str))
+    try:
+        text = pa.array(texts, type=pa.string(), from_pandas=True)
+    except UnicodeEncodeError:  # a lone surrogate, which no Arrow string holds: no time either, so judged one by one
+        storable = [value if isinstance(value, str) and is_storable_text(value) else None for value in texts]
+        text = pa.array(storable, type=pa.string())
     stamps, plain = _plain_times(text)
     if zone is not None and plain.any():
         naive = pd.Series(stamps.to_pandas(), index=series.index).where(plain)
@@ -330,8 +400,10 @@ def _times(spec: FieldSpec, series: pd.Series) -> tuple[pd.Series, dict[str, _Ma
     others = np.flatnonzero(present & ~plain)
     if len(others):
         values = series.to_numpy()[others]
-        parsed = [_one_time(value, zone) for value in values]
-        utc.iloc[others] = pd.Series(parsed, dtype="datetime64[us, UTC]").to_numpy()
+        stamps = utc.dt.tz_convert(None).to_numpy(dtype="datetime64[us]", copy=True)
+        stamps[others] = [_one_time(value, zone) for value in values]  # None: NaT
+        # Set as NumPy values: pandas would route a time before year 1 through Python's datetime, which wraps it.
+        utc = pd.Series(stamps, index=series.index).dt.tz_localize("UTC")
     return utc, {"not_a_time": present & utc.isna().to_numpy(dtype=bool)}
 
 
@@ -360,8 +432,14 @@ def _plain_times(text: pa.Array) -> tuple[pa.Array, _Mask]:
     return pc.if_else(real, stamps, None), plain.to_numpy(zero_copy_only=False)
 
 
-def _one_time(value: object, zone: tzinfo | None) -> datetime | None:
-    """The contract's own rule (``contracts.types.BeijingTime``) for one value off the bulk path."""
+def _one_time(value: object, zone: tzinfo | None) -> np.datetime64 | None:
+    """The contract's own rule (``contracts.types.BeijingTime``) for one value off the bulk path, as UTC.
+
+    Converted in NumPy: ``0001-01-01T00:00:00+14:00`` underflows a Python datetime on the way to UTC, but it is a
+    time, one the suite's ``<field>_implausible`` refuses (as it does ``0001-01-01 00:00:00``, which the bulk path
+    takes to year 0). A time past year 9999 in UTC (``9999-12-31T23:00:00-12:00``) is no time at all: nothing
+    downstream can print it, and it would sort as the latest update of its key.
+    """
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.strip())
@@ -369,9 +447,12 @@ def _one_time(value: object, zone: tzinfo | None) -> datetime | None:
             return None
     if not isinstance(value, datetime):
         return None
-    if value.tzinfo is None:
-        return None if zone is None else value.replace(tzinfo=zone)
-    return value
+    own_zone = value.tzinfo if value.tzinfo is not None else zone
+    offset = None if own_zone is None else own_zone.utcoffset(value)
+    if offset is None:
+        return None
+    utc = np.datetime64(value.replace(tzinfo=None), "us") - np.timedelta64(offset // timedelta(microseconds=1), "us")
+    return None if utc > _LAST_TIME else utc
 
 
 _CONVERTERS: dict[str, _Converter] = {

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -63,14 +64,20 @@ class ValidationOutcome:
 
 
 def validate_frame(
-    contract: type[Contract], frame: pd.DataFrame, *, known_references: Mapping[str, Collection[str]] | None = None
+    contract: type[Contract],
+    frame: pd.DataFrame,
+    *,
+    known_references: Mapping[str, Collection[str]] | None = None,
+    not_after: datetime | None = None,
 ) -> ValidationOutcome:
     """Check every row of ``frame`` (raw values, one column per contract field, extra columns such as units allowed).
 
-    ``known_references`` gives, per referenced dataset, the keys a reference may point at.
+    ``known_references`` gives, per referenced dataset, the keys a reference may point at. ``not_after`` is the
+    latest plausible time (the run's interval end plus ``contracts.types.CLOCK_TOLERANCE``): a later one in any
+    datetime field is ``<field>_implausible``, as the contract's model refuses it given ``context={"not_after": ...}``.
     """
     batch = encode_batch(contract, in_contract_units(contract, frame))
-    suite = build_suite(contract, batch.columns.keys(), known_references)
+    suite = build_suite(contract, batch.columns.keys(), known_references, not_after=not_after)
     columns = dict(batch.columns) | {derived.name: derived.compute(batch) for derived in suite.derived}
     rejected: dict[str, _Mask] = {}
     reason_fields: dict[str, str | None] = {}
@@ -146,7 +153,8 @@ def _entries(column: EncodedColumn, presence_only: bool) -> _Entries:
     has_null = bool((column.codes < 0).any())
     take = np.r_[np.arange(len(values)), [-1] if has_null else []].astype(np.intp, copy=False)
     row_entry = np.minimum(column.codes, 0) if presence_only else column.codes
-    return _Entries(pd.Series(values.array.take(take, allow_fill=True)), row_entry)
+    # The values' own dtype: text a source sent as Python objects may hold what no Arrow string column can.
+    return _Entries(pd.Series(values.array.take(take, allow_fill=True), dtype=values.dtype), row_entry)
 
 
 @dataclass(frozen=True)
@@ -251,4 +259,4 @@ def _padded(entries: pd.Series, length: int) -> pd.Series:
         return entries
     filler = 0 if len(entries) else -1
     take = np.r_[np.arange(len(entries)), np.full(length - len(entries), filler)].astype(np.intp, copy=False)
-    return pd.Series(entries.array.take(take, allow_fill=True))
+    return pd.Series(entries.array.take(take, allow_fill=True), dtype=entries.dtype)

@@ -8,7 +8,8 @@ computed on the typed batch first.
 
 Reason codes are stable and go into quarantine: ``<field>_missing``, ``<field>_out_of_range``,
 ``<field>_not_allowed``, ``<field>_bad_format``, ``<field>_bad_length``, ``<field>_wrong_unit``,
-``duplicate_key``, and a reference's own reason (``unknown_station``).
+``<field>_implausible`` (a time before the field's floor or after the run's ``not_after``), ``duplicate_key``, and a
+reference's own reason (``unknown_station``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -77,10 +79,15 @@ class Suite:
 
 
 def build_suite(
-    contract: type[Contract], columns: Collection[str], known_references: Mapping[str, Collection[str]] | None = None
+    contract: type[Contract],
+    columns: Collection[str],
+    known_references: Mapping[str, Collection[str]] | None = None,
+    *,
+    not_after: datetime | None = None,
 ) -> Suite:
     """The suite for a batch with ``columns``: field checks, unit checks for the unit columns the batch carries,
-    the key's uniqueness, references (checked against ``known_references[dataset]``) and the domain rules."""
+    the key's uniqueness, references (checked against ``known_references[dataset]``) and the domain rules.
+    ``not_after`` is the latest time any datetime field may hold (a run's interval end plus a tolerance)."""
     from quality.domain import domain_rules_for
 
     checks: list[Check] = []
@@ -102,6 +109,11 @@ def build_suite(
             )
     reference_checks, derived = _references(contract, known_references or {})
     checks.extend(reference_checks)
+    for spec in contract.field_specs():
+        if spec.type == "datetime":
+            check, column = _plausible_time(spec, not_after)
+            checks.append(check)
+            derived.append(column)
     derived.append(_latest_of_its_key(contract.meta.primary_key, contract.meta.version_field))
     kept = f"the latest by {contract.meta.version_field} (then feed order)"
     checks.append(
@@ -142,6 +154,23 @@ def _field_checks(contract: type[Contract], spec: FieldSpec) -> list[Check]:
         lengths = {"min_value": spec.min_length, "max_value": spec.max_length}
         checks.append(Check(f"{name}_bad_length", "length", name, lengths, name))
     return checks
+
+
+def _plausible_time(spec: FieldSpec, not_after: datetime | None) -> tuple[Check, DerivedColumn]:
+    """A time that cannot be true: before the field's floor, or after ``not_after``; without either, outside the
+    years 1-9999 in UTC, where the contract's model ends (a time whose offset takes it before year 1 is typed all
+    the same, and refused here). Judged on a derived column: report times are mostly distinct, and a bound on the
+    time column itself would put every one of them in the checks' value table."""
+    floor = spec.earliest or datetime.min.replace(tzinfo=UTC)
+    ceiling = not_after or datetime.max.replace(tzinfo=UTC)
+    column = f"_{spec.name}_is_plausible"
+    note = f"from {floor.isoformat()} to {ceiling.isoformat()}: else a clock that was reset, or runs ahead of the run"
+
+    def compute(batch: EncodedBatch) -> EncodedColumn:
+        return batch.columns[spec.name].mapped(lambda times: (times >= floor) & (times <= ceiling))
+
+    check = Check(f"{spec.name}_implausible", "in_set", column, {"value_set": [True]}, spec.name, note)
+    return check, DerivedColumn(column, compute)
 
 
 def _references(

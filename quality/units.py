@@ -17,6 +17,7 @@ import numpy as np
 
 from contracts import Contract
 from contracts.units import conversion, convert
+from quality.coercion import comparable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,7 +38,10 @@ def in_contract_units(contract: type[Contract], frame: pd.DataFrame) -> pd.DataF
         column = f"{spec.name}{UNIT_SUFFIX}"
         if spec.unit is None or column not in frame.columns:
             continue
-        codes, sent = pd.factorize(frame[column], use_na_sentinel=True)
+        try:
+            codes, sent = pd.factorize(frame[column], use_na_sentinel=True)
+        except TypeError:  # a JSON list or object sent as a unit, which no hash table takes: rare
+            codes, sent = pd.factorize(frame[column].map(comparable), use_na_sentinel=True)
         factors = [conversion(text, spec.unit) if isinstance(text, str) else None for text in sent]
         spelled = [spec.unit if factor is not None else text for text, factor in zip(sent, factors, strict=True)]
         if spelled != list(sent):  # mostly every station writes the contract's spelling: nothing to rewrite

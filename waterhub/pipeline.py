@@ -19,6 +19,7 @@ import structlog
 from sqlalchemy import Engine, select
 
 from contracts import Contract, get_contract
+from contracts.types import CLOCK_TOLERANCE
 from exchange.db import make_engine
 from exchange.errors import BatchNotFoundError
 from exchange.objects import ObjectStore, open_object_store
@@ -100,9 +101,8 @@ class Pipeline:
 
     def validate(self, batch_id: str, now: datetime | None = None) -> dict[str, dict[str, int]]:
         """Split each stream into valid rows (staged as Parquet) and quarantined records (stored with reasons)."""
-        import pandas as pd
-
         from exchange.quarantine import quarantine_records, record_validation_run, withhold_values
+        from quality.coercion import raw_frame
         from quality.runner import validate_frame
 
         now = now or datetime.now(UTC)
@@ -114,8 +114,13 @@ class Pipeline:
             for name, entry in batch.manifest["streams"].items():
                 contract = _contract(entry)
                 raw = self.staging.read_records(entry["raw"])
-                frame = pd.DataFrame([streams[name].post_process(record) for record in raw])
-                outcome = validate_frame(contract, frame, known_references=self._references(contract, valid_keys))
+                frame = raw_frame([streams[name].post_process(record) for record in raw])
+                outcome = validate_frame(
+                    contract,
+                    frame,
+                    known_references=self._references(contract, valid_keys),
+                    not_after=_latest_plausible(batch.interval_end, entry),
+                )
                 if len(contract.meta.primary_key) == 1:
                     valid_keys[contract.meta.key] = set(outcome.valid[contract.meta.primary_key[0]].astype(str))
                 reasons = Counter(reason for row_reasons in outcome.quarantined.values() for reason in row_reasons)
@@ -366,6 +371,15 @@ def _published(result: PublishResult, committed: RunPublication | None) -> dict[
         "last_seq": committed.last_seq,
         "event_id": committed.event_id,
     }
+
+
+def _latest_plausible(interval_end: datetime, entry: Mapping[str, Any]) -> datetime:
+    """The latest time a record of this run can truly hold: the end of the run's interval, or the moment its pages
+    were read if that is later (a rerun of an old interval reads what the source holds now), plus the minutes a
+    station's clock may run fast. A later time is a clock gone wrong: published, it would hold the watermark on
+    every run until that time came."""
+    read_started = datetime.fromisoformat(entry["read_started"])
+    return max(interval_end, read_started) + CLOCK_TOLERANCE
 
 
 def _ints(entry: Mapping[str, Any]) -> dict[str, int]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -79,7 +80,8 @@ def parse_json_page(content: bytes) -> object:
     """Parse a page, keeping ``NaN``, ``Infinity``, ``-Infinity`` and overflowing numbers as text (see the module
     docstring): every float on a page is finite, so a staged batch is always valid JSON.
 
-    Raises ``ValueError`` for anything that is not JSON; the caller turns it into ``SourceDataError``.
+    Raises ``ValueError`` for anything that is not JSON, and ``RecursionError`` for JSON nested deeper than the
+    recursion limit; the caller turns either into ``SourceDataError``.
     """
     return json.loads(content, parse_constant=_keep_token, parse_float=_finite_or_text)
 
@@ -142,13 +144,18 @@ class SourceClient:
                 exc, where=where, target=target, attempts=attempts, elapsed_s=elapsed, resume=resume
             ) from exc
         assert response is not None  # noqa: S101 - the loop only ends without raising after a successful attempt
+        outcome = f"Nothing was published; {resume}. Tell the owner of {self.label.title}."
         try:
             return parse_json_page(response.content)
+        except RecursionError as exc:
+            raise SourceDataError(
+                f"{where}: GET {target} returned a page nested deeper than Python's recursion limit "
+                f"({sys.getrecursionlimit()}) lets it read. {outcome}"
+            ) from exc
         except (ValueError, UnicodeDecodeError) as exc:
             raise SourceDataError(
                 f"{where}: GET {target} returned a page that is not valid JSON ({type(exc).__name__} at byte "
-                f"{getattr(exc, 'pos', '?')} of {len(response.content)}). Nothing was published; {resume}. "
-                f"Tell the owner of {self.label.title}."
+                f"{getattr(exc, 'pos', '?')} of {len(response.content)}). {outcome}"
             ) from exc
 
     def _attempt(self, path: str, params: Mapping[str, str | int], *, where: str, target: str) -> httpx.Response:

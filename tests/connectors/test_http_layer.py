@@ -98,6 +98,13 @@ def test_a_page_that_is_not_json_raises_value_error() -> None:
         parse_json_page(b'{"code": 0, "data": {"items": [')
 
 
+def test_a_page_nested_hundreds_deep_is_read_and_one_past_the_recursion_limit_raises_recursion_error() -> None:
+    """``SourceClient.get_json`` turns the RecursionError into a SourceDataError (see tests/test_hostile_records.py)."""
+    assert parse_json_page(b"[" * 400 + b"]" * 400) is not None
+    with pytest.raises(RecursionError):
+        parse_json_page(b"[" * 100_000 + b"]" * 100_000)
+
+
 def test_the_api_key_is_sent_in_its_header_and_never_shown() -> None:
     auth = ApiKeyHeader("X-Api-Key", SecretStr("s3cret-value"))
     request = httpx.Request("GET", "http://example.invalid/")

@@ -20,6 +20,7 @@ from contracts import (
     get_contract,
     schema_id,
 )
+from contracts.types import BeijingTime
 from contracts.water_quality import FACTOR_CODES, WaterQualitySample, WaterQualityStation
 
 SAMPLE = {
@@ -189,3 +190,84 @@ def test_an_added_optional_field_is_a_compatible_minor_change() -> None:
     check_compatible(old, _station_variant("1.1.0", max_longitude=136, extra=True))
     with pytest.raises(IncompatibleChangeError, match="must be greater"):
         check_compatible(old, _station_variant("1.0.0", max_longitude=136, extra=True))
+
+
+class _Reading(Contract):
+    """A contract whose reading time declares its own floor; its report time keeps BeijingTime's."""
+
+    meta: ClassVar[ContractMeta] = ContractMeta(
+        key="test.readings",
+        version="1.0.0",
+        owner="test",
+        classification=Classification.INTERNAL,
+        primary_key=("read_at",),
+        version_field="read_at",
+    )
+    read_at: Annotated[BeijingTime, Field(json_schema_extra={"x-earliest": "2000-01-01T00:00:00Z"})]
+    reported_at: BeijingTime | None = None
+    note: str | None = None
+
+
+def test_a_time_field_has_the_floor_its_contract_declares_or_1900() -> None:
+    assert _Reading.field_spec("read_at").earliest == datetime(2000, 1, 1, tzinfo=UTC)
+    assert _Reading.field_spec("reported_at").earliest == datetime(1900, 1, 1, tzinfo=UTC)
+    assert _Reading.json_schema()["properties"]["read_at"]["x-earliest"] == "2000-01-01T00:00:00Z"
+    assert _Reading.model_validate({"read_at": "2000-01-01T00:00:00Z"}).read_at == datetime(2000, 1, 1, tzinfo=UTC)
+    with pytest.raises(
+        ValidationError, match=r"read_at: .* is before the earliest plausible time, 2000-01-01T00:00:00"
+    ):
+        _Reading.model_validate({"read_at": "2000-01-01 07:59:59"})  # Beijing time: 1999-12-31T23:59:59Z
+    with pytest.raises(
+        ValidationError, match=r"reported_at: .* is before the earliest plausible time, 1900-01-01T00:00:00"
+    ):
+        _Reading.model_validate({"read_at": "2026-11-20 08:00:00", "reported_at": "0001-01-01 08:00:00"})
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    ["9999-12-31T23:00:00-12:00", "0001-01-01T00:00:00+14:00", "0001-01-01 00:00:00"],
+    ids=["past 9999", "before year 1", "naive, before year 1 in UTC"],
+)
+def test_a_time_that_leaves_the_years_1_to_9999_on_its_way_to_utc_is_refused(stamp: str) -> None:
+    """pydantic reports a ValueError; the OverflowError Python raises would escape validation and stop the run."""
+    with pytest.raises(ValidationError, match=r"sampled_at\n.*outside the years 1-9999"):
+        WaterQualitySample.model_validate({**SAMPLE, "sampled_at": stamp})
+
+
+def test_a_time_after_the_latest_plausible_one_the_caller_passes_is_refused() -> None:
+    latest = datetime(2026, 11, 22, 0, 20, tzinfo=UTC)
+    WaterQualitySample.model_validate(SAMPLE, context={"not_after": latest})  # updated 08:20 Beijing: just in time
+    later = {**SAMPLE, "updated_at": "2026-11-22 08:20:01"}
+    assert WaterQualitySample.model_validate(later).updated_at == latest.replace(second=1)  # no run, no bound
+    with pytest.raises(
+        ValidationError, match=r"updated_at: .* is after the latest plausible time, 2026-11-22T00:20:00\+00:00"
+    ):
+        WaterQualitySample.model_validate(later, context={"not_after": latest})
+
+
+@pytest.mark.parametrize(
+    "text", ["44010001\x00", "\x00", "river\ud800", "\udfff"], ids=["NUL", "only NUL", "high", "low"]
+)
+def test_text_no_database_stores_is_refused_in_any_text_field(text: str) -> None:
+    """pydantic's stripping refuses a lone surrogate itself; NUL is refused by the contract."""
+    with pytest.raises(
+        ValidationError, match=r"note(: text holding NUL or a lone surrogate|\n.*unable to parse raw data as a unicode)"
+    ):
+        _Reading.model_validate({"read_at": "2026-11-20 08:00:00", "note": text})
+    assert _Reading.model_validate({"read_at": "2026-11-20 08:00:00", "note": "line\u2028break"}).note
+
+
+def test_a_raised_floor_breaks_consumers() -> None:
+    class Later(_Reading):
+        meta: ClassVar[ContractMeta] = ContractMeta(
+            key="test.readings",
+            version="1.1.0",
+            owner="test",
+            classification=Classification.INTERNAL,
+            primary_key=("read_at",),
+            version_field="read_at",
+        )
+        read_at: Annotated[BeijingTime, Field(json_schema_extra={"x-earliest": "2010-01-01T00:00:00Z"})]
+
+    with pytest.raises(IncompatibleChangeError, match="read_at: earliest plausible time raised"):
+        check_compatible(_Reading, Later)

@@ -117,6 +117,28 @@ def test_non_ascii_payloads_survive_the_round_trip(engine: Engine) -> None:
     assert json.loads(held(engine)[0]["payload"]) == record
 
 
+def _nested(depth: int) -> object:
+    value: object = 7.2
+    for level in range(depth):
+        value = [value] if level % 2 else {"w01001": value}
+    return value
+
+
+def test_text_no_database_takes_as_it_is_is_stored_as_its_json_escape_and_reads_back_equal(engine: Engine) -> None:
+    """A lone surrogate has no UTF-8 form and PostgreSQL text cannot hold NUL; the JSON escape of each can."""
+    record = {
+        "station_code": "11000001\x00",
+        "name": "half a pair \ud800, \udfff",
+        "extra": "line\u2028separator\u2029and\x85next line",
+        "deep": _nested(400),
+    }
+
+    assert store(engine, [(["station_code_bad_text"], record)]) == 1
+    (row,) = held(engine)
+    assert json.loads(row["payload"]) == record
+    assert store(engine, [(["station_code_bad_text"], dict(record))], run_id="run-2") == 0
+
+
 def test_a_rolled_back_transaction_quarantines_nothing(engine: Engine) -> None:
     class _ValidateFailedError(Exception):
         pass

@@ -6,20 +6,23 @@ from __future__ import annotations
 import contextlib
 from collections import Counter
 from datetime import UTC, datetime
+from typing import Annotated
 
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import TypeAdapter, ValidationError
+from pydantic import StringConstraints, TypeAdapter, ValidationError
 
 from connectors.water_quality import WaterQualitySamplesStream, WaterQualitySimulator
 from contracts.types import BeijingTime
 from contracts.water_quality import WaterQualitySample, WaterQualityStation
 from quality import MissingReferenceKeysError, validate_frame
+from quality.coercion import raw_frame
 
 STATIONS_KEY = "water_quality.stations"
 _TIME = TypeAdapter(BeijingTime)
+_STRIPPED = TypeAdapter(Annotated[str, StringConstraints(strip_whitespace=True)])
 
 
 @pytest.fixture(scope="module")
@@ -245,6 +248,87 @@ def test_a_value_that_cannot_be_typed_is_reported_once_not_also_as_missing() -> 
     assert outcome.quarantined == {0: ["longitude_not_a_number"], 1: ["longitude_missing"]}
 
 
+def test_text_no_database_stores_is_bad_text_in_any_text_field() -> None:
+    frame = pd.DataFrame(
+        [
+            _station(station_code="44010001", name="猎德\x00"),
+            _station(station_code="44010002", river="珠江\ud800"),
+            _station(station_code="44010003", water_body_type="\udfff"),
+            _station(station_code="44010004", name="line\u2028break and next\x85line"),
+        ],
+        dtype=object,
+    )
+    outcome = validate_frame(WaterQualityStation, frame)
+    assert outcome.quarantined == {
+        0: ["name_bad_text"],
+        1: ["river_bad_text"],
+        2: ["water_body_type_bad_text"],
+    }
+    assert outcome.valid["name"].tolist() == ["line\u2028break and next\x85line"]
+
+
+@pytest.mark.parametrize(
+    ("stamp", "reason"),
+    [
+        ("0001-01-01 00:00:00", "updated_at_implausible"),  # year 0 in UTC: the bulk path reads it
+        ("0001-01-01T00:00:00+14:00", "updated_at_implausible"),  # the same, off the bulk path
+        ("1900-01-01 07:59:59", "updated_at_implausible"),  # a second before the floor
+        ("9999-12-31T23:00:00-12:00", "updated_at_not_a_time"),  # past 9999 in UTC: no time anything can hold
+        ("2026-11-20 08:10:01", "updated_at_implausible"),  # a second after the run's latest plausible time
+    ],
+)
+def test_a_time_that_cannot_be_true_is_refused_and_never_raises(stamp: str, reason: str) -> None:
+    not_after = datetime(2026, 11, 20, 0, 10, tzinfo=UTC)
+    frame = pd.DataFrame(
+        [
+            _station(station_code="44010001", updated_at=stamp),
+            _station(station_code="44010002", updated_at="1900-01-01 08:00:00"),  # the floor itself
+            _station(station_code="44010003", updated_at="2026-11-20 08:10:00"),  # just in time
+        ],
+        dtype=object,
+    )
+    outcome = validate_frame(WaterQualityStation, frame, not_after=not_after)
+    assert outcome.quarantined == {0: [reason]}
+    assert outcome.valid["updated_at"].tolist() == [datetime(1900, 1, 1, tzinfo=UTC), not_after]
+
+
+@pytest.mark.parametrize("stamps", [[1764547200, 1764550800], [1764547200.5, None], [True, False]])
+def test_a_time_column_of_numbers_only_is_not_a_time(stamps: list[object]) -> None:
+    """A source sending epoch seconds in every record: the whole column is numbers, never text."""
+    frame = pd.DataFrame([_station(station_code=f"4401000{n}", updated_at=s) for n, s in enumerate(stamps)])
+    outcome = validate_frame(WaterQualityStation, frame)
+    expected = {n: ["updated_at_missing" if s is None else "updated_at_not_a_time"] for n, s in enumerate(stamps)}
+    assert outcome.quarantined == expected
+
+
+def test_integers_no_float_holds_are_not_finite() -> None:
+    outcome = validate_frame(WaterQualityStation, _longitudes(10**400, -(10**400), 113))
+    assert outcome.quarantined == {0: ["longitude_not_finite"], 1: ["longitude_not_finite"]}
+
+
+def test_units_and_unknown_fields_holding_anything_are_judged_without_raising() -> None:
+    """A lone surrogate in a column name or a unit, a JSON object or a number for a unit (Great Expectations fails
+    comparing a dict and an int with text), an object in an unknown field: none is a contract field's value, but
+    units reach the checks' tables and unknown fields the batch's columns."""
+    stream = WaterQualitySamplesStream()
+    odd_units: list[object] = [{}, -94207, "\ud800"]
+    records = [
+        {
+            "station_code": "44010001",
+            "sampled_at": f"2026-11-20 0{hour}:00:00",
+            "updated_at": "2026-11-20 09:10:00",
+            "factors": {"w01001": {"value": 7.4, "flag": "N", "unit": unit}},
+        }
+        for hour, unit in enumerate(["dimensionless", *odd_units])
+    ]
+    rows = [stream.post_process(record) | {"remark": {"by": ["x"]}, "\udfff": 1} for record in records]
+    outcome = validate_frame(WaterQualitySample, raw_frame(rows), known_references={STATIONS_KEY: ["44010001"]})
+    assert outcome.quarantined == {}
+    assert outcome.withheld == {row: {"ph": ["ph_wrong_unit"]} for row in range(1, 1 + len(odd_units))}
+    assert outcome.valid["ph"].tolist()[0] == 7.4
+    assert outcome.valid["ph"].isna().tolist() == [False, True, True, True]
+
+
 def test_progress_bars_stay_off(capfd: pytest.CaptureFixture[str]) -> None:
     validate_frame(WaterQualityStation, pd.DataFrame([_station()]))
     captured = capfd.readouterr()
@@ -255,19 +339,40 @@ _NUMBERS = st.one_of(
     st.floats(min_value=-200, max_value=200, allow_nan=False),
     st.sampled_from(["NaN", "Infinity", "-Infinity", "7.25", "7,3", "", "abc", True, None]),
     st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([10**400, -(10**400), 10**20, 5e-324, -0.0, "1e-400", "1" * 500]),
 )
+_UNSTORABLE_TEXT = st.sampled_from(["\x00", "4401\x000001", "\ud800", "river \udfff", " \ud83d "])
+"""Text no database stores: NUL, and lone surrogates (what ``json.loads`` makes of the escape ``"\\ud800"``)."""
 _TEXT = st.one_of(
     st.text(alphabet="0123456789 ", min_size=0, max_size=10),
     st.text(min_size=0, max_size=70),
-    st.sampled_from([None, 12345678, "44010001", " 44010001 "]),
+    st.text(alphabet=st.characters(codec=None, categories=["Cc", "Cs", "Zl", "Zp"]), max_size=5),
+    _UNSTORABLE_TEXT,
+    st.sampled_from([None, 12345678, "44010001", " 44010001 ", "line\u2028break", "next\x85line"]),
 )
+_ODD_TIMES = st.sampled_from(
+    [
+        "9999-12-31T23:00:00-12:00",
+        "0001-01-01T00:00:00+14:00",
+        "0001-01-01 00:00:00",
+        "1899-12-31 23:59:59",
+        "1900-01-01T00:00:00Z",
+        "9999-12-31 23:59:59",
+        "2026-11-20T08:00:00+23:59",
+        "2026-11-20T08:00:00-00:30",
+        "2026-11-20\x0008:00:00",
+        "2026-11-20 08:00:00\ud800",
+    ]
+)
+"""Offsets that overflow on the way to UTC, times before a floor, at the floor, and text around a time."""
 _TIMES = st.one_of(
     st.datetimes(min_value=datetime(1980, 1, 1), max_value=datetime(2035, 1, 1)).map(  # noqa: DTZ001 - naive on purpose
         lambda value: value.strftime("%Y-%m-%d %H:%M:%S")
     ),
     st.sampled_from(["2026-11-20T08:00:00+08:00", "2026-11-20T08:00:00Z", "2026-13-40 99:00:00", "", None, 5]),
+    _ODD_TIMES,
 )
-_JSON_ODDITIES = st.sampled_from([True, False, 0, 1, 1.0, 0.0, [7.25], {"value": 7.25}])
+_JSON_ODDITIES = st.sampled_from([True, False, 0, 1, 1.0, 0.0, [7.25], {"value": 7.25}, [[[[]]]], {"": {"": None}}])
 """Values a hash table confuses (``True == 1 == 1.0``) or refuses (a JSON list or object)."""
 _ANY_VALUE = st.one_of(_NUMBERS, _TEXT, _TIMES, _JSON_ODDITIES, st.sampled_from(["river", "lake", "sea", "  lake ", 3]))
 _STATION_RECORDS = st.builds(
@@ -277,27 +382,41 @@ _STATION_RECORDS = st.builds(
 )
 """Mostly valid stations with up to two fields replaced by anything at all, so each record has a verdict to get
 right (a fully random record is refused for many reasons at once and tests little)."""
+_NOT_AFTER = st.one_of(
+    st.none(), st.sampled_from([datetime(2026, 11, 20, 0, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC)])
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(_STATION_RECORDS, min_size=1, max_size=40))
-def test_the_vectorized_suite_refuses_exactly_what_the_contract_model_refuses(records) -> None:
-    """Per record, pydantic is the reference; on top, of records sharing a key all but the latest are refused."""
-    outcome = validate_frame(WaterQualityStation, pd.DataFrame(records, dtype=object))
+@given(st.lists(_STATION_RECORDS, min_size=1, max_size=40), _NOT_AFTER)
+def test_the_vectorized_suite_refuses_exactly_what_the_contract_model_refuses(records, not_after) -> None:
+    """Per record, pydantic is the reference (told the run's latest plausible time as context); on top, of records
+    sharing a key all but the latest are refused."""
+    outcome = validate_frame(WaterQualityStation, pd.DataFrame(records, dtype=object), not_after=not_after)
     refused: set[int] = set()
     latest: dict[str, tuple[float, int]] = {}
     for position, record in enumerate(records):
         try:
-            WaterQualityStation.model_validate(record)
+            WaterQualityStation.model_validate(record, context={"not_after": not_after})
         except ValidationError:
             refused.add(position)
-        code = record["station_code"]
-        if isinstance(code, str):
+        code = _key(record["station_code"])
+        if code is not None:
             try:
                 stamp = _TIME.validate_python(record["updated_at"]).timestamp()
             except ValidationError:
                 stamp = float("-inf")
-            latest[code.strip()] = max(latest.get(code.strip(), (float("-inf"), -1)), (stamp, position))
+            latest[code] = max(latest.get(code, (float("-inf"), -1)), (stamp, position))
     keep = {position for _, position in latest.values()}
-    refused |= {n for n, r in enumerate(records) if isinstance(r["station_code"], str) and n not in keep}
+    refused |= {n for n, r in enumerate(records) if _key(r["station_code"]) is not None and n not in keep}
     assert set(outcome.quarantined) == refused
+
+
+def _key(code: object) -> str | None:
+    """A record's key as the model reads its text (stripped of white space); none if it is no text a database
+    stores (NUL, a lone surrogate), since such a record has no key to share."""
+    try:
+        text = _STRIPPED.validate_python(code)
+    except ValidationError:
+        return None
+    return None if "\x00" in text or any("\ud800" <= char <= "\udfff" for char in text) else text
