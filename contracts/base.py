@@ -189,13 +189,7 @@ class Contract(BaseModel):
     @classmethod
     def field_specs(cls) -> tuple[FieldSpec, ...]:
         """The neutral view of the fields, read off the model's own JSON Schema so both always agree."""
-        schema = cls.model_json_schema(by_alias=False, mode="validation")
-        definitions: dict[str, Any] = schema.get("$defs", {})
-        specs = []
-        for name, prop in schema["properties"].items():
-            info = cls.model_fields[name]
-            specs.append(_spec_from_property(name, prop, definitions, info.alias))
-        return tuple(specs)
+        return _field_specs(cls)
 
     @classmethod
     def factors(cls) -> tuple[Factor, ...]:
@@ -245,6 +239,19 @@ class Contract(BaseModel):
             ],
         }
         return schema
+
+
+@cache
+def _field_specs(contract: type[Contract]) -> tuple[FieldSpec, ...]:
+    """Cached per class: a class's schema never changes, and building it costs milliseconds, which the gateway
+    would otherwise pay several times for every micro-batch."""
+    schema = contract.model_json_schema(by_alias=False, mode="validation")
+    definitions: dict[str, Any] = schema.get("$defs", {})
+    specs = []
+    for name, prop in schema["properties"].items():
+        info = contract.model_fields[name]
+        specs.append(_spec_from_property(name, prop, definitions, info.alias))
+    return tuple(specs)
 
 
 @cache

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Final
 
+from connectors.protocols.crc import A001_TABLE
 from connectors.protocols.errors import (
     BadFieldError,
     BadFrameError,
@@ -128,10 +129,9 @@ def crc_hj212(data: bytes) -> int:
     """Appendix A of the standard: unlike MODBUS, the old high byte is shifted down before the data byte goes in
     (trap 2). Check value for ``123456789``: 0x2F80."""
     crc = 0xFFFF
+    table = A001_TABLE
     for byte in data:
-        crc = (crc >> 8) ^ byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+        crc = table[(crc >> 8) ^ byte]  # below 256: eight rounds of it are one table entry
     return crc
 
 

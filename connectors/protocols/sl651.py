@@ -30,6 +30,7 @@ from decimal import Decimal
 from enum import IntEnum, IntFlag, StrEnum
 from typing import Final, TypeVar
 
+from connectors.protocols.crc import A001_TABLE
 from connectors.protocols.errors import (
     BadBcdDigitError,
     BadFieldError,
@@ -445,10 +446,9 @@ def _observations_of(item: Value | Series | StatusWord, observed_at: datetime) -
 def crc16_modbus(data: bytes) -> int:
     """CRC-16/MODBUS (reflected 0xA001, init 0xFFFF); SL 651 sends it high byte first (trap 1)."""
     crc = 0xFFFF
+    table = A001_TABLE
     for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+        crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
     return crc
 
 

@@ -31,6 +31,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from tenacity import Retrying, retry_if_exception_type, wait_exponential
 
+from exchange.errors import StoreUnavailableError
 from exchange.gateway.registry import mark_offline
 from exchange.gateway.settings import GatewaySettings
 from exchange.gateway.topics import ALL_UPLINKS
@@ -43,6 +44,9 @@ __all__ = ["Gateway"]
 log = structlog.get_logger(__name__)
 
 _QOS = 1
+_OUTAGE = (DBAPIError, StoreUnavailableError)
+"""What an unreachable database raises: the engine turns a failed connect or a dropped connection into
+``StoreUnavailableError``; other driver errors arrive as ``DBAPIError``."""
 
 
 def _utc_now() -> datetime:
@@ -145,7 +149,7 @@ class Gateway:
                 break
         return batch
 
-    def _retrying(self, stop: threading.Event) -> Retrying:
+    def _retrying(self, stop: threading.Event, *, holding: int) -> Retrying:
         def stop_when_asked(_state: object) -> bool:
             return stop.is_set()
 
@@ -154,10 +158,11 @@ class Gateway:
                 "gateway_database_unavailable",
                 attempt=state.attempt_number,
                 error=type(state.outcome.exception()).__name__,
+                unacknowledged=holding,
             )
 
         return Retrying(
-            retry=retry_if_exception_type(DBAPIError),
+            retry=retry_if_exception_type(_OUTAGE),
             wait=wait_exponential(multiplier=0.2, max=self.settings.backoff_max_s),
             stop=stop_when_asked,
             before_sleep=log_attempt,
@@ -168,10 +173,10 @@ class Gateway:
     def _commit(self, batch: list[Message], stop: threading.Event) -> BatchOutcome | None:
         run_id = f"gateway:{uuid.uuid4().hex[:16]}"
         try:
-            for attempt in self._retrying(stop):
+            for attempt in self._retrying(stop, holding=len(batch)):
                 with attempt:
                     return commit_batch(self.engine, batch, run_id=run_id, now=self.clock())
-        except DBAPIError:
+        except _OUTAGE:
             if stop.is_set():
                 return None
             raise
@@ -190,10 +195,14 @@ class Gateway:
 
     def _check_offline(self, stop: threading.Event) -> None:
         run_id = f"gateway-offline:{uuid.uuid4().hex[:16]}"
-        for attempt in self._retrying(stop):
-            with attempt, self.engine.begin() as conn:
-                if mark_offline(conn, run_id=run_id, now=self.clock()) is not None:
-                    self._dispatch_wanted.set()
+        try:
+            for attempt in self._retrying(stop, holding=0):
+                with attempt, self.engine.begin() as conn:
+                    if mark_offline(conn, run_id=run_id, now=self.clock()) is not None:
+                        self._dispatch_wanted.set()
+        except _OUTAGE:
+            if not stop.is_set():
+                raise
 
     def _dispatch_loop(self, stop: threading.Event) -> None:
         """Change events leave after commit, from the outbox, as every publish's do (at least once, stable ids)."""
@@ -203,5 +212,5 @@ class Gateway:
                 self._dispatch_wanted.clear()
                 try:
                     dispatch_outbox(self.engine, notifier, now=self.clock(), hub_id=self.hub_id)
-                except DBAPIError as exc:
+                except _OUTAGE as exc:
                     log.warning("gateway_dispatch_deferred", error=type(exc).__name__)

@@ -144,10 +144,11 @@ def _judge(
             bad.append((verdict.reasons, _jsonable(row.record)))
             continue
         good.append(verdict.row)
-        key = _key_json(contract, verdict.row)
-        withheld.extend(
-            WithheldValue(key, factor, reasons, verdict.raw[factor]) for factor, reasons in verdict.withheld.items()
-        )
+        if verdict.withheld:
+            key = _key_json(contract, verdict.row)
+            withheld.extend(
+                WithheldValue(key, factor, reasons, verdict.raw[factor]) for factor, reasons in verdict.withheld.items()
+            )
     failing = domain_reasons(contract, good)
     for position in sorted(failing, reverse=True):
         bad.append((tuple(sorted(failing[position])), _jsonable(good.pop(position))))

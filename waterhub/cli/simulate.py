@@ -1,28 +1,32 @@
-"""``waterhub simulate``: serve the source systems' simulators on a fixed port, for demos and trying things by hand.
+"""``waterhub simulate``: the source systems' and the devices' simulators, for demos and trying things by hand.
 
-The pipeline, the demo and the tests start their own simulators on port 0; this command is for a person (or the
-docker-compose stack) who wants one listening where ``WATERHUB_WATER_QUALITY__BASE_URL`` points by default.
+The pipeline, the demo and the tests start their own simulators on port 0; ``sources`` is for a person (or the
+docker-compose stack) who wants one listening where ``WATERHUB_WATER_QUALITY__BASE_URL`` points by default, and
+``devices`` publishes a station network's messages to the hub's broker for ``waterhub gateway`` to take in.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, cast, get_args
 
 import typer
 
-from waterhub.cli.output import stdout
+from waterhub.cli.output import emit_json, fail, print_table, stdout
 from waterhub.settings import Settings
 
-__all__ = ["app", "sources"]
+if TYPE_CHECKING:
+    from connectors.devices import DeviceSimulator
 
-app = typer.Typer(help="Simulators of the source systems, on real sockets.", no_args_is_help=True)
+__all__ = ["app", "devices", "sources"]
+
+app = typer.Typer(help="Simulators of the source systems and devices, on real sockets.", no_args_is_help=True)
 
 
 @app.callback()
 def _group() -> None:
-    """Simulators of the source systems, on real sockets."""
+    """Simulators of the source systems and devices, on real sockets."""
 
 
 @app.command("sources")
@@ -56,3 +60,107 @@ def sources(
                 time.sleep(3600)
         except KeyboardInterrupt:
             stdout.print("stopped")
+
+
+@app.command("devices")
+def devices(
+    stations: Annotated[int, typer.Option(min=1, max=100_000, help="Number of devices")] = 8,
+    rate: Annotated[float, typer.Option(min=0.1, max=100_000, help="Messages per second, all devices together")] = 10,
+    count: Annotated[int, typer.Option(min=1, help="Most messages to send")] = 100,
+    duration_s: Annotated[float, typer.Option(min=0.1, help="Longest time to send for, in seconds")] = 60,
+    mix: Annotated[
+        str, typer.Option(help="Device kinds dealt round-robin: sl651-river (F5 stages), sl651-rain (F4), hj212, json")
+    ] = "sl651-river,sl651-rain,hj212,json",
+    corrupt_share: Annotated[float, typer.Option(min=0, max=1, help="Share of messages damaged in transit")] = 0,
+    resend_share: Annotated[float, typer.Option(min=0, max=1, help="Share of messages a device sends twice")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated readings")] = 7,
+    register: Annotated[
+        bool, typer.Option(help="Register the devices in the hub database (WATERHUB_DATABASE_URL) first")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+) -> None:
+    """Publish a station network's messages to the hub's broker (WATERHUB_MQTT_URL, as the hub's user), then say
+    what was sent. Stops after --count messages or --duration-s seconds, whichever comes first."""
+    from connectors.devices import DeviceSimulator, publish_messages
+    from connectors.devices.simulator import Kind
+    from exchange.mqtt_url import broker_address
+    from exchange.urls import redacted_url
+
+    kinds = [kind.strip() for kind in mix.split(",") if kind.strip()]
+    unknown = sorted(set(kinds) - set(get_args(Kind)))
+    if unknown or not kinds:
+        raise fail(f"unknown device kind(s) {', '.join(unknown) or '(none given)'}", f"use {', '.join(get_args(Kind))}")
+    settings = Settings()
+    network = cast("list[Kind]", kinds)  # checked against Kind just above
+    simulator = DeviceSimulator(
+        seed=seed, stations=stations, mix=network, corrupt_share=corrupt_share, resend_share=resend_share
+    )
+    if register:
+        _register(settings, simulator)
+    messages = list(simulator.messages(min(count, max(1, int(rate * duration_s)))))
+    address = broker_address(settings.resolved_mqtt_url)
+    started = time.monotonic()
+    publish_messages(
+        address.host,
+        address.port,
+        messages,
+        rate_per_s=rate,
+        client_id=f"waterhub-simulate-devices-{seed}",
+        username=address.username,
+        password=address.password,
+        timeout_s=max(30.0, duration_s),
+    )
+    seen: set[bytes] = set()
+    by_kind: dict[str, int] = {}
+    for message in messages:
+        by_kind[message.device.kind] = by_kind.get(message.device.kind, 0) + 1
+    resends = 0
+    for message in messages:
+        resends += message.payload in seen
+        seen.add(message.payload)
+    summary = {
+        "broker": redacted_url(settings.resolved_mqtt_url),
+        "devices": len(simulator.devices),
+        "messages": len(messages),
+        "by_kind": by_kind,
+        "corrupt": sum(message.corrupt for message in messages),
+        "resends": resends,
+        "observations": len(set().union(*(message.keys for message in messages))),
+        "elapsed_s": round(time.monotonic() - started, 3),
+    }
+    if as_json:
+        emit_json(summary)
+        return
+    print_table(
+        f"sent to {summary['broker']} in {summary['elapsed_s']} s",
+        ("what", "count"),
+        [
+            ("devices", summary["devices"]),
+            *((f"messages: {kind}", number) for kind, number in sorted(by_kind.items())),
+            ("corrupt messages", summary["corrupt"]),
+            ("resends", summary["resends"]),
+            ("distinct observations", summary["observations"]),
+        ],
+    )
+
+
+def _register(settings: Settings, simulator: DeviceSimulator) -> None:
+    """The gateway quarantines messages of unknown devices, so a demo network is registered before it speaks."""
+    from exchange.db import make_engine
+    from exchange.gateway.registry import register_device
+    from exchange.tables import ensure_schema
+
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        ensure_schema(engine)
+        with engine.begin() as conn:
+            for device in simulator.devices:
+                register_device(
+                    conn,
+                    device_id=device.device_id,
+                    protocol=device.protocol,
+                    station_code=device.station_code,
+                    expected_interval_s=3600,
+                )
+    finally:
+        engine.dispose()

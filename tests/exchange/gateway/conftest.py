@@ -1,90 +1,90 @@
-"""A Mosquitto of the test's own, started from the production configuration (infra/mosquitto) on a free loopback
-port with a temporary persistence folder, a password file written from the device registry's hash, and the ACL."""
+"""A Mosquitto of the test's own (the production configuration on a free loopback port, a temporary persistence
+folder, the ACL and a password file from the registry's hash), the hub's schema, and helpers the gateway tests
+share: registering the simulator's devices and reading back what was stored."""
 
 from __future__ import annotations
 
-import getpass
-import shutil
-import socket
-import subprocess
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, func, select
 
-from exchange.gateway.registry import credential_hash
+from connectors.devices import DeviceSimulator
+from contracts.hydrology import RainfallRecord, RiverRecord
+from contracts.water_quality import WaterQualitySample
+from exchange.gateway.local_broker import LocalMosquitto
+from exchange.gateway.registry import register_device
+from exchange.tables import change_log, dataset_table, ensure_schema
 
-ROOT = Path(__file__).resolve().parents[3]
+HUB_USER = "waterhub"
 HUB_PASSWORD = "hub-secret"  # a test broker's password
+DATASETS = {c.meta.key: c for c in (RainfallRecord, RiverRecord, WaterQualitySample)}
 
-
-@dataclass
-class Broker:
-    port: int
-    folder: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://waterhub:{HUB_PASSWORD}@127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(  # noqa: S603  # our own broker binary and config
-            [shutil.which("mosquitto") or "mosquitto", "-c", str(self.folder / "mosquitto.conf")],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()  # SIGTERM: mosquitto saves its persistence file on the way out
-            self.process.wait(timeout=10)
-            self.process = None
-
-
-def broker_config(port: int, folder: Path) -> str:
-    """infra/mosquitto/mosquitto.conf with the test's port and paths; every other line as in production."""
-    replaced = {
-        "listener": f"listener {port} 127.0.0.1",
-        "persistence_location": f"persistence_location {folder}/data/",
-        "password_file": f"password_file {folder}/passwd",
-        "acl_file": f"acl_file {ROOT / 'infra/mosquitto/acl'}",
-        "log_dest": "log_dest none",
-    }
-    lines = []
-    for line in (ROOT / "infra/mosquitto/mosquitto.conf").read_text().splitlines():
-        name = line.split(" ", 1)[0]
-        lines.append(replaced.get(name, line))
-    # Run as whoever runs the tests: as root, mosquitto would switch to its own user and not read the temp folder.
-    lines.append(f"user {getpass.getuser()}")
-    text = "\n".join(lines) + "\n"
-    for name in replaced:
-        assert f"\n{name} " in "\n" + text, f"production config lost its {name} line"
-    return text
-
-
-def write_passwords(folder: Path, users: dict[str, str]) -> None:
-    (folder / "passwd").write_text("".join(f"{user}:{credential_hash(pw)}\n" for user, pw in users.items()))
-    (folder / "passwd").chmod(0o600)
+Key = tuple[str, str, datetime]
 
 
 @pytest.fixture
-def broker(tmp_path: Path, free_port: int) -> Iterator[Broker]:
-    folder = tmp_path / "mosquitto"
-    (folder / "data").mkdir(parents=True)
-    (folder / "mosquitto.conf").write_text(broker_config(free_port, folder))
-    write_passwords(folder, {"waterhub": HUB_PASSWORD, "0010000000": "d0", "0010000001": "d1"})
-    running = Broker(free_port, folder)
+def broker(tmp_path: Path, free_port: int) -> Iterator[LocalMosquitto]:
+    users = {HUB_USER: HUB_PASSWORD, "0010000000": "d0", "0010000001": "d1"}
+    running = LocalMosquitto(free_port, tmp_path / "mosquitto", users)
     running.start()
     yield running
     running.stop()
+
+
+@pytest.fixture
+def hub(pg_engine: Engine) -> Engine:
+    ensure_schema(pg_engine)
+    return pg_engine
+
+
+def register(engine: Engine, simulator: DeviceSimulator, *, interval_s: int = 3600) -> None:
+    with engine.begin() as conn:
+        for device in simulator.devices:
+            register_device(
+                conn,
+                device_id=device.device_id,
+                protocol=device.protocol,
+                station_code=device.station_code,
+                expected_interval_s=interval_s,
+            )
+
+
+def stored_keys(engine: Engine) -> list[Key]:
+    """Every stored observation's key, as a list: a key stored twice would show twice."""
+    keys: list[Key] = []
+    with engine.connect() as conn:
+        for key, contract in DATASETS.items():
+            table = dataset_table(contract)
+            station, at = (table.c[name] for name in contract.meta.primary_key)
+            keys += [(key, s, t) for s, t in conn.execute(select(station, at))]
+    return keys
+
+
+def change_counts(engine: Engine) -> dict[str, int]:
+    """Change-log entries per observation dataset."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(change_log.c.dataset, func.count())
+            .where(change_log.c.dataset.in_(list(DATASETS)))
+            .group_by(change_log.c.dataset)
+        ).all()
+    return {dataset: count for dataset, count in rows}
+
+
+def per_dataset(keys: set[Key]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for dataset, _, _ in keys:
+        counts[dataset] = counts.get(dataset, 0) + 1
+    return counts
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 30, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.1)

@@ -7,10 +7,11 @@ import threading
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.exchange.gateway.conftest import HUB_PASSWORD, Broker
+from exchange.gateway.local_broker import LocalMosquitto
+from tests.exchange.gateway.conftest import HUB_PASSWORD
 
 
-def _client(broker: Broker, user: str, password: str, received: list[str] | None = None) -> mqtt.Client:
+def _client(broker: LocalMosquitto, user: str, password: str, received: list[str] | None = None) -> mqtt.Client:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"acl-{user}", protocol=mqtt.MQTTv5)
     client.username_pw_set(user, password)
     if received is not None:
@@ -20,7 +21,7 @@ def _client(broker: Broker, user: str, password: str, received: list[str] | None
     return client
 
 
-def test_a_device_cannot_publish_on_another_devices_topic(broker: Broker) -> None:
+def test_a_device_cannot_publish_on_another_devices_topic(broker: LocalMosquitto) -> None:
     received: list[str] = []
     hub = _client(broker, "waterhub", HUB_PASSWORD, received)
     subscribed = threading.Event()
@@ -48,7 +49,7 @@ def test_a_device_cannot_publish_on_another_devices_topic(broker: Broker) -> Non
     assert other.rc == mqtt.MQTT_ERR_SUCCESS  # sent; the broker refused it, so the hub saw only the device's own
 
 
-def test_a_wrong_password_is_refused(broker: Broker) -> None:
+def test_a_wrong_password_is_refused(broker: LocalMosquitto) -> None:
     refused = threading.Event()
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="acl-bad", protocol=mqtt.MQTTv5)
     client.username_pw_set("0010000000", "not-its-password")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -14,38 +13,18 @@ from sqlalchemy import Engine, select
 
 from connectors.devices import DeviceSimulator, publish_messages
 from connectors.protocols import hj212, sl651
-from contracts.hydrology import RainfallRecord, RiverRecord
-from contracts.water_quality import WaterQualitySample
-from exchange.gateway.registry import register_device
+from exchange.gateway.local_broker import LocalMosquitto
 from exchange.gateway.service import Gateway
 from exchange.gateway.settings import GatewaySettings
-from exchange.tables import dataset_table, ensure_schema, quarantine
-from tests.exchange.gateway.conftest import HUB_PASSWORD, Broker
-
-DATASETS = {c.meta.key: c for c in (RainfallRecord, RiverRecord, WaterQualitySample)}
+from exchange.tables import quarantine
+from tests.exchange.gateway.conftest import HUB_PASSWORD, HUB_USER, register, stored_keys, wait_for
 
 
 @pytest.fixture
-def hub(pg_engine: Engine) -> Engine:
-    ensure_schema(pg_engine)
-    return pg_engine
-
-
-def _register(engine: Engine, simulator: DeviceSimulator) -> None:
-    with engine.begin() as conn:
-        for device in simulator.devices:
-            register_device(
-                conn,
-                device_id=device.device_id,
-                protocol=device.protocol,
-                station_code=device.station_code,
-                expected_interval_s=3600,
-            )
-
-
-@pytest.fixture
-def running_gateway(hub: Engine, broker: Broker) -> Iterator[Gateway]:
-    gateway = Gateway(hub, broker.url, GatewaySettings(client_id="gw-test", batch_time_ms=10), hub_id="gateway-test")
+def running_gateway(hub: Engine, broker: LocalMosquitto) -> Iterator[Gateway]:
+    gateway = Gateway(
+        hub, broker.url(HUB_USER), GatewaySettings(client_id="gw-test", batch_time_ms=10), hub_id="gateway-test"
+    )
     stop = threading.Event()
     thread = threading.Thread(target=gateway.run, args=(stop,))
     thread.start()
@@ -55,35 +34,18 @@ def running_gateway(hub: Engine, broker: Broker) -> Iterator[Gateway]:
     thread.join(timeout=10)
 
 
-def _stored_keys(engine: Engine) -> set[tuple[str, str, datetime]]:
-    keys = set()
-    with engine.connect() as conn:
-        for key, contract in DATASETS.items():
-            table = dataset_table(contract)
-            station, at = (table.c[name] for name in contract.meta.primary_key)
-            keys |= {(key, s, t) for s, t in conn.execute(select(station, at))}
-    return keys
-
-
-def _wait_for(condition, timeout_s: float = 30) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and not condition():
-        time.sleep(0.1)
-
-
 def test_every_sent_observation_is_stored_once_and_poison_is_quarantined(
-    hub: Engine, broker: Broker, running_gateway: Gateway
+    hub: Engine, broker: LocalMosquitto, running_gateway: Gateway
 ) -> None:
     simulator = DeviceSimulator(seed=3, stations=8, corrupt_share=0.05, resend_share=0.1)
-    _register(hub, simulator)
+    register(hub, simulator)
     messages = list(simulator.messages(400))
     expected = set().union(*(message.keys for message in messages))
     corrupt = {message.payload for message in messages if message.corrupt}
     publish_messages("127.0.0.1", broker.port, messages, client_id="sim-1", username="waterhub", password=HUB_PASSWORD)
 
-    _wait_for(lambda: _stored_keys(hub) >= expected)
-    stored = _stored_keys(hub)
-    assert stored == expected  # keys are primary keys: a second copy of any observation cannot exist
+    wait_for(lambda: set(stored_keys(hub)) >= expected, what="every observation stored")
+    assert set(stored_keys(hub)) == expected  # keys are primary keys: a second copy of any observation cannot exist
     with hub.connect() as conn:
         reasons = conn.execute(select(quarantine.c.reasons, quarantine.c.payload)).all()
     assert len(reasons) == len(corrupt)
@@ -91,10 +53,10 @@ def test_every_sent_observation_is_stored_once_and_poison_is_quarantined(
 
 
 def test_spoofing_device_is_quarantined_and_required_replies_are_sent(
-    hub: Engine, broker: Broker, running_gateway: Gateway
+    hub: Engine, broker: LocalMosquitto, running_gateway: Gateway
 ) -> None:
     simulator = DeviceSimulator(seed=4, stations=4)
-    _register(hub, simulator)
+    register(hub, simulator)
     river, _rain, analyser, _json = simulator.devices
     replies: list[tuple[str, bytes]] = []
     listener = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="replies", protocol=mqtt.MQTTv311)
@@ -118,7 +80,7 @@ def test_spoofing_device_is_quarantined_and_required_replies_are_sent(
         client.publish(analyser.topic, messages[2].payload, qos=1).wait_for_publish(5)
         client.disconnect()
         client.loop_stop()
-        _wait_for(lambda: len(replies) >= 2)
+        wait_for(lambda: len(replies) >= 2, what="two replies")
     finally:
         listener.disconnect()
         listener.loop_stop()
