@@ -11,28 +11,32 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, create_model
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.http.settings import PLACEHOLDER_SECRETS, HttpClientSettings
-from connectors.water_quality.settings import WaterQualitySourceSettings
 from exchange.gateway.settings import GatewaySettings
 from exchange.identity import HUB_ID_PATTERN
+from waterhub.sources import declared_sources
 
 __all__ = [
     "PLACEHOLDER_SECRETS",
     "GatewaySettings",
     "HttpClientSettings",
+    "HubSettings",
     "Settings",
-    "WaterQualitySourceSettings",
     "settings_markdown",
     "settings_reference",
 ]
 
+BlockT = TypeVar("BlockT", bound=BaseModel)
 
-class Settings(BaseSettings):
-    """Hub configuration. Every default is the zero-setup embedded one (SQLite, local folder, in-process broker)."""
+
+class HubSettings(BaseSettings):
+    """Hub configuration but the sources' blocks, which ``Settings`` adds from ``waterhub/sources.toml``. Every
+    default is the zero-setup embedded one (SQLite, local folder, in-process broker)."""
 
     model_config = SettingsConfigDict(
         env_prefix="WATERHUB_", env_nested_delimiter="__", extra="ignore", frozen=True, hide_input_in_errors=True
@@ -57,8 +61,14 @@ class Settings(BaseSettings):
         None, description="file:///path of the object store; default DATA_DIR/objects"
     )
     http: HttpClientSettings = Field(default_factory=lambda: HttpClientSettings())
-    water_quality: WaterQualitySourceSettings = Field(default_factory=lambda: WaterQualitySourceSettings())
     gateway: GatewaySettings = Field(default_factory=lambda: GatewaySettings())
+
+    def source_settings(self, name: str, kind: type[BlockT]) -> BlockT:
+        """The settings block of source ``name`` (``WATERHUB_<NAME>__*``), checked to be a ``kind``."""
+        block = getattr(self, name, None)
+        if not isinstance(block, kind):
+            raise KeyError(f"no settings block {name!r} of type {kind.__name__}; is the source in sources.toml?")
+        return block
 
     @cached_property
     def resolved_database_url(self) -> str:
@@ -74,6 +84,23 @@ class Settings(BaseSettings):
     def resolved_object_store_url(self) -> str:
         """The object store URL, with the local-folder default made concrete: for connecting, never for showing."""
         return _revealed(self.object_store_url) or (self.data_dir / "objects").resolve().as_uri()
+
+
+def _with_source_blocks(base: type[HubSettings]) -> type[HubSettings]:
+    """``base`` plus one block per declared source under its name, so ``WATERHUB_WATER_QUALITY__BASE_URL`` reaches
+    the water-quality block and a new source needs no line here."""
+    blocks: dict[str, Any] = {
+        name: (block, Field(default_factory=block, description=declaration.title))
+        for name, declaration in declared_sources().items()
+        for block in [declaration.settings_class()]
+    }
+    return create_model("Settings", __base__=base, __module__=__name__, __doc__=base.__doc__, **blocks)
+
+
+if TYPE_CHECKING:  # the type checker cannot see the composed fields; code reaches them via ``source_settings``
+    Settings = HubSettings
+else:
+    Settings = _with_source_blocks(HubSettings)
 
 
 def _revealed(secret: SecretStr | None) -> str | None:

@@ -1,0 +1,1 @@
+"""Domain rules, one module per source domain; ``quality.domain`` imports every module here on first use."""
