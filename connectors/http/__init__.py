@@ -2,18 +2,29 @@
 
 from connectors.http.auth import ApiKeyHeader
 from connectors.http.client import USER_AGENT, SourceClient, build_client, parse_json_page
-from connectors.http.paginators import PageNumberPaginator
-from connectors.http.stream import CursorParam, HttpStream, Source, SourceSession
+from connectors.http.paginators import (
+    CursorTokenPaginator,
+    LinkHeaderPaginator,
+    OffsetPaginator,
+    PageNumberPaginator,
+    Paginator,
+)
+from connectors.http.stream import CursorParam, HttpStream, Source, SourceSession, partition_key
 
 __all__ = [
     "USER_AGENT",
     "ApiKeyHeader",
     "CursorParam",
+    "CursorTokenPaginator",
     "HttpStream",
+    "LinkHeaderPaginator",
+    "OffsetPaginator",
     "PageNumberPaginator",
+    "Paginator",
     "Source",
     "SourceClient",
     "SourceSession",
     "build_client",
     "parse_json_page",
+    "partition_key",
 ]

@@ -22,6 +22,7 @@ import httpx
 import structlog
 
 from connectors.errors import SourceConfigError, SourceDataError, SourceUnavailableError
+from connectors.http.paginators import Page
 from connectors.http.retry import Action, RetriableError, build_retrying, classify_exception, classify_status
 from connectors.http.retry import retry_after_s as read_retry_after_s
 
@@ -85,7 +86,7 @@ def parse_json_page(content: bytes) -> object:
 
 
 class SourceClient:
-    """An open ``httpx.Client`` plus the retry policy: ``get_json`` is the only way streams touch the network.
+    """An open ``httpx.Client`` plus the retry policy: ``get_page`` is the only way streams touch the network.
 
     ``sleep`` and ``now`` are injectable so tests can record the waits the policy chose; requests still go over
     real sockets.
@@ -109,8 +110,8 @@ class SourceClient:
     def close(self) -> None:
         self.client.close()
 
-    def get_json(self, path: str, params: Mapping[str, str | int], *, stream: str, resume: str) -> object:
-        """GET one page with retries and parse it.
+    def get_page(self, path: str, params: Mapping[str, str | int], *, stream: str, resume: str) -> Page:
+        """GET one page with retries and parse it; the page keeps its headers and URL for the paginator.
 
         ``stream`` and ``resume`` only feed error messages: which stream failed, and where the next run starts.
         """
@@ -143,7 +144,7 @@ class SourceClient:
             ) from exc
         assert response is not None  # noqa: S101 - the loop only ends without raising after a successful attempt
         try:
-            return parse_json_page(response.content)
+            return Page(parse_json_page(response.content), response.headers, str(response.url))
         except (ValueError, UnicodeDecodeError) as exc:
             raise SourceDataError(
                 f"{where}: GET {target} returned a page that is not valid JSON ({type(exc).__name__} at byte "
