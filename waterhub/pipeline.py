@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from sqlalchemy import Engine, select
 
+from connectors.http.stream import partition_key
 from contracts import Contract, get_contract
 from exchange.db import make_engine
 from exchange.errors import BatchNotFoundError
@@ -30,7 +31,7 @@ from waterhub.sources import build_source
 if TYPE_CHECKING:
     import pandas as pd
 
-    from connectors.http import Source
+    from connectors.http import HttpStream, Source
     from exchange.publish import PublishResult
     from exchange.quarantine import WithheldValue
     from exchange.runs import RunPublication
@@ -74,22 +75,32 @@ class Pipeline:
         return build_source(self.source_name, self.settings)
 
     def extract(self, *, run_id: str, interval_end: datetime, now: datetime | None = None) -> str:
-        """Read every stream since its watermark and stage the raw records; returns the batch id."""
+        """Read every stream since its watermark and stage the raw records; returns the batch id.
+
+        A child stream is read once per record its parent stream yielded in this run (one partition each), each
+        partition from its own watermark.
+        """
         from exchange.state import read_watermark
 
         now = now or datetime.now(UTC)
         batch = self.staging.open(source=self.source_name, run_id=run_id, interval_end=interval_end, now=now)
         with self._bound(batch):
             entries: dict[str, dict[str, Any]] = {}
+            read: dict[str, list[dict[str, object]]] = {}
             with self.source.connect() as session:
                 for stream in self.source.streams:
-                    with self.engine.connect() as conn:
-                        since = read_watermark(conn, self.source_name, stream.name)
-                    records = list(session.read(stream, since=since))
+                    records: list[dict[str, object]] = []
+                    since_by_partition: dict[str, str | None] = {}
+                    for partition, context in self._partitions(stream, read):
+                        with self.engine.connect() as conn:
+                            since = read_watermark(conn, self.source_name, stream.name, partition)
+                        since_by_partition[partition] = since.isoformat() if since else None
+                        records.extend(session.read(stream, since=since, context=context))
+                    read[stream.name] = records
                     entries[stream.name] = {
                         "dataset": stream.contract.meta.key,
                         "contract_version": stream.contract.meta.version,
-                        "since": since.isoformat() if since else None,
+                        "since": since_by_partition,
                         "read_started": now.isoformat(),  # before the first page of any stream
                         "fetched": len(records),
                         "raw": self.staging.put_records(batch, stream.name, records),
@@ -97,6 +108,18 @@ class Pipeline:
             self.staging.update(batch, status="extracted", streams=entries)
             log.info("batch_extracted", fetched={name: e["fetched"] for name, e in entries.items()})
             return batch.batch_id
+
+    @staticmethod
+    def _partitions(
+        stream: HttpStream, read: Mapping[str, list[dict[str, object]]]
+    ) -> list[tuple[str, dict[str, str] | None]]:
+        """(partition key, context) of each read of ``stream``: one unpartitioned read, or one per distinct context
+        its parent's records of this run give."""
+        if stream.parent is None:
+            return [("", None)]
+        contexts = (stream.context(record) for record in read[stream.parent.name])
+        unique = {partition_key(context): context for context in contexts if context is not None}
+        return list(unique.items())
 
     def validate(self, batch_id: str, now: datetime | None = None) -> dict[str, dict[str, int]]:
         """Split each stream into valid rows (staged as Parquet) and quarantined records (stored with reasons)."""
@@ -156,7 +179,7 @@ class Pipeline:
                     "withheld": sum(len(factors) for factors in outcome.withheld.values()),
                     "reasons": dict(sorted(reasons.items())),
                     "valid_frame": self.staging.put_frame(batch, f"{name}.valid", outcome.valid),
-                    "cursor_max": _cursor_max(contract, outcome.valid, streams[name].cursor is not None),
+                    "cursor_max": _cursor_max(contract, outcome.valid, streams[name]),
                 }
             self.staging.update(batch, status="validated", streams=entries)
             log.info("batch_validated", quarantined={name: e["quarantined"] for name, e in entries.items()})
@@ -181,9 +204,10 @@ class Pipeline:
                 for name, entry in batch.manifest["streams"].items():
                     frame = self.staging.read_frame(entry["valid_frame"])
                     result = publish_frame(conn, _contract(entry), frame, run_id=batch.run_id, now=now)
-                    up_to = _watermark_after(entry, batch.interval_end)
-                    if up_to is not None:
-                        advance_watermark(conn, self.source_name, name, up_to, run_id=batch.run_id, now=now)
+                    for partition, up_to in _watermarks_after(entry, batch.interval_end).items():
+                        advance_watermark(
+                            conn, self.source_name, name, up_to, run_id=batch.run_id, now=now, partition=partition
+                        )
                     entries[name] = _published(result, run_publication(conn, result.dataset, batch.run_id))
                 self.staging.update(batch, status="published", streams=entries, conn=conn)
             log.info(
@@ -322,17 +346,21 @@ def _json_value(value: object) -> object:
     return value.item() if hasattr(value, "item") else value
 
 
-def _cursor_max(contract: type[Contract], valid: pd.DataFrame, is_incremental: bool) -> str | None:
-    """The highest cursor value among valid rows: the most the watermark may advance to once they are published."""
+def _cursor_max(contract: type[Contract], valid: pd.DataFrame, stream: HttpStream) -> dict[str, str]:
+    """Per partition, the highest cursor value among valid rows: the most its watermark may advance to once they
+    are published. Empty for a stream read in full each run."""
     field = contract.meta.cursor_field
-    if not is_incremental or field is None or valid.empty:
-        return None
-    highest: datetime = valid[field].max().to_pydatetime()
-    return highest.isoformat()
+    if stream.cursor is None or field is None or valid.empty:
+        return {}
+    if not stream.parent_keys:
+        return {"": valid[field].max().to_pydatetime().isoformat()}
+    partitions = [stream.partition_of(row) for row in valid[list(stream.parent_keys)].to_dict("records")]
+    highest = valid[field].groupby(partitions).max()
+    return {str(partition): value.to_pydatetime().isoformat() for partition, value in highest.items()}
 
 
-def _watermark_after(entry: Mapping[str, Any], interval_end: datetime) -> datetime | None:
-    """How far a published stream's watermark may move: to the highest cursor published, capped at the end of the
+def _watermarks_after(entry: Mapping[str, Any], interval_end: datetime) -> dict[str, datetime]:
+    """How far each partition's watermark may move: to the highest cursor published, capped at the end of the
     run's interval (Meltano's signpost), and not at all when a record changed while its pages were being read.
 
     The feed is paged by number in cursor order, so a record corrected mid-read jumps to the end and shifts every
@@ -341,13 +369,15 @@ def _watermark_after(entry: Mapping[str, Any], interval_end: datetime) -> dateti
     watermark where it was; the next run reads the window again and finds the missed record (publishing the rest
     again changes nothing).
     """
-    if entry["cursor_max"] is None:
-        return None
-    highest = datetime.fromisoformat(entry["cursor_max"])
-    if highest >= datetime.fromisoformat(entry["read_started"]):
-        log.warning("watermark_held", dataset=entry["dataset"], cursor_max=entry["cursor_max"])
-        return None
-    return min(highest, interval_end)
+    read_started = datetime.fromisoformat(entry["read_started"])
+    moves: dict[str, datetime] = {}
+    for partition, value in entry["cursor_max"].items():
+        highest = datetime.fromisoformat(value)
+        if highest >= read_started:
+            log.warning("watermark_held", dataset=entry["dataset"], partition=partition, cursor_max=value)
+            continue
+        moves[partition] = min(highest, interval_end)
+    return moves
 
 
 def _published(result: PublishResult, committed: RunPublication | None) -> dict[str, Any]:
