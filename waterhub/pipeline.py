@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import structlog
 from sqlalchemy import Engine, select
@@ -136,8 +136,10 @@ class Pipeline:
             entries: dict[str, dict[str, Any]] = {}
             for name, entry in batch.manifest["streams"].items():
                 contract = _contract(entry)
-                raw = self.staging.read_records(entry["raw"])
-                frame = pd.DataFrame([streams[name].post_process(record) for record in raw])
+                stream = streams[name]
+                raw, marks = _split_tombstones(stream, self.staging.read_records(entry["raw"]))
+                tombstones, unreadable = _tombstone_frame(contract, stream, marks)
+                frame = pd.DataFrame([stream.post_process(record) for record in raw])
                 outcome = validate_frame(contract, frame, known_references=self._references(contract, valid_keys))
                 if len(contract.meta.primary_key) == 1:
                     valid_keys[contract.meta.key] = set(outcome.valid[contract.meta.primary_key[0]].astype(str))
@@ -149,7 +151,8 @@ class Pipeline:
                         contract_version=contract.meta.version,
                         run_id=batch.run_id,
                         batch_id=batch_id,
-                        entries=[(row_reasons, raw[int(row)]) for row, row_reasons in outcome.quarantined.items()],
+                        entries=[(row_reasons, raw[int(row)]) for row, row_reasons in outcome.quarantined.items()]
+                        + [(["tombstone_unreadable"], mark) for mark in unreadable],
                         now=now,
                     )
                     withhold_values(
@@ -179,6 +182,8 @@ class Pipeline:
                     "withheld": sum(len(factors) for factors in outcome.withheld.values()),
                     "reasons": dict(sorted(reasons.items())),
                     "valid_frame": self.staging.put_frame(batch, f"{name}.valid", outcome.valid),
+                    "tombstones": self.staging.put_frame(batch, f"{name}.tombstones", tombstones) if marks else None,
+                    "is_complete": outcome.quarantined_count == 0 and not unreadable and entry["fetched"] > 0,
                     "cursor_max": _cursor_max(contract, outcome.valid, streams[name]),
                 }
             self.staging.update(batch, status="validated", streams=entries)
@@ -203,7 +208,16 @@ class Pipeline:
             with self.engine.begin() as conn:
                 for name, entry in batch.manifest["streams"].items():
                     frame = self.staging.read_frame(entry["valid_frame"])
-                    result = publish_frame(conn, _contract(entry), frame, run_id=batch.run_id, now=now)
+                    tombstones = self.staging.read_frame(entry["tombstones"]) if entry.get("tombstones") else None
+                    result = publish_frame(
+                        conn,
+                        _contract(entry),
+                        frame,
+                        run_id=batch.run_id,
+                        now=now,
+                        tombstones=tombstones,
+                        full_refresh=self.source.stream(name).full_refresh and entry["is_complete"],
+                    )
                     for partition, up_to in _watermarks_after(entry, batch.interval_end).items():
                         advance_watermark(
                             conn, self.source_name, name, up_to, run_id=batch.run_id, now=now, partition=partition
@@ -344,6 +358,40 @@ def _json_value(value: object) -> object:
     if pd.isna(value):
         return None
     return value.item() if hasattr(value, "item") else value
+
+
+def _split_tombstones(
+    stream: HttpStream, records: list[dict[str, object]]
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """(live records, tombstones) as the stream declares a tombstone; a stream without one has only live ones."""
+    rule = stream.tombstone
+    if rule is None:
+        return records, []
+    return [r for r in records if not rule.matches(r)], [r for r in records if rule.matches(r)]
+
+
+def _tombstone_frame(
+    contract: type[Contract], stream: HttpStream, marks: list[dict[str, object]]
+) -> tuple[pd.DataFrame, list[dict[str, object]]]:
+    """Each tombstone's key and version typed the way the contract types them, and the tombstones that cannot be
+    (quarantined as ``tombstone_unreadable``: a delete we cannot place is not guessed at)."""
+    import pandas as pd
+    from pydantic import TypeAdapter, ValidationError
+
+    names = [*contract.meta.primary_key, contract.meta.version_field]
+    adapters: dict[str, TypeAdapter[Any]] = {}
+    for name in names:
+        info = contract.model_fields[name]
+        hint: Any = cast(Any, Annotated)[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        adapters[name] = TypeAdapter(hint)
+    rows, unreadable = [], []
+    for mark in marks:
+        row = stream.post_process(mark)
+        try:
+            rows.append({name: adapters[name].validate_python(row.get(name)) for name in names})
+        except ValidationError:
+            unreadable.append(mark)
+    return pd.DataFrame(rows, columns=names), unreadable
 
 
 def _cursor_max(contract: type[Contract], valid: pd.DataFrame, stream: HttpStream) -> dict[str, str]:

@@ -9,7 +9,7 @@ from connectors.http.paginators import (
     PageNumberPaginator,
     Paginator,
 )
-from connectors.http.stream import CursorParam, HttpStream, Source, SourceSession, partition_key
+from connectors.http.stream import CursorParam, HttpStream, Source, SourceSession, Tombstone, partition_key
 
 __all__ = [
     "USER_AGENT",
@@ -24,6 +24,7 @@ __all__ = [
     "Source",
     "SourceClient",
     "SourceSession",
+    "Tombstone",
     "build_client",
     "parse_json_page",
     "partition_key",

@@ -36,7 +36,7 @@ from contracts.types import BEIJING
 if TYPE_CHECKING:
     from connectors.http.settings import HttpClientSettings
 
-__all__ = ["CursorParam", "HttpStream", "Source", "SourceSession", "partition_key"]
+__all__ = ["CursorParam", "HttpStream", "Source", "SourceSession", "Tombstone", "partition_key"]
 
 log = structlog.get_logger(__name__)
 
@@ -61,6 +61,18 @@ class CursorParam:
         return value.astimezone(self.zone).strftime(self.time_format)
 
 
+@dataclass(frozen=True)
+class Tombstone:
+    """How a source marks a deleted record: ``field`` holding ``value`` (``{"deleted": true}``,
+    ``{"status": "removed"}``). A tombstone carries at least the record's key and version."""
+
+    field: str
+    value: object
+
+    def matches(self, raw: Mapping[str, object]) -> bool:
+        return raw.get(self.field) == self.value
+
+
 class HttpStream:
     """One endpoint of a source as declarations; subclasses set the class attributes and maybe ``post_process``."""
 
@@ -70,6 +82,10 @@ class HttpStream:
     records_path: ClassVar[str] = "data.items"
     paginator: Paginator
     cursor: ClassVar[CursorParam | None] = None
+    full_refresh: ClassVar[bool] = False
+    """The source lists every live record on each read, so a stored record it no longer lists was deleted."""
+    tombstone: ClassVar[Tombstone | None] = None
+    """How the source marks a record deleted upstream; None when it never sends tombstones."""
     parent: ClassVar[type[HttpStream] | None] = None
     parent_keys: ClassVar[Mapping[str, str]] = {}
     """Context key → the parent record's field it is taken from; each context key is also a field of this
@@ -84,6 +100,8 @@ class HttpStream:
             missing.append(self.cursor.field)
         if (self.parent is None) != (not self.parent_keys):
             raise TypeError(f"stream {self.name}: a child stream declares both parent and parent_keys")
+        if self.full_refresh and (self.cursor is not None or self.parent is not None):
+            raise TypeError(f"stream {self.name}: only a stream read whole in one request chain can be full_refresh")
         if missing:
             raise TypeError(f"stream {self.name}: {self.contract.__name__} has no field(s) {', '.join(missing)}")
 
