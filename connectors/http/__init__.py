@@ -1,6 +1,6 @@
 """The one shared HTTP layer of every source: auth, retries, paginators, the stream and source bases."""
 
-from connectors.http.auth import ApiKeyHeader
+from connectors.http.auth import ApiKeyHeader, OAuth2ClientCredentials
 from connectors.http.client import USER_AGENT, SourceClient, build_client, parse_json_page
 from connectors.http.paginators import (
     CursorTokenPaginator,
@@ -18,6 +18,7 @@ __all__ = [
     "CursorTokenPaginator",
     "HttpStream",
     "LinkHeaderPaginator",
+    "OAuth2ClientCredentials",
     "OffsetPaginator",
     "PageNumberPaginator",
     "Paginator",

@@ -30,10 +30,14 @@ from connectors.errors import SourceDataError
 
 __all__ = [
     "CursorTokenPaginator",
+    "CursorTokenWalk",
     "LinkHeaderPaginator",
+    "LinkHeaderWalk",
     "OffsetPaginator",
+    "OffsetWalk",
     "Page",
     "PageNumberPaginator",
+    "PageNumberWalk",
     "PageRequest",
     "PageWalk",
     "Paginator",
@@ -84,6 +88,12 @@ class PageWalk(ABC):
     def label(self) -> str:
         """The current page as a log line or an error names it."""
         return f"page {self.pages_read + 1}"
+
+    @property
+    def token_params(self) -> tuple[str, ...]:
+        """Parameters of the current request that carry a value the source handed out (a page token): a source
+        refusing one has let it expire, which is not a settings problem."""
+        return ()
 
     @abstractmethod
     def request(self, path: str) -> PageRequest:
@@ -236,6 +246,10 @@ class CursorTokenPaginator(Paginator):
 
 class CursorTokenWalk(PageWalk):
     paginator: CursorTokenPaginator
+
+    @property
+    def token_params(self) -> tuple[str, ...]:
+        return () if self.token is None else (self.paginator.token_param,)
 
     def request(self, path: str) -> PageRequest:
         params: dict[str, str | int] = {self.paginator.size_param: self.paginator.size}

@@ -171,9 +171,18 @@ class Source:
     """Who runs the API, as an error message names it ("the bureau's water-quality API")."""
 
     def __init__(
-        self, *, base_url: str, auth: httpx.Auth, http: HttpClientSettings, streams: tuple[HttpStream, ...]
+        self,
+        *,
+        base_url: str,
+        auth: httpx.Auth,
+        http: HttpClientSettings,
+        streams: tuple[HttpStream, ...],
+        url_field: str | None = "base_url",
     ) -> None:
+        """``url_field`` is the field of the source's settings block holding its address (None if it has none);
+        the credential's field comes from ``auth.setting_field``. Errors name exactly these variables."""
         self.base_url = base_url
+        self.url_field = url_field
         self.auth = auth
         self.http = http
         self.streams = streams
@@ -183,7 +192,13 @@ class Source:
 
     @property
     def label(self) -> SourceLabel:
-        return SourceLabel(self.name, self.title, f"WATERHUB_{self.name.upper()}__")
+        return SourceLabel(
+            self.name,
+            self.title,
+            f"WATERHUB_{self.name.upper()}__",
+            url_field=self.url_field,
+            credential_field=getattr(self.auth, "setting_field", None),
+        )
 
     def stream(self, name: str) -> HttpStream:
         for stream in self.streams:
@@ -242,7 +257,10 @@ class SourceSession:
         while True:
             request = walk.request(path)
             params: dict[str, str | int] = {**request.params, **extra}
-            page = self.client.get_page(request.path, params, stream=stream.name, resume=resume)
+            cursor_params = [*walk.token_params, *([stream.cursor.param] if stream.cursor else [])]
+            page = self.client.get_page(
+                request.path, params, stream=stream.name, resume=resume, cursor_params=cursor_params
+            )
             records = stream.records(page.body, where=where, target=f"{request.path}?{urlencode(params)}")
             log.debug(
                 "page_fetched", source=self.source.name, stream=stream.name, page=walk.label, records=len(records)
