@@ -47,9 +47,12 @@ _STEPS = ("open", "extracted", "validated", "published", "snapshotted")
 class Pipeline:
     """The steps of one source, bound to one hub (database, object store, broker) from ``Settings``."""
 
-    def __init__(self, settings: Settings, source_name: str) -> None:
+    def __init__(self, settings: Settings, source_name: str, *, source: Source | None = None) -> None:
+        """``source`` is the connector to read, for a source not declared in ``sources.toml`` (a test's small
+        API); by default it is built from the declaration of ``source_name``."""
         self.settings = settings
         self.source_name = source_name
+        self._given_source = source
 
     @classmethod
     def from_environment(cls, source_name: str) -> Pipeline:
@@ -72,7 +75,7 @@ class Pipeline:
 
     @cached_property
     def source(self) -> Source:
-        return build_source(self.source_name, self.settings)
+        return self._given_source or build_source(self.source_name, self.settings)
 
     def extract(self, *, run_id: str, interval_end: datetime, now: datetime | None = None) -> str:
         """Read every stream since its watermark and stage the raw records; returns the batch id.
