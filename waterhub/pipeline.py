@@ -16,7 +16,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import structlog
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from connectors.http.stream import partition_key
 from contracts import Contract, get_contract
@@ -24,7 +24,7 @@ from exchange.db import make_engine
 from exchange.errors import BatchNotFoundError
 from exchange.objects import ObjectStore, open_object_store
 from exchange.staging import Batch, BatchStaging
-from exchange.tables import dataset_table, ensure_schema
+from exchange.tables import ensure_schema
 from waterhub.settings import Settings
 from waterhub.sources import build_source
 
@@ -143,7 +143,9 @@ class Pipeline:
                 raw, marks = _split_tombstones(stream, self.staging.read_records(entry["raw"]))
                 tombstones, unreadable = _tombstone_frame(contract, stream, marks)
                 frame = pd.DataFrame([stream.post_process(record) for record in raw])
-                outcome = validate_frame(contract, frame, known_references=self._references(contract, valid_keys))
+                outcome = validate_frame(
+                    contract, frame, known_references=self._references(contract, frame, valid_keys)
+                )
                 if len(contract.meta.primary_key) == 1:
                     valid_keys[contract.meta.key] = set(outcome.valid[contract.meta.primary_key[0]].astype(str))
                 reasons = Counter(reason for row_reasons in outcome.quarantined.values() for reason in row_reasons)
@@ -303,16 +305,20 @@ class Pipeline:
             )
         return batch
 
-    def _references(self, contract: type[Contract], batch_keys: Mapping[str, set[str]]) -> dict[str, set[str]]:
-        """Keys a reference may point at: those validated in this batch plus those already published."""
+    def _references(
+        self, contract: type[Contract], frame: pd.DataFrame, batch_keys: Mapping[str, set[str]]
+    ) -> dict[str, set[str]]:
+        """Keys a reference may point at: those validated in this batch, plus those of the values the batch refers
+        to that are already published (looked up by exchange for these values only, not by reading the table)."""
+        from exchange.references import published_keys_among
+
         known: dict[str, set[str]] = {}
         for reference in contract.meta.references:
-            target = get_contract(reference.dataset)
-            (key_field,) = target.meta.primary_key
-            column = dataset_table(target).c[key_field]
-            with self.engine.connect() as conn:
-                published = {str(value) for value in conn.execute(select(column)).scalars()}
-            known[reference.dataset] = published | batch_keys.get(reference.dataset, set())
+            values = frame[reference.field].dropna().unique() if reference.field in frame.columns else []
+            candidates = [(str(value),) for value in values]
+            with self.engine.begin() as conn:
+                published = published_keys_among(conn, get_contract(reference.dataset), candidates)
+            known[reference.dataset] = {key for (key,) in published} | batch_keys.get(reference.dataset, set())
         return known
 
 
