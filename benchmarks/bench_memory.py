@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from connectors.water_quality.settings import WaterQualitySourceSettings
 from waterhub.pipeline import Pipeline
 from waterhub.settings import Settings
-import quality.runner, exchange.publish  # the heavy modules, loaded in both modes
+import great_expectations, pyarrow.parquet, quality.runner, exchange.publish  # loaded in both modes
 base_url, key, data_dir, mode = sys.argv[1:5]
 settings = Settings(
     data_dir=data_dir,

@@ -79,6 +79,7 @@ __all__ = ["PublishResult", "event_id_for", "publish_frame"]
 
 _EVENT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:waterhub:outbox")
 _VERSION = "_version"
+_SLICE_ROWS = 20_000
 _Hashes = npt.NDArray[np.int64]
 _Columns = dict[str, object]
 """Column name → a Series or array with one value per row, or one constant for every row."""
@@ -379,8 +380,11 @@ class _GenericWriter:
         self.table = table
 
     def load(self, target: Table, columns: _Columns, rows: int) -> None:
-        if rows:
-            self.conn.execute(target.insert(), _records(columns, rows))
+        """Insert in slices of ``_SLICE_ROWS``: a row as a dict of Python values costs far more than its columns,
+        so a million of them at once would hold gigabytes."""
+        for start in range(0, rows, _SLICE_ROWS):
+            stop = min(rows, start + _SLICE_ROWS)
+            self.conn.execute(target.insert(), _records(_sliced(columns, start, stop), stop - start))
 
     def compare(
         self, contract: type[Contract], canonical: pd.DataFrame, hash_rows: Callable[[], _Hashes]
@@ -548,6 +552,22 @@ def _order_values(spec: FieldSpec, series: pd.Series) -> npt.NDArray[Any]:
 def _temporary(name: str, *columns: Column[Any]) -> Table:
     """A scratch table private to this connection; PostgreSQL also drops it at commit should a publish not."""
     return Table(name, MetaData(), *columns, prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
+
+
+def _sliced(columns: _Columns, start: int, stop: int) -> _Columns:
+    """Rows ``start:stop`` of every column; constants stay constants."""
+    import pandas as pd
+
+    if start == 0 and all(not isinstance(v, pd.Series | np.ndarray) or len(v) == stop for v in columns.values()):
+        return columns
+    return {
+        name: value.iloc[start:stop]
+        if isinstance(value, pd.Series)
+        else value[start:stop]
+        if isinstance(value, np.ndarray)
+        else value
+        for name, value in columns.items()
+    }
 
 
 def _records(columns: _Columns, rows: int) -> list[dict[str, object]]:

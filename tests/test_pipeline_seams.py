@@ -6,6 +6,7 @@ Expected watermarks and keys come from the data the tests put into the simulator
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,9 +14,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+import waterhub.pipeline
 from connectors.http.settings import HttpClientSettings
 from exchange.state import read_watermark
-from exchange.tables import change_log, dataset_table, outbox
+from exchange.tables import change_log, dataset_table, outbox, quarantine
 from tests.plant_app import PlantReading, PlantSimulator, PlantSource, PlantStation, registered
 from waterhub.pipeline import Pipeline
 from waterhub.settings import Settings
@@ -99,3 +101,23 @@ def test_tombstones_and_stations_gone_from_a_full_refresh_are_deleted(
     assert stations == {"S1", "S2"}
     assert readings == {("S1", 0), ("S1", 2), ("S2", 0)}
     assert events == {"plant.stations": 1, "plant.readings": 1}
+
+
+def test_records_staged_in_parts_are_validated_whole_and_quarantined_with_their_own_payload(
+    pipe: Pipeline, plant: tuple[PlantSimulator, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parts of two records: S1's four readings span two parts, and the bad one in the second part is quarantined
+    with its own payload, not its neighbour's."""
+    simulator, _ = plant
+    monkeypatch.setattr(waterhub.pipeline, "CHUNK_RECORDS", 2)
+    simulator.readings["S1"].append({"station": "S1", "n": 9, "value": "abc", "updated_at": "2026-11-22 08:30:00"})
+    batch_id = run(pipe, "run-1", T0 + timedelta(hours=1))
+
+    entry = pipe.manifest(batch_id)["streams"]["readings"]
+    assert (entry["fetched"], len(entry["raw"])) == (5, 3)  # S1: 4 records in 2 parts, S2: 1 record in 1 part
+    with pipe.engine.connect() as conn:
+        table = dataset_table(PlantReading)
+        published = set(conn.execute(select(table.c.station, table.c.n)))
+        payloads = [json.loads(p) for p in conn.execute(select(quarantine.c.payload)).scalars()]
+    assert published == {("S1", 0), ("S1", 1), ("S1", 2), ("S2", 0)}
+    assert payloads == [{"station": "S1", "n": 9, "value": "abc", "updated_at": "2026-11-22 08:30:00"}]

@@ -9,7 +9,7 @@ publish transaction, the outbox is dispatched at least once with stable event id
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from functools import cached_property
@@ -31,7 +31,7 @@ from waterhub.sources import build_source
 if TYPE_CHECKING:
     import pandas as pd
 
-    from connectors.http import HttpStream, Source
+    from connectors.http import HttpStream, Source, SourceSession
     from exchange.publish import PublishResult
     from exchange.quarantine import WithheldValue
     from exchange.runs import RunPublication
@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 __all__ = ["Pipeline", "run_interval_end"]
 
 log = structlog.get_logger(__name__)
+
+CHUNK_RECORDS = 2_000
+"""Records per staged part: small enough that a part's Python objects are a few tens of MiB."""
 
 _STEPS = ("open", "extracted", "validated", "published", "snapshotted")
 
@@ -80,53 +83,33 @@ class Pipeline:
     def extract(self, *, run_id: str, interval_end: datetime, now: datetime | None = None) -> str:
         """Read every stream since its watermark and stage the raw records; returns the batch id.
 
-        A child stream is read once per record its parent stream yielded in this run (one partition each), each
-        partition from its own watermark.
+        Records go to staging in parts of ``CHUNK_RECORDS`` as they arrive, so memory stays flat whatever the
+        stream's length. A child stream is read once per context its parent's records of this run give (one
+        partition each; only the contexts are kept), each partition from its own watermark.
         """
-        from exchange.state import read_watermark
-
         now = now or datetime.now(UTC)
         batch = self.staging.open(source=self.source_name, run_id=run_id, interval_end=interval_end, now=now)
         with self._bound(batch):
             entries: dict[str, dict[str, Any]] = {}
-            read: dict[str, list[dict[str, object]]] = {}
+            contexts: dict[str, dict[str, dict[str, str]]] = {}
             with self.source.connect() as session:
                 for stream in self.source.streams:
-                    records: list[dict[str, object]] = []
-                    since_by_partition: dict[str, str | None] = {}
-                    for partition, context in self._partitions(stream, read):
-                        with self.engine.connect() as conn:
-                            since = read_watermark(conn, self.source_name, stream.name, partition)
-                        since_by_partition[partition] = since.isoformat() if since else None
-                        records.extend(session.read(stream, since=since, context=context))
-                    read[stream.name] = records
+                    read = _StreamRead(self, session, stream, contexts)
+                    raw = self.staging.put_records(batch, stream.name, read.records(), chunk=CHUNK_RECORDS)
                     entries[stream.name] = {
                         "dataset": stream.contract.meta.key,
                         "contract_version": stream.contract.meta.version,
-                        "since": since_by_partition,
+                        "since": read.since,
                         "read_started": now.isoformat(),  # before the first page of any stream
-                        "fetched": len(records),
-                        "raw": self.staging.put_records(batch, stream.name, records),
+                        "fetched": read.fetched,
+                        "raw": raw,
                     }
             self.staging.update(batch, status="extracted", streams=entries)
             log.info("batch_extracted", fetched={name: e["fetched"] for name, e in entries.items()})
             return batch.batch_id
 
-    @staticmethod
-    def _partitions(
-        stream: HttpStream, read: Mapping[str, list[dict[str, object]]]
-    ) -> list[tuple[str, dict[str, str] | None]]:
-        """(partition key, context) of each read of ``stream``: one unpartitioned read, or one per distinct context
-        its parent's records of this run give."""
-        if stream.parent is None:
-            return [("", None)]
-        contexts = (stream.context(record) for record in read[stream.parent.name])
-        unique = {partition_key(context): context for context in contexts if context is not None}
-        return list(unique.items())
-
     def validate(self, batch_id: str, now: datetime | None = None) -> dict[str, dict[str, int]]:
         """Split each stream into valid rows (staged as Parquet) and quarantined records (stored with reasons)."""
-        import pandas as pd
 
         from exchange.quarantine import quarantine_records, record_validation_run, withhold_values
         from quality.runner import validate_frame
@@ -140,9 +123,8 @@ class Pipeline:
             for name, entry in batch.manifest["streams"].items():
                 contract = _contract(entry)
                 stream = streams[name]
-                raw, marks = _split_tombstones(stream, self.staging.read_records(entry["raw"]))
+                frame, marks = self._frame(stream, entry["raw"])
                 tombstones, unreadable = _tombstone_frame(contract, stream, marks)
-                frame = pd.DataFrame([stream.post_process(record) for record in raw])
                 outcome = validate_frame(
                     contract, frame, known_references=self._references(contract, frame, valid_keys)
                 )
@@ -156,7 +138,7 @@ class Pipeline:
                         contract_version=contract.meta.version,
                         run_id=batch.run_id,
                         batch_id=batch_id,
-                        entries=[(row_reasons, raw[int(row)]) for row, row_reasons in outcome.quarantined.items()]
+                        entries=self._quarantined(stream, entry["raw"], outcome.quarantined)
                         + [(["tombstone_unreadable"], mark) for mark in unreadable],
                         now=now,
                     )
@@ -285,6 +267,36 @@ class Pipeline:
             entry["dataset"] for entry in batch.manifest["streams"].values() if entry["first_seq"] is not None
         )
 
+    def _frame(self, stream: HttpStream, raw: list[str]) -> tuple[pd.DataFrame, list[dict[str, object]]]:
+        """The stream's live records as one frame of post-processed rows, built part by part (a part's records are
+        dropped once they are columns), and its tombstones."""
+        import pandas as pd
+
+        parts: list[pd.DataFrame] = []
+        marks: list[dict[str, object]] = []
+        for records in self.staging.iter_records(raw):
+            live, dead = _split_tombstones(stream, records)
+            marks.extend(dead)
+            parts.append(_shared_strings(pd.DataFrame([stream.post_process(record) for record in live])))
+        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0], marks
+
+    def _quarantined(
+        self, stream: HttpStream, raw: list[str], quarantined: Mapping[int, list[str]]
+    ) -> list[tuple[list[str], dict[str, object]]]:
+        """(reasons, raw record) of each quarantined row, read back from staging: only these records are held."""
+        entries: list[tuple[list[str], dict[str, object]]] = []
+        if not quarantined:
+            return entries
+        position = 0
+        for records in self.staging.iter_records(raw):
+            live, _ = _split_tombstones(stream, records)
+            for record in live:
+                reasons = quarantined.get(position)
+                if reasons is not None:
+                    entries.append((list(reasons), record))
+                position += 1
+        return entries
+
     def manifest(self, batch_id: str) -> dict[str, Any]:
         """What the run did, per stream: the demo's summary and an operator's first look."""
         batch = self.staging.get(batch_id)
@@ -367,6 +379,37 @@ def _json_value(value: object) -> object:
     if pd.isna(value):
         return None
     return value.item() if hasattr(value, "item") else value
+
+
+def _partitions(
+    stream: HttpStream, contexts: Mapping[str, Mapping[str, dict[str, str]]]
+) -> list[tuple[str, dict[str, str] | None]]:
+    """(partition key, context) of each read of ``stream``: one unpartitioned read, or one per distinct context its
+    parent's records of this run gave."""
+    if stream.parent is None:
+        return [("", None)]
+    return list(contexts.get(stream.name, {}).items())
+
+
+def _shared_strings(part: pd.DataFrame) -> pd.DataFrame:
+    """``part`` with each column that holds only text (or gaps) pointing at one object per distinct text.
+
+    Decoded JSON gives every cell its own string object: the same unit, station code or hour repeated a hundred
+    thousand times, each copy scattered among the dicts it was parsed from. Sharing them keeps a stream's frame near
+    its real size. Columns holding anything but text are left alone, since reducing them to distinct values would
+    merge values that only compare equal (``1``, ``1.0`` and ``True``), which quality must tell apart.
+    """
+    import numpy as np
+    import pandas as pd
+
+    for name in part.columns:
+        column = part[name]
+        if column.dtype != object or not all(isinstance(v, str) or v is None for v in column):
+            continue
+        codes, distinct = pd.factorize(column, use_na_sentinel=True)
+        shared = np.asarray([*distinct, None], dtype=object)
+        part[name] = pd.Series(shared[codes], index=part.index, dtype=object)
+    return part
 
 
 def _split_tombstones(
@@ -457,3 +500,39 @@ def _published(result: PublishResult, committed: RunPublication | None) -> dict[
 
 def _ints(entry: Mapping[str, Any]) -> dict[str, int]:
     return {key: value for key, value in entry.items() if isinstance(value, int)}
+
+
+class _StreamRead:
+    """One stream's read in extract: its partitions in turn, each from its own watermark, counting the records and
+    noting the contexts they give the stream's children."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        session: SourceSession,
+        stream: HttpStream,
+        contexts: dict[str, dict[str, dict[str, str]]],
+    ) -> None:
+        self.pipeline = pipeline
+        self.session = session
+        self.stream = stream
+        self.contexts = contexts
+        self.children = [s for s in pipeline.source.streams if s.parent is not None and isinstance(stream, s.parent)]
+        self.fetched = 0
+        self.since: dict[str, str | None] = {}
+
+    def records(self) -> Iterator[dict[str, object]]:
+        from exchange.state import read_watermark
+
+        pipeline, stream = self.pipeline, self.stream
+        for partition, context in _partitions(stream, self.contexts):
+            with pipeline.engine.connect() as conn:
+                since = read_watermark(conn, pipeline.source_name, stream.name, partition)
+            self.since[partition] = since.isoformat() if since else None
+            for record in self.session.read(stream, since=since, context=context):
+                self.fetched += 1
+                for child in self.children:
+                    found = child.context(record)
+                    if found is not None:
+                        self.contexts.setdefault(child.name, {})[partition_key(found)] = found
+                yield record
