@@ -73,7 +73,9 @@ def synthetic_samples(rows: int, seed: int = 7) -> pd.DataFrame:
         flag = flags[rng.integers(0, len(flags), rows)]
         flag[np.isnan(values)] = None
         frame[f"{factor}_flag"] = pd.array(flag, dtype="str")
-        frame[f"{factor}_status"] = pd.array(np.where(np.isnan(values), None, "valid"), dtype="str")
+        status = np.where(flag == "N", "valid", "invalid").astype(object)  # README: status follows the flag
+        status[np.isnan(values)] = None
+        frame[f"{factor}_status"] = pd.array(status, dtype="str")
     names = [spec.name for spec in WaterQualitySample.field_specs()]
     return pd.DataFrame(frame)[names]
 

@@ -1,19 +1,29 @@
 """The one list of contracts, by key and version, and the compatibility rule between versions.
 
-Contract modules are imported on first use (``_MODULES``), so importing the registry stays cheap.
+Contract modules are found, not listed: on first use every module of the ``contracts`` package is imported and each
+``Contract`` subclass with its own ``meta`` defined there is registered. A new contract module therefore cannot be
+left out by forgetting a list, and importing the registry stays cheap until a contract is asked for.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Iterator
 
+import contracts
 from contracts.base import Contract, FieldSpec
 from contracts.errors import IncompatibleChangeError, UnknownContractError
 
-__all__ = ["all_contracts", "breaking_changes", "check_compatible", "get_contract", "register"]
+__all__ = [
+    "all_contracts",
+    "breaking_changes",
+    "check_compatible",
+    "contract_modules",
+    "get_contract",
+    "register",
+]
 
-_MODULES = ("contracts.devices", "contracts.hydrology", "contracts.water_quality")
 _REGISTRY: dict[tuple[str, str], type[Contract]] = {}
 _loaded = False
 
@@ -32,12 +42,22 @@ def _load() -> None:
     global _loaded
     if _loaded:
         return
-    for module_name in _MODULES:
+    for module_name in contract_modules():
         module = importlib.import_module(module_name)
         for value in vars(module).values():
-            if isinstance(value, type) and issubclass(value, Contract) and "meta" in vars(value):
+            if (
+                isinstance(value, type)
+                and issubclass(value, Contract)
+                and "meta" in vars(value)
+                and value.__module__ == module_name
+            ):
                 register(value)
     _loaded = True
+
+
+def contract_modules() -> list[str]:
+    """Every module of the ``contracts`` package, in name order: the places a contract may be defined."""
+    return sorted(info.name for info in pkgutil.iter_modules(contracts.__path__, prefix="contracts."))
 
 
 def all_contracts() -> Iterator[type[Contract]]:

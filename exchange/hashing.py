@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -26,7 +27,7 @@ from exchange.errors import InvalidFrameError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["canonical_frame", "key_json", "row_hashes"]
+__all__ = ["canonical_columns", "canonical_frame", "key_json", "row_hashes"]
 
 _U64 = npt.NDArray[np.uint64]
 _MASK64 = (1 << 64) - 1
@@ -60,6 +61,15 @@ def canonical_frame(contract: type[Contract], frame: pd.DataFrame) -> pd.DataFra
                 f"{int(canonical[spec.name].isna().sum())} null values; quality should have quarantined them"
             )
     return canonical
+
+
+def canonical_columns(contract: type[Contract], frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """Some of a contract's fields (a key and a version: a tombstone's, or keys read back from a table) in the
+    dtypes ``canonical_frame`` gives them, so they compare and encode exactly as published rows do."""
+    import pandas as pd
+
+    columns = {name: _canonical_column(contract, contract.field_spec(name), frame[name]) for name in names}
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(frame)))
 
 
 def _canonical_column(contract: type[Contract], spec: FieldSpec, series: pd.Series) -> pd.Series:

@@ -19,6 +19,13 @@ compares them, and updates are applied with one ``UPDATE … FROM``. Other datab
 same steps with ``executemany`` and compare in SQL. The tests run every scenario on both, so the two agree on what
 changed.
 
+Deletes. A stream may say a record is gone in two ways: a *tombstone* (the source marks the record deleted, and
+the pipeline hands its key and version here as ``tombstones``), or by no longer listing it in a stream read whole
+each run (``full_refresh``: every stored key missing from the frame is gone). Either way the row leaves the table,
+the change log gets an ``op='delete'`` entry after the upserts' entries, and the outbox row counts it. Newer data
+wins here too: a tombstone older than the stored row (by ``version_field``) is stale, counted, and deletes
+nothing. Deletes are few, so they take the same SQL on both databases, with the keys in a temporary table.
+
 Sequence numbers follow frame order. When nothing changed, nothing is written at all (no change log, no outbox,
 and the ``datasets`` row keeps its last publish time and run): only a first, empty publish creates that row.
 """
@@ -52,7 +59,7 @@ from sqlalchemy import (
 from contracts import Contract, FieldSpec
 from exchange.db import upsert_insert
 from exchange.errors import InvalidFrameError
-from exchange.hashing import canonical_frame, key_json, row_hashes
+from exchange.hashing import canonical_columns, canonical_frame, key_json, row_hashes
 from exchange.pg_copy import copy_kind, copy_rows, fetch_fixed_columns
 from exchange.tables import (
     HASH_COLUMN,
@@ -72,6 +79,7 @@ __all__ = ["PublishResult", "event_id_for", "publish_frame"]
 
 _EVENT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:waterhub:outbox")
 _VERSION = "_version"
+_SLICE_ROWS = 20_000
 _Hashes = npt.NDArray[np.int64]
 _Columns = dict[str, object]
 """Column name → a Series or array with one value per row, or one constant for every row."""
@@ -129,9 +137,18 @@ def event_id_for(dataset: str, epoch: str, first_seq: int, last_seq: int) -> str
 
 
 def publish_frame(
-    conn: Connection, contract: type[Contract], frame: pd.DataFrame, *, run_id: str, now: datetime
+    conn: Connection,
+    contract: type[Contract],
+    frame: pd.DataFrame,
+    *,
+    run_id: str,
+    now: datetime,
+    tombstones: pd.DataFrame | None = None,
+    full_refresh: bool = False,
 ) -> PublishResult:
-    """Upsert ``frame`` (the quality runner's valid rows) into the contract's table within ``conn``'s transaction."""
+    """Upsert ``frame`` (the quality runner's valid rows) into the contract's table within ``conn``'s transaction,
+    then delete what ``tombstones`` (primary key and version columns) name, and with ``full_refresh`` every stored
+    row whose key ``frame`` lacks."""
     if now.tzinfo is None:
         raise ValueError(f"now={now!r} is naive; pass an aware UTC datetime")
     meta = contract.meta
@@ -144,7 +161,31 @@ def publish_frame(
     found = writer.compare(contract, canonical, lambda: row_hashes(contract, canonical))
     changed, existed, hashes = found.changed, found.existed, found.hashes
     unchanged = len(canonical) - changed.size - found.stale
-    if changed.size == 0:
+    first_seq = last_seq + 1
+    seqs = np.arange(first_seq, first_seq + changed.size, dtype=np.int64)
+    if changed.size:
+        everything = changed.size == len(canonical)  # the first publish: skip copying a million rows to select all
+        rows = canonical if everything else canonical.iloc[changed].reset_index(drop=True)
+        columns: _Columns = {str(name): rows[name] for name in rows.columns}
+        columns |= {HASH_COLUMN: hashes if everything else hashes[changed], SEQ_COLUMN: seqs, RUN_COLUMN: run_id}
+        is_new = ~existed
+        writer.insert_rows(*_select(columns, is_new))
+        writer.update_rows(list(meta.primary_key), *_select(columns, existed))
+        changes: _Columns = {
+            "dataset": meta.key,
+            "seq": seqs,
+            "key": key_json(contract, rows),
+            "op": "insert" if is_new.all() else np.where(existed, "update", "insert").astype(object),
+            "contract_version": meta.version,
+            "run_id": run_id,
+            "changed_at": now.astimezone(UTC),
+        }
+        writer.append_changes(changes, changed.size)
+    deletions = _Deletions(conn, contract, table)
+    doomed, stale_tombstones = deletions.find(canonical if full_refresh else None, tombstones)
+    deleted = deletions.apply(doomed, first_seq=first_seq + changed.size, run_id=run_id, now=now)
+    stale = found.stale + stale_tombstones
+    if changed.size + deleted == 0:
         return PublishResult(
             dataset=meta.key,
             contract_version=meta.version,
@@ -152,35 +193,15 @@ def publish_frame(
             inserted=0,
             updated=0,
             unchanged=unchanged,
-            stale=found.stale,
+            stale=stale,
             deleted=0,
             first_seq=None,
             last_seq=None,
             event_id=None,
         )
 
-    first_seq = last_seq + 1
-    seqs = np.arange(first_seq, first_seq + changed.size, dtype=np.int64)
-    everything = changed.size == len(canonical)  # the first publish: skip copying a million rows to select them all
-    rows = canonical if everything else canonical.iloc[changed].reset_index(drop=True)
-    columns: _Columns = {str(name): rows[name] for name in rows.columns}
-    columns |= {HASH_COLUMN: hashes if everything else hashes[changed], SEQ_COLUMN: seqs, RUN_COLUMN: run_id}
-    is_new = ~existed
-    writer.insert_rows(*_select(columns, is_new))
-    writer.update_rows(list(meta.primary_key), *_select(columns, existed))
-    changes: _Columns = {
-        "dataset": meta.key,
-        "seq": seqs,
-        "key": key_json(contract, rows),
-        "op": "insert" if is_new.all() else np.where(existed, "update", "insert").astype(object),
-        "contract_version": meta.version,
-        "run_id": run_id,
-        "changed_at": now.astimezone(UTC),
-    }
-    writer.append_changes(changes, changed.size)
-
-    inserted, updated = int(is_new.sum()), int(existed.sum())
-    new_last_seq = int(seqs[-1])
+    inserted, updated = int((~existed).sum()), int(existed.sum())
+    new_last_seq = first_seq + changed.size + deleted - 1
     event_id = event_id_for(meta.key, epoch, first_seq, new_last_seq)
     conn.execute(
         outbox.insert().values(
@@ -192,7 +213,7 @@ def publish_frame(
             last_seq=new_last_seq,
             inserted=inserted,
             updated=updated,
-            deleted=0,
+            deleted=deleted,
             created_at=now,
             dispatched_at=None,
             attempts=0,
@@ -217,12 +238,83 @@ def publish_frame(
         inserted=inserted,
         updated=updated,
         unchanged=unchanged,
-        stale=found.stale,
-        deleted=0,
+        stale=stale,
+        deleted=deleted,
         first_seq=first_seq,
         last_seq=new_last_seq,
         event_id=event_id,
     )
+
+
+class _Deletions:
+    """Rows to delete, found and removed in SQL with their keys in temporary tables (the same on both databases:
+    a full refresh compares every key, but deletes themselves are few)."""
+
+    def __init__(self, conn: Connection, contract: type[Contract], table: Table) -> None:
+        self.conn = conn
+        self.contract = contract
+        self.table = table
+        self.primary_key = list(contract.meta.primary_key)
+        self.generic = _GenericWriter(conn, table)
+
+    def find(self, present: pd.DataFrame | None, tombstones: pd.DataFrame | None) -> tuple[pd.DataFrame, int]:
+        """Stored keys to delete: those ``present`` (a full refresh's rows) lacks, and those a tombstone at least as
+        new as the stored row names; and how many tombstones were stale."""
+        import pandas as pd
+
+        found: list[pd.DataFrame] = []
+        stale = 0
+        stored = [self.table.c[name] for name in self.primary_key]
+        if present is not None:
+            keys = self._keys("_wh_present_keys", present, [])
+            missing = select(*stored).where(~select(literal(1)).where(self._same_key(keys)).exists())
+            found.append(pd.DataFrame(self.conn.execute(missing).all(), columns=self.primary_key))
+            keys.drop(self.conn)
+        if tombstones is not None and len(tombstones):
+            version = self.contract.meta.version_field
+            marks = canonical_columns(self.contract, tombstones, [*self.primary_key, version])
+            marks = marks.sort_values(version).drop_duplicates(self.primary_key, keep="last")
+            keys = self._keys("_wh_tombstones", marks, [version])
+            is_stale = self.table.c[version] > keys.c[version]
+            query = select(*stored, is_stale).select_from(keys.join(self.table, self._same_key(keys)))
+            rows = self.conn.execute(query).all()
+            keys.drop(self.conn)
+            stale = sum(1 for row in rows if row[-1])
+            found.append(pd.DataFrame([row[:-1] for row in rows if not row[-1]], columns=self.primary_key))
+        if not found:
+            return pd.DataFrame(columns=self.primary_key), stale
+        doomed = pd.concat(found, ignore_index=True).drop_duplicates()
+        return canonical_columns(self.contract, doomed, self.primary_key), stale
+
+    def apply(self, doomed: pd.DataFrame, *, first_seq: int, run_id: str, now: datetime) -> int:
+        """Delete the rows, log one ``delete`` per row from ``first_seq`` on; returns how many."""
+        if doomed.empty:
+            return 0
+        keys = self._keys("_wh_doomed_keys", doomed, [])
+        self.conn.execute(self.table.delete().where(select(literal(1)).where(self._same_key(keys)).exists()))
+        keys.drop(self.conn)
+        changes: _Columns = {
+            "dataset": self.contract.meta.key,
+            "seq": np.arange(first_seq, first_seq + len(doomed), dtype=np.int64),
+            "key": key_json(self.contract, doomed),
+            "op": "delete",
+            "contract_version": self.contract.meta.version,
+            "run_id": run_id,
+            "changed_at": now.astimezone(UTC),
+        }
+        self.generic.append_changes(changes, len(doomed))
+        return len(doomed)
+
+    def _keys(self, name: str, frame: pd.DataFrame, extra: list[str]) -> Table:
+        keys = _temporary(name, *(Column(c, self.table.c[c].type, nullable=False) for c in [*self.primary_key, *extra]))
+        keys.drop(self.conn, checkfirst=True)
+        keys.create(self.conn)
+        columns: _Columns = {c: frame[c].reset_index(drop=True) for c in [*self.primary_key, *extra]}
+        self.generic.load(keys, columns, len(frame))
+        return keys
+
+    def _same_key(self, keys: Table) -> ColumnElement[bool]:
+        return and_(*(keys.c[name] == self.table.c[name] for name in self.primary_key))
 
 
 def _refuse_duplicate_keys(contract: type[Contract], canonical: pd.DataFrame) -> None:
@@ -288,8 +380,11 @@ class _GenericWriter:
         self.table = table
 
     def load(self, target: Table, columns: _Columns, rows: int) -> None:
-        if rows:
-            self.conn.execute(target.insert(), _records(columns, rows))
+        """Insert in slices of ``_SLICE_ROWS``: a row as a dict of Python values costs far more than its columns,
+        so a million of them at once would hold gigabytes."""
+        for start in range(0, rows, _SLICE_ROWS):
+            stop = min(rows, start + _SLICE_ROWS)
+            self.conn.execute(target.insert(), _records(_sliced(columns, start, stop), stop - start))
 
     def compare(
         self, contract: type[Contract], canonical: pd.DataFrame, hash_rows: Callable[[], _Hashes]
@@ -457,6 +552,22 @@ def _order_values(spec: FieldSpec, series: pd.Series) -> npt.NDArray[Any]:
 def _temporary(name: str, *columns: Column[Any]) -> Table:
     """A scratch table private to this connection; PostgreSQL also drops it at commit should a publish not."""
     return Table(name, MetaData(), *columns, prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
+
+
+def _sliced(columns: _Columns, start: int, stop: int) -> _Columns:
+    """Rows ``start:stop`` of every column; constants stay constants."""
+    import pandas as pd
+
+    if start == 0 and all(not isinstance(v, pd.Series | np.ndarray) or len(v) == stop for v in columns.values()):
+        return columns
+    return {
+        name: value.iloc[start:stop]
+        if isinstance(value, pd.Series)
+        else value[start:stop]
+        if isinstance(value, np.ndarray)
+        else value
+        for name, value in columns.items()
+    }
 
 
 def _records(columns: _Columns, rows: int) -> list[dict[str, object]]:

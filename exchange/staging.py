@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -115,17 +116,30 @@ class BatchStaging:
                 own.execute(statement)
         return Batch(batch.batch_id, batch.source, batch.run_id, batch.interval_end, status, manifest)
 
-    def put_records(self, batch: Batch, stream: str, records: Sequence[Mapping[str, object]]) -> str:
-        """Stage raw records as NDJSON, exactly as the connector produced them; returns the object key."""
-        key = f"staging/{batch.batch_id}/{stream}.raw.ndjson"
+    def put_records(
+        self, batch: Batch, stream: str, records: Iterable[Mapping[str, object]], *, chunk: int
+    ) -> list[str]:
+        """Stage raw records as NDJSON parts of at most ``chunk`` records, exactly as the connector produced them,
+        holding one part at a time (a stream may be a million records); returns the parts' object keys in order.
+        A stream with no records still gets one (empty) part, so a batch says it was read."""
+        keys: list[str] = []
+        iterator = iter(records)
+        while part := list(itertools.islice(iterator, chunk)):
+            keys.append(self._put_part(batch, stream, len(keys), part))
+        return keys or [self._put_part(batch, stream, 0, [])]
+
+    def _put_part(self, batch: Batch, stream: str, number: int, records: Sequence[Mapping[str, object]]) -> str:
+        key = f"staging/{batch.batch_id}/{stream}.raw.{number:05d}.ndjson"
         body = "".join(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n" for record in records)
         self.store.put(key, json_bytes(body))
         return key
 
-    def read_records(self, key: str) -> list[dict[str, Any]]:
-        """Lines end at ``\n`` only: JSON escapes every newline inside a string, but not U+2028, U+2029 or U+0085,
-        which ``str.splitlines`` would also break a record at."""
-        return [json.loads(line) for line in self.store.get(key).decode().split("\n") if line]
+    def iter_records(self, keys: Sequence[str]) -> Iterator[list[dict[str, Any]]]:
+        """The staged records part by part, in the order they were read. Lines end at ``\n`` only: JSON escapes
+        every newline inside a string, but not U+2028, U+2029 or U+0085, which ``str.splitlines`` would also break
+        a record at."""
+        for key in keys:
+            yield [json.loads(line) for line in self.store.get(key).decode().split("\n") if line]
 
     def put_frame(self, batch: Batch, name: str, frame: pd.DataFrame) -> str:
         """Stage a typed frame as Parquet, so the next task reads the same dtypes the validator produced."""

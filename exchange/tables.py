@@ -180,10 +180,18 @@ stream_state = Table(
     metadata,
     Column("source", String(100), primary_key=True),
     Column("stream", String(100), primary_key=True),
+    Column(
+        "partition_key",
+        String(500),
+        primary_key=True,
+        default="",
+        server_default="",
+        comment="The partition's context as compact JSON (one station, one parent record); '' when unpartitioned",
+    ),
     Column("cursor_value", UtcDateTime, nullable=False),
     Column("run_id", String(250), nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
-    comment="Incremental watermark per stream; advanced only in the publish transaction.",
+    comment="Incremental watermark per stream and partition; advanced only in the publish transaction.",
 )
 
 batches = Table(

@@ -1,20 +1,23 @@
 """Domain rules: what a dataset must satisfy beyond its contract, registered by dataset key.
 
 A rule is checks plus the derived columns they read, so it runs in the same vectorized suite as the contract's own
-checks and its failures go to quarantine under their own reason codes. Register a source's rules here with
-``@domain_rule("<dataset key>")``; ``build_suite`` adds them to the dataset's suite.
+checks and its failures go to quarantine under their own reason codes. A source's rules live in a module of
+``quality.rules`` and register with ``@domain_rule("<dataset key>")``. Those modules are found, not listed: the
+first question for rules imports every module of the package, so a rule module cannot silently vanish because
+nothing imports it (as the contracts registry finds contract modules). ``build_suite`` adds them to the suite.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from contracts.types import CLOCK_TOLERANCE
-from quality.coercion import EncodedBatch, EncodedColumn, encode_values
+import quality.rules
 from quality.suite import Check, DerivedColumn
 
-__all__ = ["DomainRule", "domain_rule", "domain_rules_for"]
+__all__ = ["DomainRule", "domain_rule", "domain_rules_for", "rule_datasets"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,7 @@ class DomainRule:
 
 
 _RULES: dict[str, list[Callable[[], DomainRule]]] = {}
+_loaded = False
 
 
 def domain_rule(dataset: str) -> Callable[[Callable[[], DomainRule]], Callable[[], DomainRule]]:
@@ -38,56 +42,23 @@ def domain_rule(dataset: str) -> Callable[[Callable[[], DomainRule]], Callable[[
 
 
 def domain_rules_for(dataset: str) -> Iterator[DomainRule]:
+    """The rules registered for ``dataset``, built now (a rule's factory may import pandas)."""
+    _load()
     for factory in _RULES.get(dataset, []):
         yield factory()
 
 
-_HOUR_US = 3_600_000_000
+def rule_datasets() -> set[str]:
+    """Every dataset key some rule is registered for: a test holds each to a registered contract, so a rule filed
+    under a misspelt key fails loudly instead of never running."""
+    _load()
+    return set(_RULES)
 
 
-def _seconds_past_the_hour(batch: EncodedBatch) -> EncodedColumn:
-    """Seconds past the full hour (UTC and Beijing time share their full hours); null where there is no time."""
-    import pandas as pd
-
-    return batch.columns["sampled_at"].mapped(lambda times: pd.Series((times.array.asi8 % _HOUR_US) / 1_000_000))
-
-
-def _reported_after_hour_end_s(batch: EncodedBatch) -> EncodedColumn:
-    """Seconds from the end of the sampled hour to the report; null where either time is missing."""
-    import pandas as pd
-
-    delay = batch.columns["updated_at"].rows() - (batch.columns["sampled_at"].rows() + pd.Timedelta(hours=1))
-    return encode_values(delay.dt.total_seconds())
-
-
-@domain_rule("water_quality.samples")
-def _hourly_samples() -> DomainRule:
-    """HJ 212-2017 hourly data (CN 2061) is stamped at the start of its hour and can only be reported once that
-    hour is over; anything else is a clock fault, or a sample of another kind filed as hourly. Logger clocks drift
-    (REFERENCE trap 20): the contract's ``HourStart`` has already moved stamps within ``CLOCK_TOLERANCE`` of the
-    hour onto it, and a report that far before the hour's end is a fast clock, not a sample of the future."""
-    return DomainRule(
-        "hourly_samples",
-        checks=(
-            Check(
-                "sampled_at_not_on_the_hour",
-                "between",
-                "_sampled_at_seconds_past_the_hour",
-                {"min_value": 0, "max_value": 0},
-                "sampled_at",
-                "HJ 212-2017: hourly data is stamped at the interval start (08:00:00 covers 08:00-09:00)",
-            ),
-            Check(
-                "updated_before_sample_ended",
-                "between",
-                "_reported_after_hour_end_s",
-                {"min_value": -CLOCK_TOLERANCE.total_seconds()},
-                "updated_at",
-                "an hourly sample cannot be reported before its hour is over (give or take a drifting clock)",
-            ),
-        ),
-        derived=(
-            DerivedColumn("_sampled_at_seconds_past_the_hour", _seconds_past_the_hour),
-            DerivedColumn("_reported_after_hour_end_s", _reported_after_hour_end_s),
-        ),
-    )
+def _load() -> None:
+    global _loaded
+    if _loaded:
+        return
+    for info in sorted(pkgutil.iter_modules(quality.rules.__path__, prefix="quality.rules."), key=lambda i: i.name):
+        importlib.import_module(info.name)
+    _loaded = True

@@ -1,6 +1,6 @@
 """No record can stop a run: hostile values in every field of every contract of every source, end to end.
 
-Hypothesis draws records for each stream of each registered source (``waterhub.sources.SOURCES``): mostly
+Hypothesis draws records for each stream of each registered source (``waterhub/sources.toml``): mostly
 plausible values from the stream contract's own field specs, with some fields replaced by anything JSON can carry
 (control characters, U+2028, lone surrogates, NUL, huge and tiny numbers, NaN tokens, deep nesting, times in odd
 zones or out of range, lists and objects) and unknown extra fields. A test feed serves them over a real socket in
@@ -33,7 +33,7 @@ from exchange.tables import dataset_table, quarantine
 from tests.feed import Feed, wire
 from waterhub.pipeline import Pipeline
 from waterhub.settings import HttpClientSettings, Settings
-from waterhub.sources import SOURCES, build_source
+from waterhub.sources import build_source, declared_sources
 
 RUN_END = datetime(2026, 11, 24, tzinfo=UTC)
 PAGE_SIZE = 4
@@ -193,7 +193,7 @@ def feeds() -> Iterator[dict[str, tuple[Feed, str]]]:
     """One feed per registered source, each on its own loopback port."""
     with ExitStack() as stack:
         running = {}
-        for source in SOURCES:
+        for source in declared_sources():
             feed = Feed(_streams(source))
             running[source] = (feed, stack.enter_context(feed.serve()))
         yield running
@@ -272,7 +272,7 @@ def test_every_hostile_record_is_published_or_quarantined_on_postgresql(
 def test_a_page_nested_deeper_than_the_recursion_limit_is_a_data_error(
     feeds: dict[str, tuple[Feed, str]], tmp_path: Path
 ) -> None:
-    source = next(iter(SOURCES))
+    source = next(iter(declared_sources()))
     feed, base_url = feeds[source]
     stream = feed.streams[0]
     feed.put_body(stream.name, b'{"code": 0, "data": {"items": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}}")

@@ -21,6 +21,7 @@ from structlog.testing import capture_logs
 
 from connectors.errors import SourceUnavailableError
 from connectors.water_quality import WaterQualitySimulator
+from connectors.water_quality.settings import WaterQualitySourceSettings
 from connectors.water_quality.simulator import RunningSimulator, parse_beijing, sample_key
 from contracts.types import BEIJING
 from contracts.water_quality import WaterQualitySample, WaterQualityStation
@@ -29,7 +30,7 @@ from exchange.state import read_watermark
 from exchange.subscriber import ChangeSubscriber
 from exchange.tables import batches, change_log, dataset_table, outbox, quarantine
 from waterhub.pipeline import Pipeline
-from waterhub.settings import HttpClientSettings, Settings, WaterQualitySourceSettings
+from waterhub.settings import HttpClientSettings, Settings
 
 API_KEY = "test-key-7"
 RUN_END = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)

@@ -48,13 +48,15 @@ class DemoReport:
 def run_demo(settings: Settings, *, seed: int, console: Console) -> DemoReport:
     """Run the DAG once against a fresh simulator with ``seed``; a second call with the same seed changes nothing."""
     from connectors.water_quality import WaterQualitySimulator
+    from connectors.water_quality.settings import WaterQualitySourceSettings
 
     data_dir = settings.data_dir.resolve()
     airflow = LocalAirflow(home=data_dir / "airflow", dags_folder=DAGS_FOLDER)
     pipeline = Pipeline(settings, SOURCE)
     with ExitStack() as stack, _steps(console) as step:
         with step("Starting the bureau's simulator"):
-            simulator = WaterQualitySimulator(seed=seed, api_key=settings.water_quality.api_key.get_secret_value())
+            block = settings.source_settings(SOURCE, WaterQualitySourceSettings)
+            simulator = WaterQualitySimulator(seed=seed, api_key=block.api_key.get_secret_value())
             running = stack.enter_context(simulator.serve(host="127.0.0.1", port=0))
         with step(f"Connecting to the change topics at {redacted_url(settings.resolved_mqtt_url)}"):
             if settings.mqtt_url is None:

@@ -9,29 +9,30 @@ publish transaction, the outbox is dispatched at least once with stable event id
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import structlog
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
+from connectors.http.stream import partition_key
 from contracts import Contract, get_contract
 from contracts.types import CLOCK_TOLERANCE
 from exchange.db import make_engine
 from exchange.errors import BatchNotFoundError
 from exchange.objects import ObjectStore, open_object_store
 from exchange.staging import Batch, BatchStaging
-from exchange.tables import dataset_table, ensure_schema
+from exchange.tables import ensure_schema
 from waterhub.settings import Settings
 from waterhub.sources import build_source
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from connectors.http import Source
+    from connectors.http import HttpStream, Source, SourceSession
     from exchange.publish import PublishResult
     from exchange.quarantine import WithheldValue
     from exchange.runs import RunPublication
@@ -41,15 +42,21 @@ __all__ = ["Pipeline", "run_interval_end"]
 
 log = structlog.get_logger(__name__)
 
+CHUNK_RECORDS = 2_000
+"""Records per staged part: small enough that a part's Python objects are a few tens of MiB."""
+
 _STEPS = ("open", "extracted", "validated", "published", "snapshotted")
 
 
 class Pipeline:
     """The steps of one source, bound to one hub (database, object store, broker) from ``Settings``."""
 
-    def __init__(self, settings: Settings, source_name: str) -> None:
+    def __init__(self, settings: Settings, source_name: str, *, source: Source | None = None) -> None:
+        """``source`` is the connector to read, for a source not declared in ``sources.toml`` (a test's small
+        API); by default it is built from the declaration of ``source_name``."""
         self.settings = settings
         self.source_name = source_name
+        self._given_source = source
 
     @classmethod
     def from_environment(cls, source_name: str) -> Pipeline:
@@ -72,28 +79,31 @@ class Pipeline:
 
     @cached_property
     def source(self) -> Source:
-        return build_source(self.source_name, self.settings)
+        return self._given_source or build_source(self.source_name, self.settings)
 
     def extract(self, *, run_id: str, interval_end: datetime, now: datetime | None = None) -> str:
-        """Read every stream since its watermark and stage the raw records; returns the batch id."""
-        from exchange.state import read_watermark
+        """Read every stream since its watermark and stage the raw records; returns the batch id.
 
+        Records go to staging in parts of ``CHUNK_RECORDS`` as they arrive, so memory stays flat whatever the
+        stream's length. A child stream is read once per context its parent's records of this run give (one
+        partition each; only the contexts are kept), each partition from its own watermark.
+        """
         now = now or datetime.now(UTC)
         batch = self.staging.open(source=self.source_name, run_id=run_id, interval_end=interval_end, now=now)
         with self._bound(batch):
             entries: dict[str, dict[str, Any]] = {}
+            contexts: dict[str, dict[str, dict[str, str]]] = {}
             with self.source.connect() as session:
                 for stream in self.source.streams:
-                    with self.engine.connect() as conn:
-                        since = read_watermark(conn, self.source_name, stream.name)
-                    records = list(session.read(stream, since=since))
+                    read = _StreamRead(self, session, stream, contexts)
+                    raw = self.staging.put_records(batch, stream.name, read.records(), chunk=CHUNK_RECORDS)
                     entries[stream.name] = {
                         "dataset": stream.contract.meta.key,
                         "contract_version": stream.contract.meta.version,
-                        "since": since.isoformat() if since else None,
+                        "since": read.since,
                         "read_started": now.isoformat(),  # before the first page of any stream
-                        "fetched": len(records),
-                        "raw": self.staging.put_records(batch, stream.name, records),
+                        "fetched": read.fetched,
+                        "raw": raw,
                     }
             self.staging.update(batch, status="extracted", streams=entries)
             log.info("batch_extracted", fetched={name: e["fetched"] for name, e in entries.items()})
@@ -102,7 +112,6 @@ class Pipeline:
     def validate(self, batch_id: str, now: datetime | None = None) -> dict[str, dict[str, int]]:
         """Split each stream into valid rows (staged as Parquet) and quarantined records (stored with reasons)."""
         from exchange.quarantine import quarantine_records, record_validation_run, withhold_values
-        from quality.coercion import raw_frame
         from quality.runner import validate_frame
 
         now = now or datetime.now(UTC)
@@ -113,12 +122,13 @@ class Pipeline:
             entries: dict[str, dict[str, Any]] = {}
             for name, entry in batch.manifest["streams"].items():
                 contract = _contract(entry)
-                raw = self.staging.read_records(entry["raw"])
-                frame = raw_frame([streams[name].post_process(record) for record in raw])
+                stream = streams[name]
+                frame, marks = self._frame(stream, entry["raw"])
+                tombstones, unreadable = _tombstone_frame(contract, stream, marks)
                 outcome = validate_frame(
                     contract,
                     frame,
-                    known_references=self._references(contract, valid_keys),
+                    known_references=self._references(contract, frame, valid_keys),
                     not_after=_latest_plausible(batch.interval_end, entry),
                 )
                 if len(contract.meta.primary_key) == 1:
@@ -131,7 +141,8 @@ class Pipeline:
                         contract_version=contract.meta.version,
                         run_id=batch.run_id,
                         batch_id=batch_id,
-                        entries=[(row_reasons, raw[int(row)]) for row, row_reasons in outcome.quarantined.items()],
+                        entries=self._quarantined(stream, entry["raw"], outcome.quarantined)
+                        + [(["tombstone_unreadable"], mark) for mark in unreadable],
                         now=now,
                     )
                     withhold_values(
@@ -161,7 +172,9 @@ class Pipeline:
                     "withheld": sum(len(factors) for factors in outcome.withheld.values()),
                     "reasons": dict(sorted(reasons.items())),
                     "valid_frame": self.staging.put_frame(batch, f"{name}.valid", outcome.valid),
-                    "cursor_max": _cursor_max(contract, outcome.valid, streams[name].cursor is not None),
+                    "tombstones": self.staging.put_frame(batch, f"{name}.tombstones", tombstones) if marks else None,
+                    "is_complete": outcome.quarantined_count == 0 and not unreadable and entry["fetched"] > 0,
+                    "cursor_max": _cursor_max(contract, outcome.valid, streams[name]),
                 }
             self.staging.update(batch, status="validated", streams=entries)
             log.info("batch_validated", quarantined={name: e["quarantined"] for name, e in entries.items()})
@@ -185,10 +198,20 @@ class Pipeline:
             with self.engine.begin() as conn:
                 for name, entry in batch.manifest["streams"].items():
                     frame = self.staging.read_frame(entry["valid_frame"])
-                    result = publish_frame(conn, _contract(entry), frame, run_id=batch.run_id, now=now)
-                    up_to = _watermark_after(entry, batch.interval_end)
-                    if up_to is not None:
-                        advance_watermark(conn, self.source_name, name, up_to, run_id=batch.run_id, now=now)
+                    tombstones = self.staging.read_frame(entry["tombstones"]) if entry.get("tombstones") else None
+                    result = publish_frame(
+                        conn,
+                        _contract(entry),
+                        frame,
+                        run_id=batch.run_id,
+                        now=now,
+                        tombstones=tombstones,
+                        full_refresh=self.source.stream(name).full_refresh and entry["is_complete"],
+                    )
+                    for partition, up_to in _watermarks_after(entry, batch.interval_end).items():
+                        advance_watermark(
+                            conn, self.source_name, name, up_to, run_id=batch.run_id, now=now, partition=partition
+                        )
                     entries[name] = _published(result, run_publication(conn, result.dataset, batch.run_id))
                 self.staging.update(batch, status="published", streams=entries, conn=conn)
             log.info(
@@ -247,6 +270,38 @@ class Pipeline:
             entry["dataset"] for entry in batch.manifest["streams"].values() if entry["first_seq"] is not None
         )
 
+    def _frame(self, stream: HttpStream, raw: list[str]) -> tuple[pd.DataFrame, list[dict[str, object]]]:
+        """The stream's live records as one frame of post-processed rows, built part by part (a part's records are
+        dropped once they are columns), and its tombstones."""
+        import pandas as pd
+
+        from quality.coercion import raw_frame
+
+        parts: list[pd.DataFrame] = []
+        marks: list[dict[str, object]] = []
+        for records in self.staging.iter_records(raw):
+            live, dead = _split_tombstones(stream, records)
+            marks.extend(dead)
+            parts.append(_shared_strings(raw_frame([stream.post_process(record) for record in live])))
+        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0], marks
+
+    def _quarantined(
+        self, stream: HttpStream, raw: list[str], quarantined: Mapping[int, list[str]]
+    ) -> list[tuple[list[str], dict[str, object]]]:
+        """(reasons, raw record) of each quarantined row, read back from staging: only these records are held."""
+        entries: list[tuple[list[str], dict[str, object]]] = []
+        if not quarantined:
+            return entries
+        position = 0
+        for records in self.staging.iter_records(raw):
+            live, _ = _split_tombstones(stream, records)
+            for record in live:
+                reasons = quarantined.get(position)
+                if reasons is not None:
+                    entries.append((list(reasons), record))
+                position += 1
+        return entries
+
     def manifest(self, batch_id: str) -> dict[str, Any]:
         """What the run did, per stream: the demo's summary and an operator's first look."""
         batch = self.staging.get(batch_id)
@@ -267,16 +322,20 @@ class Pipeline:
             )
         return batch
 
-    def _references(self, contract: type[Contract], batch_keys: Mapping[str, set[str]]) -> dict[str, set[str]]:
-        """Keys a reference may point at: those validated in this batch plus those already published."""
+    def _references(
+        self, contract: type[Contract], frame: pd.DataFrame, batch_keys: Mapping[str, set[str]]
+    ) -> dict[str, set[str]]:
+        """Keys a reference may point at: those validated in this batch, plus those of the values the batch refers
+        to that are already published (looked up by exchange for these values only, not by reading the table)."""
+        from exchange.references import published_keys_among
+
         known: dict[str, set[str]] = {}
         for reference in contract.meta.references:
-            target = get_contract(reference.dataset)
-            (key_field,) = target.meta.primary_key
-            column = dataset_table(target).c[key_field]
-            with self.engine.connect() as conn:
-                published = {str(value) for value in conn.execute(select(column)).scalars()}
-            known[reference.dataset] = published | batch_keys.get(reference.dataset, set())
+            values = frame[reference.field].dropna().unique() if reference.field in frame.columns else []
+            candidates = [(str(value),) for value in values]
+            with self.engine.begin() as conn:
+                published = published_keys_among(conn, get_contract(reference.dataset), candidates)
+            known[reference.dataset] = {key for (key,) in published} | batch_keys.get(reference.dataset, set())
         return known
 
 
@@ -327,17 +386,86 @@ def _json_value(value: object) -> object:
     return value.item() if hasattr(value, "item") else value
 
 
-def _cursor_max(contract: type[Contract], valid: pd.DataFrame, is_incremental: bool) -> str | None:
-    """The highest cursor value among valid rows: the most the watermark may advance to once they are published."""
+def _partitions(
+    stream: HttpStream, contexts: Mapping[str, Mapping[str, dict[str, str]]]
+) -> list[tuple[str, dict[str, str] | None]]:
+    """(partition key, context) of each read of ``stream``: one unpartitioned read, or one per distinct context its
+    parent's records of this run gave."""
+    if stream.parent is None:
+        return [("", None)]
+    return list(contexts.get(stream.name, {}).items())
+
+
+def _shared_strings(part: pd.DataFrame) -> pd.DataFrame:
+    """``part`` with each column that holds only text (or gaps) pointing at one object per distinct text.
+
+    Decoded JSON gives every cell its own string object: the same unit, station code or hour repeated a hundred
+    thousand times, each copy scattered among the dicts it was parsed from. Sharing them keeps a stream's frame near
+    its real size. Columns holding anything but text are left alone, since reducing them to distinct values would
+    merge values that only compare equal (``1``, ``1.0`` and ``True``), which quality must tell apart.
+    """
+    import numpy as np
+    import pandas as pd
+
+    for name in part.columns:
+        column = part[name]
+        if column.dtype != object or not all(isinstance(v, str) or v is None for v in column):
+            continue
+        codes, distinct = pd.factorize(column, use_na_sentinel=True)
+        shared = np.asarray([*distinct, None], dtype=object)
+        part[name] = pd.Series(shared[codes], index=part.index, dtype=object)
+    return part
+
+
+def _split_tombstones(
+    stream: HttpStream, records: list[dict[str, object]]
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """(live records, tombstones) as the stream declares a tombstone; a stream without one has only live ones."""
+    rule = stream.tombstone
+    if rule is None:
+        return records, []
+    return [r for r in records if not rule.matches(r)], [r for r in records if rule.matches(r)]
+
+
+def _tombstone_frame(
+    contract: type[Contract], stream: HttpStream, marks: list[dict[str, object]]
+) -> tuple[pd.DataFrame, list[dict[str, object]]]:
+    """Each tombstone's key and version typed the way the contract types them, and the tombstones that cannot be
+    (quarantined as ``tombstone_unreadable``: a delete we cannot place is not guessed at)."""
+    import pandas as pd
+    from pydantic import TypeAdapter, ValidationError
+
+    names = [*contract.meta.primary_key, contract.meta.version_field]
+    adapters: dict[str, TypeAdapter[Any]] = {}
+    for name in names:
+        info = contract.model_fields[name]
+        hint: Any = cast(Any, Annotated)[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        adapters[name] = TypeAdapter(hint)
+    rows, unreadable = [], []
+    for mark in marks:
+        row = stream.post_process(mark)
+        try:
+            rows.append({name: adapters[name].validate_python(row.get(name)) for name in names})
+        except ValidationError:
+            unreadable.append(mark)
+    return pd.DataFrame(rows, columns=names), unreadable
+
+
+def _cursor_max(contract: type[Contract], valid: pd.DataFrame, stream: HttpStream) -> dict[str, str]:
+    """Per partition, the highest cursor value among valid rows: the most its watermark may advance to once they
+    are published. Empty for a stream read in full each run."""
     field = contract.meta.cursor_field
-    if not is_incremental or field is None or valid.empty:
-        return None
-    highest: datetime = valid[field].max().to_pydatetime()
-    return highest.isoformat()
+    if stream.cursor is None or field is None or valid.empty:
+        return {}
+    if not stream.parent_keys:
+        return {"": valid[field].max().to_pydatetime().isoformat()}
+    partitions = [stream.partition_of(row) for row in valid[list(stream.parent_keys)].to_dict("records")]
+    highest = valid[field].groupby(partitions).max()
+    return {str(partition): value.to_pydatetime().isoformat() for partition, value in highest.items()}
 
 
-def _watermark_after(entry: Mapping[str, Any], interval_end: datetime) -> datetime | None:
-    """How far a published stream's watermark may move: to the highest cursor published, capped at the end of the
+def _watermarks_after(entry: Mapping[str, Any], interval_end: datetime) -> dict[str, datetime]:
+    """How far each partition's watermark may move: to the highest cursor published, capped at the end of the
     run's interval (Meltano's signpost), and not at all when a record changed while its pages were being read.
 
     The feed is paged by number in cursor order, so a record corrected mid-read jumps to the end and shifts every
@@ -346,13 +474,15 @@ def _watermark_after(entry: Mapping[str, Any], interval_end: datetime) -> dateti
     watermark where it was; the next run reads the window again and finds the missed record (publishing the rest
     again changes nothing).
     """
-    if entry["cursor_max"] is None:
-        return None
-    highest = datetime.fromisoformat(entry["cursor_max"])
-    if highest >= datetime.fromisoformat(entry["read_started"]):
-        log.warning("watermark_held", dataset=entry["dataset"], cursor_max=entry["cursor_max"])
-        return None
-    return min(highest, interval_end)
+    read_started = datetime.fromisoformat(entry["read_started"])
+    moves: dict[str, datetime] = {}
+    for partition, value in entry["cursor_max"].items():
+        highest = datetime.fromisoformat(value)
+        if highest >= read_started:
+            log.warning("watermark_held", dataset=entry["dataset"], partition=partition, cursor_max=value)
+            continue
+        moves[partition] = min(highest, interval_end)
+    return moves
 
 
 def _published(result: PublishResult, committed: RunPublication | None) -> dict[str, Any]:
@@ -384,3 +514,39 @@ def _latest_plausible(interval_end: datetime, entry: Mapping[str, Any]) -> datet
 
 def _ints(entry: Mapping[str, Any]) -> dict[str, int]:
     return {key: value for key, value in entry.items() if isinstance(value, int)}
+
+
+class _StreamRead:
+    """One stream's read in extract: its partitions in turn, each from its own watermark, counting the records and
+    noting the contexts they give the stream's children."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        session: SourceSession,
+        stream: HttpStream,
+        contexts: dict[str, dict[str, dict[str, str]]],
+    ) -> None:
+        self.pipeline = pipeline
+        self.session = session
+        self.stream = stream
+        self.contexts = contexts
+        self.children = [s for s in pipeline.source.streams if s.parent is not None and isinstance(stream, s.parent)]
+        self.fetched = 0
+        self.since: dict[str, str | None] = {}
+
+    def records(self) -> Iterator[dict[str, object]]:
+        from exchange.state import read_watermark
+
+        pipeline, stream = self.pipeline, self.stream
+        for partition, context in _partitions(stream, self.contexts):
+            with pipeline.engine.connect() as conn:
+                since = read_watermark(conn, pipeline.source_name, stream.name, partition)
+            self.since[partition] = since.isoformat() if since else None
+            for record in self.session.read(stream, since=since, context=context):
+                self.fetched += 1
+                for child in self.children:
+                    found = child.context(record)
+                    if found is not None:
+                        self.contexts.setdefault(child.name, {})[partition_key(found)] = found
+                yield record

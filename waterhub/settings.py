@@ -11,31 +11,35 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, create_model, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.http.settings import PLACEHOLDER_SECRETS, HttpClientSettings, check_secret
-from connectors.water_quality.settings import WaterQualitySourceSettings
 from exchange.api.settings import ApiSettings
 from exchange.gateway.settings import GatewaySettings
 from exchange.identity import HUB_ID_PATTERN
 from exchange.s3_store import S3Credentials
+from waterhub.sources import declared_sources
 
 __all__ = [
     "PLACEHOLDER_SECRETS",
     "ApiSettings",
     "GatewaySettings",
     "HttpClientSettings",
+    "HubSettings",
     "Settings",
-    "WaterQualitySourceSettings",
     "settings_markdown",
     "settings_reference",
 ]
 
+BlockT = TypeVar("BlockT", bound=BaseModel)
 
-class Settings(BaseSettings):
-    """Hub configuration. Every default is the zero-setup embedded one (SQLite, local folder, in-process broker)."""
+
+class HubSettings(BaseSettings):
+    """Hub configuration but the sources' blocks, which ``Settings`` adds from ``waterhub/sources.toml``. Every
+    default is the zero-setup embedded one (SQLite, local folder, in-process broker)."""
 
     model_config = SettingsConfigDict(
         env_prefix="WATERHUB_", env_nested_delimiter="__", extra="ignore", frozen=True, hide_input_in_errors=True
@@ -64,7 +68,6 @@ class Settings(BaseSettings):
     object_store_access_key: str | None = Field(None, description="Access key of an s3:// object store")
     object_store_secret_key: SecretStr | None = Field(None, description="Secret key of an s3:// object store")
     http: HttpClientSettings = Field(default_factory=lambda: HttpClientSettings())
-    water_quality: WaterQualitySourceSettings = Field(default_factory=lambda: WaterQualitySourceSettings())
     gateway: GatewaySettings = Field(default_factory=lambda: GatewaySettings())
     api: ApiSettings = Field(default_factory=lambda: ApiSettings())
 
@@ -72,6 +75,13 @@ class Settings(BaseSettings):
     @classmethod
     def _refuse_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
         return None if value is None else check_secret(value, "WATERHUB_OBJECT_STORE_SECRET_KEY")
+
+    def source_settings(self, name: str, kind: type[BlockT]) -> BlockT:
+        """The settings block of source ``name`` (``WATERHUB_<NAME>__*``), checked to be a ``kind``."""
+        block = getattr(self, name, None)
+        if not isinstance(block, kind):
+            raise KeyError(f"no settings block {name!r} of type {kind.__name__}; is the source in sources.toml?")
+        return block
 
     @cached_property
     def resolved_database_url(self) -> str:
@@ -96,6 +106,23 @@ class Settings(BaseSettings):
             self.object_store_secret_key,
             settings=("WATERHUB_OBJECT_STORE_ACCESS_KEY", "WATERHUB_OBJECT_STORE_SECRET_KEY"),
         )
+
+
+def _with_source_blocks(base: type[HubSettings]) -> type[HubSettings]:
+    """``base`` plus one block per declared source under its name, so ``WATERHUB_WATER_QUALITY__BASE_URL`` reaches
+    the water-quality block and a new source needs no line here."""
+    blocks: dict[str, Any] = {
+        name: (block, Field(default_factory=block, description=declaration.title))
+        for name, declaration in declared_sources().items()
+        for block in [declaration.settings_class()]
+    }
+    return create_model("Settings", __base__=base, __module__=__name__, __doc__=base.__doc__, **blocks)
+
+
+if TYPE_CHECKING:  # the type checker cannot see the composed fields; code reaches them via ``source_settings``
+    Settings = HubSettings
+else:
+    Settings = _with_source_blocks(HubSettings)
 
 
 def _revealed(secret: SecretStr | None) -> str | None:

@@ -1,31 +1,96 @@
-"""The one list of source systems: name → connector class, imported on first use.
+"""The source systems, declared once in ``sources.toml`` next to this module, and the connector each one builds.
 
-A source's settings block on ``Settings`` carries the same name (``WATERHUB_WATER_QUALITY__BASE_URL``), so adding a
-source is one line here plus its block in ``waterhub.settings``.
+The declaration is data, not Python, because the DAG files read it too while Airflow parses them, when importing
+our packages is not allowed (``dags/_source_dag.py`` reads the same file by path). Here it is read once per process;
+``waterhub.settings`` composes a settings block per source from it and ``Pipeline`` builds a source's connector.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+from pydantic import BaseModel
 
 if TYPE_CHECKING:
     from connectors.http import Source
+    from connectors.http.settings import HttpClientSettings
     from waterhub.settings import Settings
 
-__all__ = ["SOURCES", "build_source"]
+__all__ = ["SOURCES_FILE", "SourceDeclaration", "build_source", "declared_sources", "source_declaration"]
 
-SOURCES: dict[str, str] = {
-    "water_quality": "connectors.water_quality:WaterQualitySource",
-}
+SOURCES_FILE = Path(__file__).with_name("sources.toml")
+"""Shipped inside the ``waterhub`` package, so an installed hub and the DAG folder read the same file."""
+
+_KEYS = frozenset({"title", "connector", "settings", "schedule", "owner", "streams"})
+
+
+@dataclass(frozen=True)
+class SourceDeclaration:
+    """One source as ``sources.toml`` declares it; ``connector`` and ``settings`` are ``module:Class`` paths."""
+
+    name: str
+    title: str
+    connector: str
+    settings: str
+    schedule: str
+    owner: str
+    streams: Mapping[str, str]
+    """Stream name → the dataset key it publishes, in reading order."""
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        return tuple(self.streams.values())
+
+    def settings_class(self) -> type[BaseModel]:
+        """The source's settings block, composed on ``Settings`` under the source's name."""
+        block = _imported(self.settings)
+        if not (isinstance(block, type) and issubclass(block, BaseModel)):
+            raise TypeError(f"{SOURCES_FILE.name}: {self.name}.settings = {self.settings!r} is not a pydantic model")
+        return block
+
+    def connector_class(self) -> Callable[[BaseModel, HttpClientSettings], Source]:
+        """The source's connector class: built from its settings block and the shared HTTP settings."""
+        from connectors.http import Source
+
+        connector = _imported(self.connector)
+        if not (isinstance(connector, type) and issubclass(connector, Source)):
+            raise TypeError(f"{SOURCES_FILE.name}: {self.name}.connector = {self.connector!r} is not a Source")
+        return cast("Callable[[BaseModel, HttpClientSettings], Source]", connector)
+
+
+def _imported(path: str) -> object:
+    module_name, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+@cache
+def declared_sources() -> dict[str, SourceDeclaration]:
+    """Every declared source by name, in file order; a malformed entry fails here, naming the file and the key."""
+    table = tomllib.loads(SOURCES_FILE.read_text(encoding="utf-8"))
+    sources: dict[str, SourceDeclaration] = {}
+    for name, entry in table.items():
+        if not isinstance(entry, dict) or set(entry) != _KEYS:
+            found = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
+            raise ValueError(f"{SOURCES_FILE}: [{name}] must have exactly {sorted(_KEYS)}, not {found}")
+        sources[name] = SourceDeclaration(name=name, **entry)
+    return sources
+
+
+def source_declaration(name: str) -> SourceDeclaration:
+    try:
+        return declared_sources()[name]
+    except KeyError:
+        known = ", ".join(declared_sources())
+        raise KeyError(f"no source {name!r} in {SOURCES_FILE.name}; known sources: {known}") from None
 
 
 def build_source(name: str, settings: Settings) -> Source:
     """The connector of source ``name``, configured from its settings block and the shared HTTP settings."""
-    try:
-        module_name, class_name = SOURCES[name].split(":")
-    except KeyError:
-        raise KeyError(f"no source {name!r}; known sources: {', '.join(sorted(SOURCES))}") from None
-    source_class = getattr(importlib.import_module(module_name), class_name)
-    source: Source = source_class(getattr(settings, name), settings.http)
-    return source
+    connector = source_declaration(name).connector_class()
+    return connector(settings.source_settings(name, BaseModel), settings.http)

@@ -12,7 +12,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.metadata import version
@@ -22,7 +22,8 @@ from urllib.parse import urlencode
 import httpx
 import structlog
 
-from connectors.errors import SourceConfigError, SourceDataError, SourceUnavailableError
+from connectors.errors import ConnectorError, SourceConfigError, SourceDataError, SourceUnavailableError
+from connectors.http.paginators import Page
 from connectors.http.retry import Action, RetriableError, build_retrying, classify_exception, classify_status
 from connectors.http.retry import retry_after_s as read_retry_after_s
 
@@ -39,15 +40,31 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True)
 class SourceLabel:
-    """What an error message needs to say about a source: its name, who runs it, which settings to check."""
+    """What an error message needs to say about a source: its name, who runs it, and the settings it really has
+    (not every source has an ``API_KEY`` or a ``BASE_URL``): the field holding its address and its credential."""
 
     name: str
     title: str
     settings_prefix: str
+    url_field: str | None = "base_url"
+    credential_field: str | None = None
+
+    def setting(self, field: str | None) -> str | None:
+        """The environment variable of a field of the source's settings block."""
+        return f"{self.settings_prefix}{field.upper()}" if field else None
+
+    @property
+    def key_setting(self) -> str | None:
+        return self.setting(self.credential_field)
+
+    @property
+    def url_setting(self) -> str | None:
+        return self.setting(self.url_field)
 
     def hint(self, template: str) -> str:
         return template.format(
-            key_setting=f"{self.settings_prefix}API_KEY", url_setting=f"{self.settings_prefix}BASE_URL"
+            key_setting=self.key_setting or "the source's credentials",
+            url_setting=self.url_setting or "the source's address",
         )
 
 
@@ -87,7 +104,7 @@ def parse_json_page(content: bytes) -> object:
 
 
 class SourceClient:
-    """An open ``httpx.Client`` plus the retry policy: ``get_json`` is the only way streams touch the network.
+    """An open ``httpx.Client`` plus the retry policy: ``get_page`` is the only way streams touch the network.
 
     ``sleep`` and ``now`` are injectable so tests can record the waits the policy chose; requests still go over
     real sockets.
@@ -111,10 +128,20 @@ class SourceClient:
     def close(self) -> None:
         self.client.close()
 
-    def get_json(self, path: str, params: Mapping[str, str | int], *, stream: str, resume: str) -> object:
-        """GET one page with retries and parse it.
+    def get_page(
+        self,
+        path: str,
+        params: Mapping[str, str | int],
+        *,
+        stream: str,
+        resume: str,
+        cursor_params: Collection[str] = (),
+    ) -> Page:
+        """GET one page with retries and parse it; the page keeps its headers and URL for the paginator.
 
         ``stream`` and ``resume`` only feed error messages: which stream failed, and where the next run starts.
+        ``cursor_params`` name the parameters carrying a watermark or a page token: a 400 to a request carrying
+        one is the source refusing that value (an expired token), not a wrong setting.
         """
         where = f"{self.label.name}/{stream}"
         target = f"{path}?{urlencode(params)}" if params else path
@@ -126,7 +153,9 @@ class SourceClient:
                 with attempt:
                     attempts += 1
                     try:
-                        response = self._attempt(path, params, where=where, target=target)
+                        response = self._attempt(
+                            path, params, where=where, target=target, attempts=attempts, cursor_params=cursor_params
+                        )
                     except RetriableError as exc:
                         log.info(
                             "request_failed",
@@ -143,22 +172,48 @@ class SourceClient:
             raise self._unavailable(
                 exc, where=where, target=target, attempts=attempts, elapsed_s=elapsed, resume=resume
             ) from exc
+        except ConnectorError as exc:
+            if exc.stream is not None:  # already said where and what to do
+                raise
+            setting = exc.setting or self.label.setting(exc.setting_field)
+            raise type(exc)(
+                f"{where}: GET {target}: {exc} Nothing was published. Check {setting or 'the source settings'}.",
+                stream=where,
+                status=exc.status,
+                attempts=attempts,
+                setting=setting,
+            ) from exc
         assert response is not None  # noqa: S101 - the loop only ends without raising after a successful attempt
         outcome = f"Nothing was published; {resume}. Tell the owner of {self.label.title}."
         try:
-            return parse_json_page(response.content)
+            return Page(parse_json_page(response.content), response.headers, str(response.url))
         except RecursionError as exc:
             raise SourceDataError(
                 f"{where}: GET {target} returned a page nested deeper than Python's recursion limit "
-                f"({sys.getrecursionlimit()}) lets it read. {outcome}"
+                f"({sys.getrecursionlimit()}) lets it read. {outcome}",
+                stream=where,
+                status=response.status_code,
+                attempts=attempts,
             ) from exc
         except (ValueError, UnicodeDecodeError) as exc:
             raise SourceDataError(
                 f"{where}: GET {target} returned a page that is not valid JSON ({type(exc).__name__} at byte "
-                f"{getattr(exc, 'pos', '?')} of {len(response.content)}). {outcome}"
+                f"{getattr(exc, 'pos', '?')} of {len(response.content)}). {outcome}",
+                stream=where,
+                status=response.status_code,
+                attempts=attempts,
             ) from exc
 
-    def _attempt(self, path: str, params: Mapping[str, str | int], *, where: str, target: str) -> httpx.Response:
+    def _attempt(
+        self,
+        path: str,
+        params: Mapping[str, str | int],
+        *,
+        where: str,
+        target: str,
+        attempts: int,
+        cursor_params: Collection[str],
+    ) -> httpx.Response:
         try:
             response = self.client.get(path, params=dict(params))
         except httpx.HTTPError as exc:
@@ -170,7 +225,10 @@ class SourceClient:
                 raise RetriableError(f"{what}: {type(exc).__name__}") from exc
             raise SourceConfigError(
                 f"{where}: GET {target} could not be sent ({type(exc).__name__}). Nothing was published. "
-                f"{self.label.hint(transport_rule.hint)}"
+                f"{self.label.hint(transport_rule.hint)}",
+                stream=where,
+                attempts=attempts,
+                setting=self._setting_of(transport_rule.hint),
             ) from exc
         rule = classify_status(response.status_code)
         if rule.action is Action.OK:
@@ -182,10 +240,32 @@ class SourceClient:
                 status=response.status_code,
                 retry_after_s=read_retry_after_s(response, now),
             )
+        status = response.status_code
+        refused = sorted(name for name in cursor_params if name in params)
+        if status == 400 and refused:
+            raise SourceDataError(
+                f"{where}: GET {target} was refused (400 {response.reason_phrase}) for the value of "
+                f"{', '.join(refused)} we sent: a watermark or page token the source no longer accepts, not a "
+                "setting. Nothing was published; the next run starts again from the stored watermark. If it "
+                f"persists, tell the owner of {self.label.title}.",
+                stream=where,
+                status=status,
+                attempts=attempts,
+            )
         raise SourceConfigError(
-            f"{where}: GET {target} was refused ({response.status_code} {response.reason_phrase}). "
-            f"Nothing was published; this is not retried. {self.label.hint(rule.hint)}"
+            f"{where}: GET {target} was refused ({status} {response.reason_phrase}). "
+            f"Nothing was published; this is not retried. {self.label.hint(rule.hint)}",
+            stream=where,
+            status=status,
+            attempts=attempts,
+            setting=self._setting_of(rule.hint),
         )
+
+    def _setting_of(self, hint: str) -> str | None:
+        """The variable a rule's hint tells the operator to check: the credential's before the address's."""
+        if "{key_setting}" in hint and self.label.key_setting:
+            return self.label.key_setting
+        return self.label.url_setting if "{url_setting}" in hint else None
 
     def _unavailable(
         self, exc: RetriableError, *, where: str, target: str, attempts: int, elapsed_s: float, resume: str
@@ -195,10 +275,17 @@ class SourceClient:
             return SourceUnavailableError(
                 f"{where}: GET {target} answered {exc.reason} asking us to retry after {exc.retry_after_s:.0f} s, "
                 f"longer than the {limit:.0f} s we wait (WATERHUB_HTTP__MAX_RETRY_AFTER_S). Nothing was published; "
-                f"{resume}. Airflow retries the task later."
+                f"{resume}. Airflow retries the task later.",
+                stream=where,
+                status=exc.status,
+                attempts=attempts,
+                setting="WATERHUB_HTTP__MAX_RETRY_AFTER_S",
             )
         times = "once" if attempts == 1 else f"{attempts} times"
         return SourceUnavailableError(
             f"{where}: GET {target} failed {times} in {elapsed_s:.0f} s ({exc.reason}). Nothing was published; "
-            f"{resume}. Check that {self.label.title} is up."
+            f"{resume}. Check that {self.label.title} is up.",
+            stream=where,
+            status=exc.status,
+            attempts=attempts,
         )

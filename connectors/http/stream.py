@@ -4,30 +4,39 @@ A stream is mostly data: ``name``, ``contract`` (which also gives the primary ke
 ``paginator`` and an optional ``cursor``. Source quirks go in ``post_process``. A ``Source`` holds the base URL,
 the auth and its streams; ``Source.connect()`` opens one client for a run and ``SourceSession.read`` walks a
 stream's pages. Nothing here knows a particular source.
+
+A child stream declares ``parent = ProblemsStream`` and ``parent_keys = {"problem_id": "id"}``: each record of the
+parent gives one *context* (``{"problem_id": "P-17"}``), which fills the placeholders of the child's ``path``
+(``/problems/{problem_id}/steps``) and goes as query parameters otherwise (``?station_code=...``: a stream
+partitioned per station is the child of the stations stream). Each context is a *partition* with its own
+watermark, keyed by ``partition_key(context)``, so one station's late data never holds another's back.
 """
 
 from __future__ import annotations
 
+import json
+import string
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from types import TracebackType
 from typing import TYPE_CHECKING, ClassVar
+from urllib.parse import quote, urlencode
 
 import httpx
 import structlog
 
 from connectors.errors import SourceDataError
 from connectors.http.client import SourceClient, SourceLabel, build_client
-from connectors.http.paginators import PageNumberPaginator, value_at
+from connectors.http.paginators import Paginator, value_at
 from contracts.base import Contract
 from contracts.types import BEIJING
 
 if TYPE_CHECKING:
     from connectors.http.settings import HttpClientSettings
 
-__all__ = ["CursorParam", "HttpStream", "Source", "SourceSession"]
+__all__ = ["CursorParam", "HttpStream", "Source", "SourceSession", "Tombstone", "partition_key"]
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +61,18 @@ class CursorParam:
         return value.astimezone(self.zone).strftime(self.time_format)
 
 
+@dataclass(frozen=True)
+class Tombstone:
+    """How a source marks a deleted record: ``field`` holding ``value`` (``{"deleted": true}``,
+    ``{"status": "removed"}``). A tombstone carries at least the record's key and version."""
+
+    field: str
+    value: object
+
+    def matches(self, raw: Mapping[str, object]) -> bool:
+        return raw.get(self.field) == self.value
+
+
 class HttpStream:
     """One endpoint of a source as declarations; subclasses set the class attributes and maybe ``post_process``."""
 
@@ -59,16 +80,28 @@ class HttpStream:
     contract: ClassVar[type[Contract]]
     path: ClassVar[str]
     records_path: ClassVar[str] = "data.items"
-    paginator: PageNumberPaginator
+    paginator: Paginator
     cursor: ClassVar[CursorParam | None] = None
+    full_refresh: ClassVar[bool] = False
+    """The source lists every live record on each read, so a stored record it no longer lists was deleted."""
+    tombstone: ClassVar[Tombstone | None] = None
+    """How the source marks a record deleted upstream; None when it never sends tombstones."""
+    parent: ClassVar[type[HttpStream] | None] = None
+    parent_keys: ClassVar[Mapping[str, str]] = {}
+    """Context key → the parent record's field it is taken from; each context key is also a field of this
+    stream's contract, so a published row tells which partition it came from."""
 
     def __init__(self, *, page_size: int | None = None) -> None:
         if page_size is not None:
             self.paginator = type(self).paginator.with_size(page_size)
         fields = self.contract.model_fields
-        missing = [name for name in self.primary_key if name not in fields]
+        missing = [name for name in (*self.primary_key, *self.parent_keys) if name not in fields]
         if self.cursor is not None and self.cursor.field not in fields:
             missing.append(self.cursor.field)
+        if (self.parent is None) != (not self.parent_keys):
+            raise TypeError(f"stream {self.name}: a child stream declares both parent and parent_keys")
+        if self.full_refresh and (self.cursor is not None or self.parent is not None):
+            raise TypeError(f"stream {self.name}: only a stream read whole in one request chain can be full_refresh")
         if missing:
             raise TypeError(f"stream {self.name}: {self.contract.__name__} has no field(s) {', '.join(missing)}")
 
@@ -80,6 +113,28 @@ class HttpStream:
     def post_process(self, raw: Mapping[str, object]) -> dict[str, object]:
         """One raw record as a row keyed by contract field names; the default is the record as sent."""
         return dict(raw)
+
+    def context(self, parent_record: Mapping[str, object]) -> dict[str, str] | None:
+        """The context one parent record gives this child stream, or None when the record lacks a key field (the
+        parent's own quality check quarantines such a record; there is nothing to ask the child for)."""
+        values = {key: parent_record.get(field) for key, field in self.parent_keys.items()}
+        if any(value is None or isinstance(value, dict | list) for value in values.values()):
+            return None
+        return {key: str(value) for key, value in values.items()}
+
+    def partition_of(self, row: Mapping[str, object]) -> str:
+        """The partition a row of this stream belongs to, read off its context fields."""
+        if not self.parent_keys:
+            return ""
+        return partition_key({key: str(row[key]) for key in self.parent_keys})
+
+    def request_for(self, context: Mapping[str, str] | None) -> tuple[str, dict[str, str]]:
+        """The path with the context's placeholders filled, and the rest of the context as query parameters."""
+        if not context:
+            return self.path, {}
+        placeholders = {name for _, name, _, _ in string.Formatter().parse(self.path) if name}
+        path = self.path.format_map({key: quote(value, safe="") for key, value in context.items()})
+        return path, {key: value for key, value in context.items() if key not in placeholders}
 
     def page_error(self, body: object) -> str | None:
         """Why a page that arrived with 200 is still an error (an error envelope), or None when it is fine."""
@@ -101,6 +156,13 @@ class HttpStream:
         return f"{type(self).__name__}(name={self.name!r}, page_size={self.paginator.size})"
 
 
+def partition_key(context: Mapping[str, str] | None) -> str:
+    """The stored key of a partition: its context as compact JSON with sorted keys; '' for an unpartitioned read."""
+    if not context:
+        return ""
+    return json.dumps(dict(context), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 class Source:
     """A source system: where it is, how we authenticate, and its streams (in the order they must be read)."""
 
@@ -109,16 +171,34 @@ class Source:
     """Who runs the API, as an error message names it ("the bureau's water-quality API")."""
 
     def __init__(
-        self, *, base_url: str, auth: httpx.Auth, http: HttpClientSettings, streams: tuple[HttpStream, ...]
+        self,
+        *,
+        base_url: str,
+        auth: httpx.Auth,
+        http: HttpClientSettings,
+        streams: tuple[HttpStream, ...],
+        url_field: str | None = "base_url",
     ) -> None:
+        """``url_field`` is the field of the source's settings block holding its address (None if it has none);
+        the credential's field comes from ``auth.setting_field``. Errors name exactly these variables."""
         self.base_url = base_url
+        self.url_field = url_field
         self.auth = auth
         self.http = http
         self.streams = streams
+        for position, stream in enumerate(streams):
+            if stream.parent is not None and not any(isinstance(s, stream.parent) for s in streams[:position]):
+                raise TypeError(f"source {self.name}: stream {stream.name} must come after its parent stream")
 
     @property
     def label(self) -> SourceLabel:
-        return SourceLabel(self.name, self.title, f"WATERHUB_{self.name.upper()}__")
+        return SourceLabel(
+            self.name,
+            self.title,
+            f"WATERHUB_{self.name.upper()}__",
+            url_field=self.url_field,
+            credential_field=getattr(self.auth, "setting_field", None),
+        )
 
     def stream(self, name: str) -> HttpStream:
         for stream in self.streams:
@@ -155,26 +235,37 @@ class SourceSession:
     def close(self) -> None:
         self.client.close()
 
-    def read(self, stream: HttpStream, *, since: datetime | None = None) -> Iterator[dict[str, object]]:
-        """Every record of ``stream`` exactly as the source sent it, page by page.
+    def read(
+        self, stream: HttpStream, *, since: datetime | None = None, context: Mapping[str, str] | None = None
+    ) -> Iterator[dict[str, object]]:
+        """Every record of ``stream`` (of one partition, for a child stream) exactly as the source sent it.
 
         With a cursor and a ``since``, only records whose cursor is ``>= since`` are asked for (inclusive, so a
         record sharing the watermark's second is read again; publishing it again changes nothing). Nothing is
         filtered by the run's interval: like Meltano's signpost, the interval only caps how far the caller moves
         the watermark (``waterhub.pipeline``).
         """
-        where = f"{self.source.name}/{stream.name}"
-        extra: dict[str, str] = {}
+        if (stream.parent is None) != (context is None):
+            raise ValueError(f"{stream.name}: a child stream is read with a context from its parent, others without")
+        partition = partition_key(context)
+        where = f"{self.source.name}/{stream.name}" + (f"[{partition}]" if partition else "")
+        path, extra = stream.request_for(context)
         if stream.cursor is not None and since is not None:
             extra[stream.cursor.param] = stream.cursor.render(since)
         resume = _resume_text(stream, since)
         walk = stream.paginator.walk(where=where)
         while True:
-            params: dict[str, str | int] = {**walk.params, **extra}
-            body = self.client.get_json(stream.path, params, stream=stream.name, resume=resume)
-            records = stream.records(body, where=where, target=f"{stream.path}?page={walk.page}")
-            log.debug("page_fetched", source=self.source.name, stream=stream.name, page=walk.page, records=len(records))
-            has_more = walk.advance(records, body)
+            request = walk.request(path)
+            params: dict[str, str | int] = {**request.params, **extra}
+            cursor_params = [*walk.token_params, *([stream.cursor.param] if stream.cursor else [])]
+            page = self.client.get_page(
+                request.path, params, stream=stream.name, resume=resume, cursor_params=cursor_params
+            )
+            records = stream.records(page.body, where=where, target=f"{request.path}?{urlencode(params)}")
+            log.debug(
+                "page_fetched", source=self.source.name, stream=stream.name, page=walk.label, records=len(records)
+            )
+            has_more = walk.advance(records, page)
             yield from records
             if not has_more:
                 return

@@ -8,9 +8,10 @@ from collections.abc import Callable
 
 import pytest
 
+from connectors.http.settings import HttpClientSettings
 from connectors.water_quality import WaterQualitySimulator, WaterQualitySource
+from connectors.water_quality.settings import WaterQualitySourceSettings
 from connectors.water_quality.simulator import RunningSimulator
-from waterhub.settings import HttpClientSettings, WaterQualitySourceSettings
 
 API_KEY = "connector-test-key"
 PAGE_SIZE = 7

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from connectors.errors import ConnectorError, SourceConfigError, SourceDataError, SourceUnavailableError
 from connectors.http import ApiKeyHeader, CursorParam, PageNumberPaginator, parse_json_page
+from connectors.http.paginators import CursorTokenPaginator, LinkHeaderPaginator, OffsetPaginator, Page
 from connectors.http.retry import Action, classify_exception, classify_status, retry_after_s
 
 NOW = datetime(2026, 11, 23, 8, 0, 0, tzinfo=UTC)
@@ -126,34 +127,63 @@ def _page(first: dict[str, object], size: int) -> list[dict[str, object]]:
     return [first] + [{"station_code": f"{n:08d}"} for n in range(1, size)]
 
 
+def _answer(body: object) -> Page:
+    return Page(body, httpx.Headers(), "http://example.invalid/x")
+
+
 def test_a_walk_stops_at_a_short_page_or_at_the_reported_total() -> None:
     paginator = PageNumberPaginator(size=3)
     walk = paginator.walk(where="s/x")
-    assert walk.params == {"page": 1, "page_size": 3}
-    assert walk.advance(_page({"k": 1}, 3), {"data": {"total": 7}}) is True
-    assert walk.params == {"page": 2, "page_size": 3}
-    assert walk.advance(_page({"k": 2}, 3), {"data": {"total": 7}}) is True
-    assert walk.advance(_page({"k": 3}, 1), {"data": {"total": 7}}) is False
+    assert walk.request("/x").params == {"page": 1, "page_size": 3}
+    assert walk.advance(_page({"k": 1}, 3), _answer({"data": {"total": 7}})) is True
+    assert walk.request("/x").params == {"page": 2, "page_size": 3}
+    assert walk.advance(_page({"k": 2}, 3), _answer({"data": {"total": 7}})) is True
+    assert walk.advance(_page({"k": 3}, 1), _answer({"data": {"total": 7}})) is False
 
     exact = paginator.walk(where="s/x")
-    assert exact.advance(_page({"k": 1}, 3), {"data": {"total": 6}}) is True
-    assert exact.advance(_page({"k": 2}, 3), {"data": {"total": 6}}) is False  # no empty page 3 asked for
+    assert exact.advance(_page({"k": 1}, 3), _answer({"data": {"total": 6}})) is True
+    assert exact.advance(_page({"k": 2}, 3), _answer({"data": {"total": 6}})) is False  # no empty page 3 asked for
 
 
 def test_a_page_starting_with_the_previous_pages_first_record_is_a_loop() -> None:
     walk = PageNumberPaginator(size=2).walk(where="water_quality/samples")
     first = {"station_code": "44010001", "updated_at": "2026-11-22 08:05:00"}
-    assert walk.advance(_page(first, 2), {}) is True
+    assert walk.advance(_page(first, 2), _answer({})) is True
     with pytest.raises(SourceDataError, match="water_quality/samples: page 2 starts with the same record as page 1"):
-        walk.advance(_page(dict(first), 2), {})
+        walk.advance(_page(dict(first), 2), _answer({}))
 
 
 def test_the_same_key_heading_two_pages_is_not_a_loop_when_the_records_differ() -> None:
     walk = PageNumberPaginator(size=2).walk(where="water_quality/samples")
     original = {"station_code": "44010001", "sampled_at": "2026-11-22 08:00:00", "updated_at": "2026-11-22 09:05:00"}
     duplicate = {**original, "updated_at": "2026-11-22 09:40:00"}  # a duplicate quality must see, not a loop
-    assert walk.advance(_page(original, 2), {}) is True
-    assert walk.advance(_page(duplicate, 2), {}) is True
+    assert walk.advance(_page(original, 2), _answer({})) is True
+    assert walk.advance(_page(duplicate, 2), _answer({})) is True
+
+
+def test_a_cursor_token_seen_before_is_a_loop() -> None:
+    walk = CursorTokenPaginator(size=2).walk(where="province/problems")
+    assert walk.request("/p").params == {"page_size": 2}
+    assert walk.advance(_page({"k": 1}, 2), _answer({"data": {"next_cursor": "abc"}})) is True
+    assert walk.request("/p").params == {"page_size": 2, "cursor": "abc"}
+    assert walk.advance(_page({"k": 2}, 2), _answer({"data": {"next_cursor": "def"}})) is True
+    with pytest.raises(SourceDataError, match=r"province/problems: after page 3 .* already read"):
+        walk.advance(_page({"k": 3}, 2), _answer({"data": {"next_cursor": "abc"}}))
+
+
+def test_an_offset_walk_moves_by_the_records_read_and_stops_at_a_short_page() -> None:
+    walk = OffsetPaginator(size=2).walk(where="s/x")
+    assert walk.request("/x").params == {"offset": 0, "limit": 2}
+    assert walk.advance(_page({"k": 1}, 2), _answer({})) is True
+    assert walk.request("/x").params == {"offset": 2, "limit": 2}
+    assert walk.advance(_page({"k": 2}, 1), _answer({})) is False
+
+
+def test_a_next_link_to_another_host_is_not_followed() -> None:
+    walk = LinkHeaderPaginator(size=2).walk(where="s/x")
+    elsewhere = Page({}, httpx.Headers({"Link": '<https://evil.example/x?page=2>; rel="next"'}), "http://src/x")
+    with pytest.raises(SourceDataError, match="another host"):
+        walk.advance(_page({"k": 1}, 2), elsewhere)
 
 
 def test_a_page_size_below_one_is_refused() -> None:

@@ -11,7 +11,7 @@ import sys
 
 import httpx
 
-from waterhub.settings import WaterQualitySourceSettings
+from connectors.water_quality.settings import WaterQualitySourceSettings
 
 
 def _first_line(process: subprocess.Popen[str], timeout_s: float = 30) -> str:

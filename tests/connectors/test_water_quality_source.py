@@ -200,7 +200,7 @@ def test_an_unreachable_source_is_unavailable_after_the_retry_budget(
     http_settings: HttpClientSettings, api_key: str, free_port: int
 ) -> None:
     from connectors.water_quality import WaterQualitySource
-    from waterhub.settings import WaterQualitySourceSettings
+    from connectors.water_quality.settings import WaterQualitySourceSettings
 
     source = WaterQualitySource(
         WaterQualitySourceSettings(base_url=f"http://127.0.0.1:{free_port}", api_key=api_key), http_settings

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, ClassVar
 
 import pytest
@@ -271,3 +273,29 @@ def test_a_raised_floor_breaks_consumers() -> None:
 
     with pytest.raises(IncompatibleChangeError, match="read_at: earliest plausible time raised"):
         check_compatible(_Reading, Later)
+
+
+def test_a_contract_module_nobody_lists_is_found_and_registered(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Contract modules are found in the package, so a new one cannot be left out of a hand-kept list."""
+    import contracts
+    import contracts.registry
+
+    monkeypatch.setattr(contracts.registry, "_REGISTRY", {})
+    monkeypatch.setattr(contracts.registry, "_loaded", False)
+    monkeypatch.setattr(contracts, "__path__", [*contracts.__path__, str(tmp_path)])
+    (tmp_path / "probe_domain.py").write_text(
+        "from typing import ClassVar\n"
+        "from contracts.base import Classification, Contract, ContractMeta\n"
+        "class Probe(Contract):\n"
+        "    meta: ClassVar[ContractMeta] = ContractMeta(key='probe.things', version='1.0.0', owner='tests',\n"
+        "        classification=Classification.PUBLIC, primary_key=('code',), version_field='v')\n"
+        "    code: str\n"
+        "    v: int\n"
+    )
+    try:
+        assert get_contract("probe.things").__module__ == "contracts.probe_domain"
+        assert get_contract("water_quality.samples") is WaterQualitySample
+    finally:
+        sys.modules.pop("contracts.probe_domain", None)

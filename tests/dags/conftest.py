@@ -26,7 +26,8 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
 
 @pytest.fixture(scope="session")
 def dagbag(airflow_env: dict[str, str]) -> Any:
-    """Every DAG in ``dags/``, parsed the way the dag processor parses them (import path of Airflow 3.3)."""
-    from airflow.dag_processing.dagbag import DagBag
+    """Every DAG in ``dags/``, parsed the way the dag processor parses them (import path of Airflow 3.3): with the
+    bundle's folder on ``sys.path``, so a DAG file can import the shared builder next to it."""
+    from airflow.dag_processing.dagbag import BundleDagBag
 
-    return DagBag(dag_folder=str(DAGS_FOLDER))
+    return BundleDagBag(dag_folder=str(DAGS_FOLDER), bundle_path=DAGS_FOLDER)

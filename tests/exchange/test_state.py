@@ -125,3 +125,17 @@ def test_naive_times_are_refused(engine: Engine) -> None:
         advance_watermark(conn, "water_quality", "samples", naive, run_id="run-1", now=NOW)
 
     assert watermark(engine) is None
+
+
+def test_each_partition_keeps_its_own_watermark(engine: Engine) -> None:
+    """A station whose data is late must not hold back, nor be skipped by, another station's watermark."""
+    north, south = '{"station":"S1"}', '{"station":"S2"}'
+    with engine.begin() as conn:
+        advance_watermark(conn, "river", "readings", T2, run_id="run-1", now=NOW, partition=north)
+        advance_watermark(conn, "river", "readings", T1, run_id="run-1", now=NOW, partition=south)
+    with engine.begin() as conn:
+        advance_watermark(conn, "river", "readings", T1, run_id="run-2", now=NOW, partition=north)  # never back
+    with engine.connect() as conn:
+        assert read_watermark(conn, "river", "readings", north) == T2
+        assert read_watermark(conn, "river", "readings", south) == T1
+        assert read_watermark(conn, "river", "readings") is None  # the unpartitioned read has none yet

@@ -31,7 +31,7 @@ def api(
     engine = make_engine(settings.resolved_database_url)
     ensure_schema(engine)
     application = create_app(
-        engine, open_object_store(settings.resolved_object_store_url), settings.api, lineage=dataset_lineage(settings)
+        engine, open_object_store(settings.resolved_object_store_url), settings.api, lineage=dataset_lineage()
     )
     try:
         uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)

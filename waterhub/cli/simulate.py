@@ -43,8 +43,10 @@ def sources(
 ) -> None:
     """Serve the bureau's water-quality API simulator until Ctrl-C."""
     from connectors.water_quality import WaterQualitySimulator
+    from connectors.water_quality.settings import WaterQualitySourceSettings
 
-    key = api_key or Settings().water_quality.api_key.get_secret_value()
+    block = Settings().source_settings("water_quality", WaterQualitySourceSettings)
+    key = api_key or block.api_key.get_secret_value()
     simulator = WaterQualitySimulator(seed=seed, api_key=key, stations=stations, hours=hours)
     truth = simulator.truth
     with simulator.serve(host=host, port=port) as running:

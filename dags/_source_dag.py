@@ -1,0 +1,118 @@
+"""The one builder of every source DAG: extract → validate → publish → one `changed_<stream>` task per dataset,
+then notify and snapshot side by side.
+
+A DAG file calls `source_dag("<name>", __doc__)` and nothing else. What differs between sources (schedule, owner,
+streams and the datasets they publish) comes from `waterhub/sources.toml`, read here by path with `tomllib`: the
+dag processor parses these files every few seconds, and importing our packages (GX, pandas, SQLAlchemy behind
+them) at parse time is what the DAG-integrity test forbids. `importlib.util.find_spec` locates the installed
+`waterhub` package without running it, so a checkout and an installed hub read the same file.
+
+Each dataset has an Asset, and a small `changed_<stream>` task after publish is the only task with that Asset as
+outlet: it succeeds, and so emits the asset event, only when the run changed the dataset; otherwise it is skipped
+(a skipped task emits none), so a DAG scheduled on the Asset does not run every hour for nothing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import tomllib
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, Asset, dag, task
+from airflow.sdk.exceptions import AirflowSkipException
+
+__all__ = ["dataset_asset", "source_dag"]
+
+START = pendulum.datetime(2026, 1, 1, tz="UTC")
+
+
+def _declaration(name: str) -> dict[str, Any]:
+    spec = importlib.util.find_spec("waterhub")  # finds the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the waterhub package is not installed where Airflow runs")
+    table = tomllib.loads((Path(spec.submodule_search_locations[0]) / "sources.toml").read_text(encoding="utf-8"))
+    if name not in table:
+        raise KeyError(f"no source {name!r} in waterhub/sources.toml; declared: {', '.join(table)}")
+    declaration: dict[str, Any] = table[name]
+    return declaration
+
+
+def dataset_asset(dataset: str) -> Asset:
+    """The Asset of a published dataset: its name is the dataset key (STYLE rule 13)."""
+    return Asset(name=dataset, uri=f"x-waterhub://datasets/{dataset}")
+
+
+def source_dag(name: str, doc_md: str | None) -> DAG:
+    """The DAG of source `name` as `sources.toml` declares it; `doc_md` is the DAG file's own docstring."""
+    declaration = _declaration(name)
+    streams: dict[str, str] = declaration["streams"]
+
+    @dag(
+        dag_id=name,
+        schedule=declaration["schedule"],
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        tags=["source", name],
+        doc_md=doc_md,
+        description=declaration["title"],
+        default_args={"owner": declaration["owner"], "retries": 3, "retry_delay": timedelta(minutes=2)},
+    )
+    def source() -> None:
+        @task
+        def extract(*, run_id: str | None = None, data_interval_end: datetime | None = None) -> str:
+            from waterhub.pipeline import Pipeline, run_interval_end
+
+            if run_id is None:
+                raise ValueError(f"{name}: extract ran without a run id; run it from a DAG run")
+            return Pipeline.from_environment(name).extract(
+                run_id=run_id, interval_end=run_interval_end(data_interval_end)
+            )
+
+        @task
+        def validate(batch_id: str) -> str:
+            from waterhub.pipeline import Pipeline
+
+            Pipeline.from_environment(name).validate(batch_id)
+            return batch_id
+
+        @task
+        def publish(batch_id: str) -> list[str]:
+            from waterhub.pipeline import Pipeline
+
+            pipeline = Pipeline.from_environment(name)
+            pipeline.publish(batch_id)
+            return pipeline.changed_datasets(batch_id)
+
+        def changed(stream: str, dataset: str) -> Callable[..., Any]:
+            @task(task_id=f"changed_{stream}", outlets=[dataset_asset(dataset)])
+            def emit_if_changed(changed_datasets: list[str]) -> None:
+                if dataset not in changed_datasets:
+                    raise AirflowSkipException(f"{dataset} did not change in this run: no asset event")
+
+            return emit_if_changed
+
+        @task
+        def notify(batch_id: str) -> dict[str, int]:
+            from waterhub.pipeline import Pipeline
+
+            return Pipeline.from_environment(name).notify(batch_id)
+
+        @task
+        def snapshot(batch_id: str) -> dict[str, str]:
+            from waterhub.pipeline import Pipeline
+
+            return Pipeline.from_environment(name).snapshot(batch_id)
+
+        batch_id = validate(extract())
+        published = publish(batch_id)
+        for stream, dataset in streams.items():
+            changed(stream, dataset)(published)
+        published >> [notify(batch_id), snapshot(batch_id)]
+
+    built: DAG = source()
+    return built
