@@ -234,3 +234,24 @@ def test_a_database_made_before_migrations_is_adopted_with_its_data(empty: Engin
     assert schema_state(empty)["revision"] == [head_revision(empty)]
     with empty.connect() as conn:
         assert conn.execute(select(datasets.c.key, datasets.c.last_seq)).all() == [("k", 7)]
+
+
+def test_watermarks_kept_from_before_partitions_become_the_unpartitioned_ones(empty: Engine) -> None:
+    """Revision 0004 puts ``partition_key`` into the primary key of ``stream_state``; a stored watermark stays."""
+    with empty.begin() as conn:
+        command.upgrade(alembic_config(conn), "0003")
+        conn.execute(
+            text(
+                "insert into stream_state (source, stream, cursor_value, run_id, updated_at) "
+                "values ('water_quality', 'samples', :at, 'run-1', :at)"
+            ),
+            {"at": NOW},
+        )
+
+    ensure_schema(empty)
+
+    with empty.connect() as conn:
+        rows = conn.execute(text("select source, stream, partition_key, run_id from stream_state")).all()
+    assert [tuple(row) for row in rows] == [("water_quality", "samples", "", "run-1")]
+    primary_key = inspect(empty).get_pk_constraint("stream_state")["constrained_columns"]
+    assert sorted(primary_key) == ["partition_key", "source", "stream"]
