@@ -12,12 +12,13 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import select
 
+from connectors.water_quality.settings import WaterQualitySourceSettings
 from contracts.water_quality import WaterQualitySample
 from exchange.state import read_watermark
 from exchange.tables import dataset_table, quarantine
 from tests.feed import Feed
 from waterhub.pipeline import Pipeline
-from waterhub.settings import HttpClientSettings, Settings, WaterQualitySourceSettings
+from waterhub.settings import HttpClientSettings, Settings
 from waterhub.sources import build_source
 
 STATION = {
