@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from sqlalchemy import Column, Connection, MetaData, Table, and_, select
 
 from contracts import Contract, FieldSpec
+from contracts.types import is_storable_text
 from exchange.tables import dataset_table
 
 __all__ = ["published_keys_among"]
@@ -55,7 +56,10 @@ def published_keys_among(
 
 
 def _typed(spec: FieldSpec, text: str) -> object:
-    """A candidate's text as the key column stores it, or None when it cannot be such a value."""
+    """A candidate's text as the key column stores it, or None when it cannot be such a value: not a number for a
+    numeric key, longer than the column, or text no database stores (NUL, a lone surrogate)."""
+    if not is_storable_text(text) or (spec.max_length is not None and len(text) > spec.max_length):
+        return None
     try:
         if spec.type == "integer":
             return int(text)

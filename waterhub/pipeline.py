@@ -331,12 +331,22 @@ class Pipeline:
 
         known: dict[str, set[str]] = {}
         for reference in contract.meta.references:
-            values = frame[reference.field].dropna().unique() if reference.field in frame.columns else []
+            values = _distinct_scalars(frame[reference.field]) if reference.field in frame.columns else []
             candidates = [(str(value),) for value in values]
             with self.engine.begin() as conn:
                 published = published_keys_among(conn, get_contract(reference.dataset), candidates)
             known[reference.dataset] = {key for (key,) in published} | batch_keys.get(reference.dataset, set())
         return known
+
+
+def _distinct_scalars(column: pd.Series) -> list[object]:
+    """A column's distinct values, gaps left out: what a key can be. A JSON object or list a source sent instead
+    (which no hash table takes) is no key; the reference check refuses the record that carries it."""
+    column = column.dropna()
+    try:
+        return list(column.unique())
+    except TypeError:
+        return list({value for value in column if isinstance(value, str | int | float) and not isinstance(value, bool)})
 
 
 def run_interval_end(data_interval_end: datetime | None, now: datetime | None = None) -> datetime:

@@ -24,17 +24,18 @@ def test_records_and_frames_come_back_as_staged(staging: BatchStaging) -> None:
     frame = typed_frame(WaterQualitySample, [sample("11000001", 0), sample("11000002", 1, ph=None)])
     batch = staging.open(source="water_quality", run_id="manual__1", interval_end=NOW, now=NOW)
 
-    raw_key = staging.put_records(batch, "samples", records)
+    raw_keys = staging.put_records(batch, "samples", records, chunk=1)
     frame_key = staging.put_frame(batch, "samples.valid", frame)
-    staged = staging.update(batch, status="validated", streams={"samples": {"raw": raw_key, "valid": frame_key}})
+    staged = staging.update(batch, status="validated", streams={"samples": {"raw": raw_keys, "valid": frame_key}})
 
     batch_id = batch_id_for("water_quality", "manual__1")
-    assert staging.read_records(raw_key) == records
+    assert list(staging.iter_records(raw_keys)) == [[record] for record in records]  # one part per record
     read = staging.read_frame(frame_key)
     assert read.equals(frame)
     assert list(read.dtypes) == list(frame.dtypes)
     assert sorted(staging.store.list(f"staging/{batch_id}/")) == [
-        f"staging/{batch_id}/samples.raw.ndjson",
+        f"staging/{batch_id}/samples.raw.00000.ndjson",
+        f"staging/{batch_id}/samples.raw.00001.ndjson",
         f"staging/{batch_id}/samples.valid.parquet",
     ]
     assert staging.get(batch_id) == staged
