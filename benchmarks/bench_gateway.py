@@ -54,7 +54,7 @@ from contracts.hydrology import RainfallRecord, RiverRecord
 from contracts.water_quality import WaterQualitySample
 from exchange.db import make_engine
 from exchange.gateway.local_broker import LocalMosquitto
-from exchange.gateway.registry import register_device
+from exchange.gateway.registry import register_devices
 from exchange.gateway.topics import ALL_UPLINKS
 from exchange.notify import ALL_CHANGES
 from exchange.tables import change_log, dataset_table, ensure_schema
@@ -376,14 +376,7 @@ def main() -> None:
     try:
         ensure_schema(engine)
         with engine.begin() as conn:
-            for device in simulator.devices:
-                register_device(
-                    conn,
-                    device_id=device.device_id,
-                    protocol=device.protocol,
-                    station_code=device.station_code,
-                    expected_interval_s=3600,
-                )
+            register_devices(conn, simulator.devices, expected_interval_s=3600)
         broker.start()
         console.print(f"bare subscriber: {len(bare_fixed)} messages at {args.rate:g}/s, then {len(bare_flat)} flat out")
         bare_at_rate = run_bare(broker, bare_fixed, args.rate)

@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, Protocol
 
 from sqlalchemy import Connection, bindparam, select
 
@@ -28,12 +28,14 @@ from exchange.tables import devices
 
 __all__ = [
     "Device",
+    "Registrable",
     "credential_hash",
     "load_devices",
     "mark_offline",
     "password_file",
     "record_seen",
     "register_device",
+    "register_devices",
 ]
 
 _PBKDF2_ITERATIONS = 101  # what mosquitto_passwd 2.0 writes for $7$
@@ -56,6 +58,29 @@ def credential_hash(password: str, *, salt: bytes | None = None) -> str:
     digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, _PBKDF2_ITERATIONS)
     encoded_salt, encoded_digest = base64.b64encode(salt).decode(), base64.b64encode(digest).decode()
     return f"$7${_PBKDF2_ITERATIONS}${encoded_salt}${encoded_digest}"
+
+
+class Registrable(Protocol):
+    """What registering a device needs of it (a simulated device, an installation record)."""
+
+    @property
+    def device_id(self) -> str: ...
+    @property
+    def protocol(self) -> ProtocolName: ...
+    @property
+    def station_code(self) -> str: ...
+
+
+def register_devices(conn: Connection, network: Iterable[Registrable], *, expected_interval_s: int) -> None:
+    """A whole network of devices at once (the simulator's, before it speaks), without passwords."""
+    for device in network:
+        register_device(
+            conn,
+            device_id=device.device_id,
+            protocol=device.protocol,
+            station_code=device.station_code,
+            expected_interval_s=expected_interval_s,
+        )
 
 
 def register_device(

@@ -149,20 +149,13 @@ def devices(
 def _register(settings: Settings, simulator: DeviceSimulator) -> None:
     """The gateway quarantines messages of unknown devices, so a demo network is registered before it speaks."""
     from exchange.db import make_engine
-    from exchange.gateway.registry import register_device
+    from exchange.gateway.registry import register_devices
     from exchange.tables import ensure_schema
 
     engine = make_engine(settings.resolved_database_url)
     try:
         ensure_schema(engine)
         with engine.begin() as conn:
-            for device in simulator.devices:
-                register_device(
-                    conn,
-                    device_id=device.device_id,
-                    protocol=device.protocol,
-                    station_code=device.station_code,
-                    expected_interval_s=3600,
-                )
+            register_devices(conn, simulator.devices, expected_interval_s=3600)
     finally:
         engine.dispose()
