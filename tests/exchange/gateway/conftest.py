@@ -4,8 +4,10 @@ share: registering the simulator's devices and reading back what was stored."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -16,7 +18,9 @@ from connectors.devices import DeviceSimulator
 from contracts.hydrology import RainfallRecord, RiverRecord
 from contracts.water_quality import WaterQualitySample
 from exchange.gateway.local_broker import LocalMosquitto
-from exchange.gateway.registry import register_device
+from exchange.gateway.registry import register_devices
+from exchange.gateway.service import Gateway
+from exchange.gateway.settings import GatewaySettings
 from exchange.tables import change_log, dataset_table, ensure_schema
 
 HUB_USER = "waterhub"
@@ -43,14 +47,24 @@ def hub(pg_engine: Engine) -> Engine:
 
 def register(engine: Engine, simulator: DeviceSimulator, *, interval_s: int = 3600) -> None:
     with engine.begin() as conn:
-        for device in simulator.devices:
-            register_device(
-                conn,
-                device_id=device.device_id,
-                protocol=device.protocol,
-                station_code=device.station_code,
-                expected_interval_s=interval_s,
-            )
+        register_devices(conn, simulator.devices, expected_interval_s=interval_s)
+
+
+@contextmanager
+def gateway_running(
+    hub: Engine, broker: LocalMosquitto, settings: GatewaySettings, *, join_timeout_s: float = 10
+) -> Iterator[Gateway]:
+    """A gateway on its own thread for the length of the block, subscribed before the block starts."""
+    gateway = Gateway(hub, broker.url(HUB_USER), settings, hub_id="gateway-test")
+    stop = threading.Event()
+    thread = threading.Thread(target=gateway.run, args=(stop,))
+    thread.start()
+    time.sleep(0.5)
+    try:
+        yield gateway
+    finally:
+        stop.set()
+        thread.join(timeout=join_timeout_s)
 
 
 def stored_keys(engine: Engine) -> list[Key]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 
@@ -17,21 +16,19 @@ from exchange.gateway.local_broker import LocalMosquitto
 from exchange.gateway.service import Gateway
 from exchange.gateway.settings import GatewaySettings
 from exchange.tables import quarantine
-from tests.exchange.gateway.conftest import HUB_PASSWORD, HUB_USER, register, stored_keys, wait_for
+from tests.exchange.gateway.conftest import (
+    HUB_PASSWORD,
+    gateway_running,
+    register,
+    stored_keys,
+    wait_for,
+)
 
 
 @pytest.fixture
 def running_gateway(hub: Engine, broker: LocalMosquitto) -> Iterator[Gateway]:
-    gateway = Gateway(
-        hub, broker.url(HUB_USER), GatewaySettings(client_id="gw-test", batch_time_ms=10), hub_id="gateway-test"
-    )
-    stop = threading.Event()
-    thread = threading.Thread(target=gateway.run, args=(stop,))
-    thread.start()
-    time.sleep(0.5)
-    yield gateway
-    stop.set()
-    thread.join(timeout=10)
+    with gateway_running(hub, broker, GatewaySettings(client_id="gw-test", batch_time_ms=10)) as gateway:
+        yield gateway
 
 
 def test_every_sent_observation_is_stored_once_and_poison_is_quarantined(

@@ -30,6 +30,7 @@ from tests.exchange.gateway.conftest import (
     HUB_USER,
     Key,
     change_counts,
+    gateway_running,
     per_dataset,
     register,
     stored_keys,
@@ -156,14 +157,8 @@ def test_a_gateway_killed_mid_stream_stores_every_observation_once(
 @pytest.fixture
 def gateway_thread(hub: Engine, broker: LocalMosquitto) -> Iterator[Gateway]:
     settings = GatewaySettings(client_id="gw-restart", backoff_max_s=0.5)
-    gateway = Gateway(hub, broker.url(HUB_USER), settings, hub_id="gateway-test")
-    stop = threading.Event()
-    thread = threading.Thread(target=gateway.run, args=(stop,))
-    thread.start()
-    time.sleep(0.5)
-    yield gateway
-    stop.set()
-    thread.join(timeout=20)
+    with gateway_running(hub, broker, settings, join_timeout_s=20) as gateway:
+        yield gateway
 
 
 def test_a_broker_restart_mid_stream_loses_nothing(
