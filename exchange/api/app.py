@@ -15,14 +15,16 @@ from sqlalchemy import Engine
 
 from exchange.api.deps import ApiContext, Lineage
 from exchange.api.problems import install_problem_handlers
-from exchange.api.routes import changes, datasets, health, rows, snapshots
+from exchange.api.routes import changes, datasets, health, rows, snapshots, subscriptions
 from exchange.api.settings import ApiSettings
 from exchange.objects import ObjectStore
+from exchange.webhooks.settings import WebhookSettings
 
 __all__ = ["create_app"]
 
 _DESCRIPTION = """The shared exchange for departments: discover the datasets shared with you and their contracts,
-read rows, follow the change feed from your last sequence, and download snapshots to start from.
+read rows, follow the change feed from your last sequence, download snapshots to start from, and subscribe to
+changes with a signed webhook or a WeCom group robot.
 
 Send your department's token as `Authorization: Bearer <token>`. A dataset not shared with you answers 404, as one
 that does not exist. Errors are RFC 9457 problem details; their `type` is stable."""
@@ -35,10 +37,15 @@ def create_app(
     *,
     lineage: Mapping[str, Lineage] | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    webhooks: WebhookSettings | None = None,
+    hub_id: str = "local",
 ) -> FastAPI:
     app = FastAPI(title="waterhub consumer API", version="1", description=_DESCRIPTION)
-    app.state.context = ApiContext(engine, store, settings or ApiSettings(), lineage or {}, clock)
+    app.state.context = ApiContext(
+        engine, store, settings or ApiSettings(), lineage or {}, clock, webhooks or WebhookSettings(), hub_id
+    )
     install_problem_handlers(app)
-    for router in (health.router, datasets.router, rows.router, changes.router, snapshots.router):
+    routers = (health.router, datasets.router, rows.router, changes.router, snapshots.router, subscriptions.router)
+    for router in routers:
         app.include_router(router)
     return app

@@ -25,6 +25,7 @@ from exchange.api.settings import ApiSettings
 from exchange.errors import InvalidQueryError, InvalidTokenError
 from exchange.objects import ObjectStore
 from exchange.tables import dataset_table, datasets
+from exchange.webhooks.settings import WebhookSettings
 
 __all__ = [
     "ApiContext",
@@ -56,6 +57,8 @@ class ApiContext:
     settings: ApiSettings
     lineage: Mapping[str, Lineage] = field(default_factory=dict)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    hub_id: str = "local"
 
 
 def get_context(request: Request) -> ApiContext:

@@ -26,6 +26,7 @@ _TITLES = {
     404: "Not found",
     405: "Method not allowed",
     406: "Not acceptable",
+    409: "Conflict",
     410: "Gone",
     422: "Invalid request",
     500: "Internal error",

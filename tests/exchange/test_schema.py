@@ -40,6 +40,8 @@ BOOKKEEPING = {
     "tokens",
     "grants",
     "read_audit",
+    "subscriptions",
+    "deliveries",
 }
 
 

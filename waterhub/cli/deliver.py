@@ -1,0 +1,34 @@
+"""``waterhub deliver``: the delivery worker, until SIGTERM or Ctrl-C (both end it after the round in hand)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from waterhub.settings import Settings
+
+__all__ = ["deliver"]
+
+
+def deliver() -> None:
+    """Send subscribers' webhooks and WeCom alerts from the outbox, with retries, until stopped."""
+    from exchange.db import make_engine
+    from exchange.tables import ensure_schema
+    from exchange.webhooks.worker import DeliveryWorker
+
+    settings = Settings()
+    engine = make_engine(settings.resolved_database_url)
+    ensure_schema(engine)
+    worker = DeliveryWorker(engine, settings.webhooks, settings.hub_id)
+
+    async def until_stopped() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sent in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sent, stop.set)
+        await worker.run(stop)
+
+    try:
+        asyncio.run(until_stopped())
+    finally:
+        engine.dispose()
