@@ -11,10 +11,12 @@ from datetime import timedelta
 from sqlalchemy import Engine, select
 
 from connectors.simulation import AppServer
+from exchange.access.tokens import revoke_token
 from exchange.notify import EVENT_TYPE
 from exchange.tables import outbox
 from exchange.webhooks.schedule import max_attempts
 from exchange.webhooks.settings import WebhookSettings
+from exchange.webhooks.subscriptions import PING_EVENT_TYPE, find_subscription, queue_ping
 from tests.exchange.webhooks.conftest import (
     HUB_ID,
     Clock,
@@ -200,3 +202,48 @@ def test_a_filtered_subscriber_learns_only_of_its_rows(
         1,
         0,
     )
+
+
+def test_a_revoked_token_stops_its_subscriptions(
+    hub: Engine, clock: Clock, receiver: tuple[WebhookReceiver, AppServer]
+) -> None:
+    state, server = receiver
+    token = grant(hub, "gz-water", ["water_quality.stations"])
+    subscription_id, secret = subscribe(hub, token, f"{server.base_url}/hooks/city")
+    state.secrets["city"] = str(secret)
+    revoke_token(hub, token.token_id, now=clock.now)
+    publish_stations(hub, 1)
+
+    rounds(make_worker(hub, clock), clock, 2)
+
+    assert state.answered == []
+    assert delivery_rows(hub, subscription_id) == []
+    assert subscription_state(hub, subscription_id) == (
+        "disabled",
+        "its token was revoked or expired, or no longer grants the dataset",
+    )
+
+
+def test_a_ping_is_a_signed_cloudevent_sent_after_what_was_pending(
+    hub: Engine, clock: Clock, receiver: tuple[WebhookReceiver, AppServer]
+) -> None:
+    state, server = receiver
+    token = grant(hub, "gz-water", ["water_quality.stations"])
+    subscription_id, secret = subscribe(hub, token, f"{server.base_url}/hooks/city")
+    state.secrets["city"] = str(secret)
+    published = publish_stations(hub, 1)
+    worker = make_worker(hub, clock)
+    state.always = 500
+    rounds(worker, clock, 1)  # the change is queued and fails once
+    with hub.connect() as conn:
+        subscription = find_subscription(conn, subscription_id, "gz-water")
+    assert subscription is not None
+    queue_ping(hub, subscription, hub_id=HUB_ID, now=clock.now)
+    state.always = None
+
+    rounds(worker, clock, 4, lambda: clock.advance(minutes=1))
+
+    events = state.events("city")
+    assert [event["type"] for event in events] == [EVENT_TYPE, PING_EVENT_TYPE]
+    assert events[0]["id"] == published.event_id
+    assert events[1]["data"] == {"hub_id": HUB_ID, "subscription": subscription_id, "dataset": "water_quality.stations"}
