@@ -97,6 +97,15 @@ def subscribe(
     return made.subscription_id, secret
 
 
+def city_hook(engine: Engine, receiver: tuple[WebhookReceiver, AppServer]) -> str:
+    """A webhook subscription of gz-water on stations (a token of its own) at the receiver's ``/hooks/city``."""
+    state, server = receiver
+    token = grant(engine, "gz-water", ["water_quality.stations"])
+    subscription_id, secret = subscribe(engine, token, f"{server.base_url}/hooks/city")
+    state.secrets["city"] = str(secret)
+    return subscription_id
+
+
 @pytest.fixture
 def receiver() -> Iterator[tuple[WebhookReceiver, AppServer]]:
     state = WebhookReceiver()
