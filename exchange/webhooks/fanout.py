@@ -51,7 +51,7 @@ def fan_out(engine: Engine, *, hub_id: str, now: datetime) -> int:
                 grants,
                 and_(grants.c.token_id == subscriptions.c.token_id, grants.c.dataset == subscriptions.c.dataset),
             )
-            .where(subscriptions.c.state == "active")
+            .where(subscriptions.c.state == "active", _has_news)
             .order_by(subscriptions.c.subscription_id)
             .with_for_update(skip_locked=True, of=subscriptions)
         ).all()
@@ -69,6 +69,14 @@ def fan_out(engine: Engine, *, hub_id: str, now: datetime) -> int:
                 queued,
             )
     return len(queued)
+
+
+_has_news = (
+    select(outbox.c.id)
+    .where(outbox.c.dataset == subscriptions.c.dataset, outbox.c.id > subscriptions.c.fed_outbox_id)
+    .exists()
+)
+"""Only subscriptions with outbox rows they were not given are read (and locked): most rounds find none."""
 
 
 def _disable_lapsed(conn: Connection, now: datetime) -> None:

@@ -11,9 +11,10 @@ from datetime import timedelta
 from sqlalchemy import Engine, select
 
 from connectors.simulation import AppServer
+from exchange.access.departments import seed_departments
 from exchange.access.tokens import revoke_token
 from exchange.notify import EVENT_TYPE
-from exchange.tables import outbox
+from exchange.tables import ensure_schema, outbox
 from exchange.webhooks.schedule import max_attempts
 from exchange.webhooks.settings import WebhookSettings
 from exchange.webhooks.subscriptions import PING_EVENT_TYPE, find_subscription, queue_ping
@@ -237,3 +238,19 @@ def test_a_ping_is_a_signed_cloudevent_sent_after_what_was_pending(
     assert [event["type"] for event in events] == [EVENT_TYPE, PING_EVENT_TYPE]
     assert events[0]["id"] == published.event_id
     assert events[1]["data"] == {"hub_id": HUB_ID, "subscription": subscription_id, "dataset": "water_quality.stations"}
+
+
+def test_the_embedded_sqlite_hub_delivers_too(
+    sqlite_engine: Engine, clock: Clock, receiver: tuple[WebhookReceiver, AppServer]
+) -> None:
+    ensure_schema(sqlite_engine)
+    seed_departments(sqlite_engine, now=clock.now)
+    state = receiver[0]
+    subscription_id = city_hook(sqlite_engine, receiver)
+    state.plan.append(500)
+    published = [publish_stations(sqlite_engine, 1), publish_stations(sqlite_engine, 2)]
+
+    rounds(make_worker(sqlite_engine, clock), clock, 5, lambda: clock.advance(minutes=1))
+
+    assert _seen(state.events("city")) == _expected(published)
+    assert [row["attempts"] for row in delivery_rows(sqlite_engine, subscription_id)] == [2, 1]
