@@ -21,6 +21,7 @@ from exchange.api.settings import ApiSettings
 from exchange.gateway.settings import GatewaySettings
 from exchange.identity import HUB_ID_PATTERN
 from exchange.s3_store import S3Credentials
+from exchange.sharing.settings import SharingSettings
 from waterhub.sources import declared_sources
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "HttpClientSettings",
     "HubSettings",
     "Settings",
+    "SharingSettings",
     "settings_markdown",
     "settings_reference",
 ]
@@ -70,6 +72,7 @@ class HubSettings(BaseSettings):
     http: HttpClientSettings = Field(default_factory=lambda: HttpClientSettings())
     gateway: GatewaySettings = Field(default_factory=lambda: GatewaySettings())
     api: ApiSettings = Field(default_factory=lambda: ApiSettings())
+    sharing: SharingSettings = Field(default_factory=lambda: SharingSettings())
 
     @field_validator("object_store_secret_key")
     @classmethod

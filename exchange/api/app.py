@@ -2,11 +2,12 @@
 
 Nothing is built at import time: ``create_app`` receives the engine, object store and settings its caller made
 (``waterhub serve api``, a test), keeps them on ``app.state`` and the routes reach them through dependencies.
-Every path but ``/healthz``, ``/readyz`` and the OpenAPI document needs a bearer token.
+Every path but ``/healthz``, ``/readyz``, the OpenAPI document and signed sharing file URLs needs a bearer token.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
@@ -15,14 +16,16 @@ from sqlalchemy import Engine
 
 from exchange.api.deps import ApiContext, Lineage
 from exchange.api.problems import install_problem_handlers
-from exchange.api.routes import changes, datasets, health, rows, snapshots
+from exchange.api.routes import changes, datasets, health, rows, sharing, snapshots
 from exchange.api.settings import ApiSettings
 from exchange.objects import ObjectStore
+from exchange.sharing.settings import SharingSettings
 
 __all__ = ["create_app"]
 
 _DESCRIPTION = """The shared exchange for departments: discover the datasets shared with you and their contracts,
-read rows, follow the change feed from your last sequence, and download snapshots to start from.
+read rows, follow the change feed from your last sequence, and download snapshots to start from. The same
+datasets are served over the open Delta Sharing protocol under `/delta-sharing` (pandas, Spark, Power BI).
 
 Send your department's token as `Authorization: Bearer <token>`. A dataset not shared with you answers 404, as one
 that does not exist. Errors are RFC 9457 problem details; their `type` is stable."""
@@ -35,10 +38,21 @@ def create_app(
     *,
     lineage: Mapping[str, Lineage] | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    sharing_settings: SharingSettings | None = None,
 ) -> FastAPI:
     app = FastAPI(title="waterhub consumer API", version="1", description=_DESCRIPTION)
-    app.state.context = ApiContext(engine, store, settings or ApiSettings(), lineage or {}, clock)
+    sharing_settings = sharing_settings or SharingSettings()
+    key = sharing_settings.signing_key
+    app.state.context = ApiContext(
+        engine,
+        store,
+        settings or ApiSettings(),
+        lineage or {},
+        clock,
+        sharing_settings,
+        secrets.token_bytes(32) if key is None else key.get_secret_value().encode(),
+    )
     install_problem_handlers(app)
-    for router in (health.router, datasets.router, rows.router, changes.router, snapshots.router):
+    for router in (health.router, datasets.router, rows.router, changes.router, snapshots.router, sharing.router):
         app.include_router(router)
     return app

@@ -8,6 +8,7 @@ so a department cannot learn what others are given.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from exchange.api.problems import Problem
 from exchange.api.settings import ApiSettings
 from exchange.errors import InvalidQueryError, InvalidTokenError
 from exchange.objects import ObjectStore
+from exchange.sharing.settings import SharingSettings
 from exchange.tables import dataset_table, datasets
 
 __all__ = [
@@ -56,6 +58,8 @@ class ApiContext:
     settings: ApiSettings
     lineage: Mapping[str, Lineage] = field(default_factory=dict)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    sharing: SharingSettings = field(default_factory=lambda: SharingSettings())
+    signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
 
 def get_context(request: Request) -> ApiContext:

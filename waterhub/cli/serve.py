@@ -31,7 +31,11 @@ def api(
     engine = make_engine(settings.resolved_database_url)
     ensure_schema(engine)
     application = create_app(
-        engine, open_object_store(settings.resolved_object_store_url), settings.api, lineage=dataset_lineage()
+        engine,
+        open_object_store(settings.resolved_object_store_url),
+        settings.api,
+        lineage=dataset_lineage(),
+        sharing_settings=settings.sharing,
     )
     try:
         uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
