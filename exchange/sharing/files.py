@@ -83,7 +83,12 @@ def _changes(table: DeltaTable, version: int, conditions: Sequence[Condition]) -
     import pyarrow as pa
 
     changes = pa.table(table.load_cdf(starting_version=version, ending_version=version))
-    return _filtered(changes.drop_columns(list(_CDF_COMMIT_COLUMNS)), conditions)
+    changes = changes.drop_columns(list(_CDF_COMMIT_COLUMNS))
+    # The feed reads strings as string_view, which the filter's kernels and older readers do not take.
+    plain = pa.schema(
+        [field.with_type(pa.string()) if pa.types.is_string_view(field.type) else field for field in changes.schema]
+    )
+    return _filtered(changes.cast(plain), conditions)
 
 
 def _filtered(rows: pa.Table, conditions: Sequence[Condition]) -> pa.Table:
