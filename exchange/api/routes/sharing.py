@@ -42,7 +42,19 @@ from exchange.tables import datasets
 if TYPE_CHECKING:
     from deltalake import DeltaTable
 
-__all__ = ["router"]
+__all__ = [
+    "get_share",
+    "list_all_tables",
+    "list_schemas",
+    "list_shares",
+    "list_tables",
+    "query_table",
+    "router",
+    "signed_file",
+    "table_changes",
+    "table_metadata",
+    "table_version",
+]
 
 router = APIRouter(prefix="/delta-sharing", tags=["delta sharing"])
 _NDJSON = "application/x-ndjson"
@@ -146,7 +158,8 @@ def _granted_table(
 _TABLE = "/shares/{share}/schemas/{schema}/tables/{table}"
 
 
-@router.api_route(f"{_TABLE}/version", methods=["GET", "HEAD"], summary="The table's version (header)")
+@router.get(f"{_TABLE}/version", summary="The table's version (header)")
+@router.head(f"{_TABLE}/version", summary="The table's version (header)", operation_id="table_version_head")
 def table_version(
     share: str,
     schema: str,
@@ -241,12 +254,11 @@ def table_changes(
     return _ndjson(lines, start)
 
 
-@router.api_route(
-    "/files/{object_key:path}",
-    methods=["GET", "HEAD"],
-    summary="A file by its signed URL (no token: the signature is the permission)",
-    response_class=FileResponse,
-)
+_FILE_SUMMARY = "A file by its signed URL (no token: the signature is the permission)"
+
+
+@router.get("/files/{object_key:path}", summary=_FILE_SUMMARY, response_class=FileResponse)
+@router.head("/files/{object_key:path}", summary=_FILE_SUMMARY, response_class=FileResponse, operation_id="file_head")
 def signed_file(
     object_key: str,
     context: ContextDep,
