@@ -19,7 +19,8 @@ from sqlalchemy import Engine, Table, select
 
 from contracts import Contract, get_contract
 from contracts.errors import UnknownContractError
-from exchange.access.filters import Condition, conditions_from_json
+from exchange.access.audit import AuditEntry, record_read
+from exchange.access.filters import Condition, conditions_from_json, conditions_to_json
 from exchange.access.tokens import Principal, authenticate
 from exchange.api.problems import Problem
 from exchange.api.settings import ApiSettings
@@ -40,6 +41,7 @@ __all__ = [
     "granted_dataset",
     "not_found",
     "published_contract",
+    "record_dataset_read",
 ]
 
 
@@ -98,6 +100,30 @@ class GrantedDataset:
     @property
     def is_filtered(self) -> bool:
         return bool(self.grant_filter)
+
+
+def record_dataset_read(
+    context: ApiContext,
+    dataset: GrantedDataset,
+    resource: str,
+    rows: int,
+    conditions: tuple[Condition, ...] | None = None,
+) -> None:
+    """Audit a read of ``dataset`` by its caller; ``conditions`` default to the grant's filter alone."""
+    principal = dataset.principal
+    applied = dataset.grant_filter if conditions is None else conditions
+    record_read(
+        context.engine,
+        AuditEntry(
+            context.clock(),
+            principal.department,
+            principal.token_id,
+            dataset.key,
+            resource,
+            conditions_to_json(applied),
+            rows,
+        ),
+    )
 
 
 def not_found(key: str) -> Problem:

@@ -9,18 +9,25 @@ filtered to the grant's rows when the grant has a filter (``exchange.sharing.fil
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from sqlalchemy import select
 
-from exchange.access.audit import AuditEntry, record_read
-from exchange.access.filters import conditions_to_json
 from exchange.access.tokens import Principal
-from exchange.api.deps import ApiContext, ContextDep, GrantedDataset, PrincipalDep, granted_dataset, not_found
+from exchange.api.deps import (
+    ApiContext,
+    ContextDep,
+    GrantedDataset,
+    PrincipalDep,
+    granted_dataset,
+    not_found,
+    record_dataset_read,
+)
 from exchange.api.problems import Problem
 from exchange.errors import InvalidQueryError
 from exchange.sharing.delta import open_shared_table
@@ -43,6 +50,8 @@ if TYPE_CHECKING:
     from deltalake import DeltaTable
 
 __all__ = [
+    "ListingDep",
+    "SharedTableDep",
     "get_share",
     "list_all_tables",
     "list_schemas",
@@ -58,17 +67,40 @@ __all__ = [
 
 router = APIRouter(prefix="/delta-sharing", tags=["delta sharing"])
 _NDJSON = "application/x-ndjson"
-MaxResults = Annotated[int | None, Query(alias="maxResults", description="Most items in this page")]
-PageToken = Annotated[str | None, Query(alias="pageToken", description="nextPageToken of the previous page")]
 
 
-def _shared_keys(context: ApiContext, principal: Principal) -> list[str]:
-    """The datasets the caller is granted that are published and kept as Delta tables."""
-    with context.engine.connect() as conn:
-        published = set(
-            conn.execute(select(datasets.c.key).where(datasets.c.key.in_(list(principal.grants)))).scalars()
-        )
-    return sorted(key for key in published if (shared_table_path(context.store, key) / "_delta_log").is_dir())
+@dataclass(frozen=True)
+class _Listing:
+    """What every listing needs: who asks, the hub, and the page asked for."""
+
+    context: ApiContext
+    principal: Principal
+    max_results: int | None
+    page_token: str | None
+
+    def shared_keys(self) -> list[str]:
+        """The datasets the caller is granted that are published and kept as Delta tables."""
+        granted = list(self.principal.grants)
+        with self.context.engine.connect() as conn:
+            published = set(conn.execute(select(datasets.c.key).where(datasets.c.key.in_(granted))).scalars())
+        store = self.context.store
+        return sorted(key for key in published if (shared_table_path(store, key) / "_delta_log").is_dir())
+
+    def answer(self, names: list[str], item: Callable[[str], dict[str, str]]) -> JSONResponse:
+        chosen, token = page(names, self.max_results, self.page_token, self.context.sharing.max_results)
+        return JSONResponse({"items": [item(name) for name in chosen]} | ({"nextPageToken": token} if token else {}))
+
+
+def _listing(
+    principal: PrincipalDep,
+    context: ContextDep,
+    max_results: Annotated[int | None, Query(alias="maxResults", description="Most items in this page")] = None,
+    page_token: Annotated[str | None, Query(alias="pageToken", description="nextPageToken of the last page")] = None,
+) -> _Listing:
+    return _Listing(context, principal, max_results, page_token)
+
+
+ListingDep = Annotated[_Listing, Depends(_listing)]
 
 
 def _share(context: ApiContext, share: str) -> dict[str, str]:
@@ -77,16 +109,9 @@ def _share(context: ApiContext, share: str) -> dict[str, str]:
     return {"name": share, "id": share}
 
 
-def _listing(items: list[dict[str, Any]], token: str | None) -> JSONResponse:
-    return JSONResponse({"items": items} | ({"nextPageToken": token} if token else {}))
-
-
 @router.get("/shares", summary="The shares you receive (one)")
-def list_shares(
-    principal: PrincipalDep, context: ContextDep, max_results: MaxResults = None, page_token: PageToken = None
-) -> JSONResponse:
-    names, token = page([context.sharing.share], max_results, page_token, context.sharing.max_results)
-    return _listing([_share(context, name) for name in names], token)
+def list_shares(listing: ListingDep) -> JSONResponse:
+    return listing.answer([listing.context.sharing.share], lambda name: _share(listing.context, name))
 
 
 @router.get("/shares/{share}", summary="One share")
@@ -95,47 +120,25 @@ def get_share(share: str, principal: PrincipalDep, context: ContextDep) -> JSONR
 
 
 @router.get("/shares/{share}/schemas", summary="Schemas of a share: the domains of your datasets")
-def list_schemas(
-    share: str,
-    principal: PrincipalDep,
-    context: ContextDep,
-    max_results: MaxResults = None,
-    page_token: PageToken = None,
-) -> JSONResponse:
-    _share(context, share)
-    domains = {key.partition(".")[0] for key in _shared_keys(context, principal)}
-    names, token = page(sorted(domains), max_results, page_token, context.sharing.max_results)
-    return _listing([{"name": name, "share": share} for name in names], token)
+def list_schemas(share: str, listing: ListingDep) -> JSONResponse:
+    _share(listing.context, share)
+    domains = sorted({key.partition(".")[0] for key in listing.shared_keys()})
+    return listing.answer(domains, lambda name: {"name": name, "share": share})
 
 
 @router.get("/shares/{share}/schemas/{schema}/tables", summary="Tables of a schema: your datasets in that domain")
-def list_tables(
-    share: str,
-    schema: str,
-    principal: PrincipalDep,
-    context: ContextDep,
-    max_results: MaxResults = None,
-    page_token: PageToken = None,
-) -> JSONResponse:
-    _share(context, share)
-    keys = [key for key in _shared_keys(context, principal) if key.partition(".")[0] == schema]
+def list_tables(share: str, schema: str, listing: ListingDep) -> JSONResponse:
+    _share(listing.context, share)
+    keys = [key for key in listing.shared_keys() if key.partition(".")[0] == schema]
     if not keys:
         raise Problem(404, "not-found", f"no schema {schema[:100]!r} in share {share!r} is shared with you")
-    names, token = page(keys, max_results, page_token, context.sharing.max_results)
-    return _listing([_table_item(share, key) for key in names], token)
+    return listing.answer(keys, lambda key: _table_item(share, key))
 
 
 @router.get("/shares/{share}/all-tables", summary="Every table of a share shared with you")
-def list_all_tables(
-    share: str,
-    principal: PrincipalDep,
-    context: ContextDep,
-    max_results: MaxResults = None,
-    page_token: PageToken = None,
-) -> JSONResponse:
-    _share(context, share)
-    names, token = page(_shared_keys(context, principal), max_results, page_token, context.sharing.max_results)
-    return _listing([_table_item(share, key) for key in names], token)
+def list_all_tables(share: str, listing: ListingDep) -> JSONResponse:
+    _share(listing.context, share)
+    return listing.answer(listing.shared_keys(), lambda key: _table_item(share, key))
 
 
 def _table_item(share: str, key: str) -> dict[str, str]:
@@ -143,16 +146,26 @@ def _table_item(share: str, key: str) -> dict[str, str]:
     return {"name": name, "schema": schema, "share": share}
 
 
-def _granted_table(
-    context: ApiContext, principal: Principal, share: str, schema: str, table: str
-) -> tuple[GrantedDataset, DeltaTable]:
+@dataclass(frozen=True)
+class _SharedTable:
+    """A table the caller may read: its dataset grant, its Delta table at the latest version, and the hub."""
+
+    dataset: GrantedDataset
+    delta: DeltaTable
+    context: ApiContext
+
+
+def _shared_table(share: str, schema: str, table: str, principal: PrincipalDep, context: ContextDep) -> _SharedTable:
     _share(context, share)
     key = f"{schema}.{table}"
     dataset = granted_dataset(key, principal, context)
     delta = open_shared_table(context.store, key)
     if delta is None:
         raise not_found(key)
-    return dataset, delta
+    return _SharedTable(dataset, delta, context)
+
+
+SharedTableDep = Annotated[_SharedTable, Depends(_shared_table)]
 
 
 _TABLE = "/shares/{share}/schemas/{schema}/tables/{table}"
@@ -161,14 +174,9 @@ _TABLE = "/shares/{share}/schemas/{schema}/tables/{table}"
 @router.get(f"{_TABLE}/version", summary="The table's version (header)")
 @router.head(f"{_TABLE}/version", summary="The table's version (header)", operation_id="table_version_head")
 def table_version(
-    share: str,
-    schema: str,
-    table: str,
-    principal: PrincipalDep,
-    context: ContextDep,
-    starting_timestamp: Annotated[str | None, Query(alias="startingTimestamp")] = None,
+    shared: SharedTableDep, starting_timestamp: Annotated[str | None, Query(alias="startingTimestamp")] = None
 ) -> Response:
-    _, delta = _granted_table(context, principal, share, schema, table)
+    delta = shared.delta
     version = delta.version()
     if starting_timestamp is not None:
         version = version_at(commit_times(delta), starting_timestamp, first_after=True)
@@ -176,22 +184,16 @@ def table_version(
 
 
 @router.get(f"{_TABLE}/metadata", summary="Protocol and metadata of the table (NDJSON)")
-def table_metadata(share: str, schema: str, table: str, principal: PrincipalDep, context: ContextDep) -> Response:
-    _, delta = _granted_table(context, principal, share, schema, table)
+def table_metadata(shared: SharedTableDep) -> Response:
+    delta = shared.delta
     return _ndjson([protocol_line(), metadata_line(delta, delta.version())], delta.version())
 
 
 @router.post(f"{_TABLE}/query", summary="The table's files at a version, filtered to your grant (NDJSON)")
 def query_table(
-    share: str,
-    schema: str,
-    table: str,
-    principal: PrincipalDep,
-    context: ContextDep,
-    request: Request,
-    body: Annotated[dict[str, Any] | None, Body()] = None,
+    shared: SharedTableDep, request: Request, body: Annotated[dict[str, Any] | None, Body()] = None
 ) -> Response:
-    dataset, delta = _granted_table(context, principal, share, schema, table)
+    dataset, delta, context = shared.dataset, shared.delta, shared.context
     asked = body or {}
     version = delta.version()
     if asked.get("timestamp") is not None:
@@ -202,7 +204,7 @@ def query_table(
         delta = _loaded(context, dataset.key, version)
     files = query_files(context.store, dataset.key, delta, dataset.grant_filter)
     signer, expires_at = _signer(context, request)
-    _audit(context, dataset, "share_query", sum(file.rows for file in files))
+    record_dataset_read(context, dataset, "share_query", sum(file.rows for file in files))
     lines = [protocol_line(), metadata_line(delta, version, files=files)]
     lines += [file_line(file, signer, expires_at) for file in files]
     return _ndjson(lines, version)
@@ -210,18 +212,14 @@ def query_table(
 
 @router.get(f"{_TABLE}/changes", summary="The table's changes between versions, filtered to your grant (NDJSON)")
 def table_changes(
-    share: str,
-    schema: str,
-    table: str,
-    principal: PrincipalDep,
-    context: ContextDep,
+    shared: SharedTableDep,
     request: Request,
     starting_version: Annotated[int | None, Query(alias="startingVersion")] = None,
     starting_timestamp: Annotated[str | None, Query(alias="startingTimestamp")] = None,
     ending_version: Annotated[int | None, Query(alias="endingVersion")] = None,
     ending_timestamp: Annotated[str | None, Query(alias="endingTimestamp")] = None,
 ) -> Response:
-    dataset, delta = _granted_table(context, principal, share, schema, table)
+    dataset, delta, context = shared.dataset, shared.delta, shared.context
     latest = delta.version()
     times = commit_times(delta)
     if starting_version is not None:
@@ -248,7 +246,7 @@ def table_changes(
         )
     files = change_files(context.store, dataset.key, delta, range(start, end + 1), dataset.grant_filter)
     signer, expires_at = _signer(context, request)
-    _audit(context, dataset, "share_changes", sum(file.rows for file in files))
+    record_dataset_read(context, dataset, "share_changes", sum(file.rows for file in files))
     lines = [protocol_line(), metadata_line(delta, latest)]
     lines += [change_line(file, signer, expires_at, times[file.version or 0]) for file in files]
     return _ndjson(lines, start)
@@ -300,22 +298,6 @@ def _loaded(context: ApiContext, key: str, version: int) -> DeltaTable:
     if loaded is None:
         raise not_found(key)
     return loaded
-
-
-def _audit(context: ApiContext, dataset: GrantedDataset, resource: str, rows: int) -> None:
-    principal = dataset.principal
-    record_read(
-        context.engine,
-        AuditEntry(
-            context.clock(),
-            principal.department,
-            principal.token_id,
-            dataset.key,
-            resource,
-            conditions_to_json(dataset.grant_filter),
-            rows,
-        ),
-    )
 
 
 def _ndjson(lines: Sequence[str], version: int) -> Response:
