@@ -43,7 +43,8 @@ def sync(
     ensure_schema(engine)
     store = open_object_store(settings.resolved_object_store_url, settings.object_store_credentials)
     with engine.connect() as conn:
-        versions = dict(conn.execute(select(published.c.key, published.c.contract_version)).tuples())
+        query = select(published.c.key, published.c.contract_version)
+        versions = {key: version for key, version in conn.execute(query)}
     wanted = datasets or sorted(versions)
     unknown = [key for key in wanted if key not in versions]
     if unknown:
