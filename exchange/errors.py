@@ -11,6 +11,8 @@ ExchangeError
 │                           columns, naive times): a bug in the caller; nothing was written
 ├── CorruptSnapshotError    a snapshot object is missing or differs from its recorded sha256: do not load it;
 │                           restore it or write it again, replay the change log meanwhile
+├── SharedTableError        a shared Delta table is ahead of the hub's change log (a hub rebuilt from scratch):
+│                           remove the table and sync it again
 └── AccessError             a department's request cannot be served as asked: the API answers 4xx
     ├── InvalidTokenError   no such token, wrong secret, expired or revoked: get a new token (401)
     ├── UnknownDepartmentError  the department code is not registered: `waterhub departments list`
@@ -27,6 +29,7 @@ __all__ = [
     "InvalidFrameError",
     "InvalidQueryError",
     "InvalidTokenError",
+    "SharedTableError",
     "StoreConfigError",
     "StoreUnavailableError",
     "UnknownDatasetError",
@@ -60,6 +63,10 @@ class BatchNotFoundError(ExchangeError):
 
 class CursorExpiredError(ExchangeError):
     """The change log no longer holds entries that far back."""
+
+
+class SharedTableError(ExchangeError):
+    """A shared Delta table cannot follow the change log it was built from."""
 
 
 class UnknownDatasetError(ExchangeError):

@@ -39,8 +39,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SnapshotResult",
+    "consistent_read",
     "latest_snapshot",
     "manifest_key",
+    "read_rows",
     "read_snapshot",
     "snapshot_key",
     "snapshot_schema",
@@ -125,7 +127,7 @@ def write_snapshot(engine: Engine, store: ObjectStore, contract: type[Contract],
     if now.tzinfo is None:
         raise ValueError(f"now={now!r} is naive; pass an aware UTC datetime")
     meta = contract.meta
-    with _consistent_read(engine) as conn:
+    with consistent_read(engine) as conn:
         last_seq = conn.execute(select(datasets.c.last_seq).where(datasets.c.key == meta.key)).scalar()
         if last_seq is None:
             raise UnknownDatasetError(_unknown_dataset_message(conn, meta.key))
@@ -133,7 +135,7 @@ def write_snapshot(engine: Engine, store: ObjectStore, contract: type[Contract],
         existing = _stored(conn, meta.key, seq)
         if existing is not None:
             return existing
-        rows = _read_rows(conn, contract)
+        rows = read_rows(conn, contract)
 
     body, digest = _parquet_bytes(rows)
     key = snapshot_key(meta.key, meta.major, seq)
@@ -228,7 +230,7 @@ def _key_of(store: ObjectStore, snapshot: SnapshotResult) -> str:
 
 
 @contextmanager
-def _consistent_read(engine: Engine) -> Iterator[Connection]:
+def consistent_read(engine: Engine) -> Iterator[Connection]:
     """A connection whose reads all see one committed state, so ``last_seq`` and the rows cannot disagree."""
     with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
@@ -300,8 +302,8 @@ def _insert_row(conn: Connection, result: SnapshotResult) -> bool:
     return conn.execute(statement).first() is not None
 
 
-def _read_rows(conn: Connection, contract: type[Contract]) -> pa.Table:
-    """Every row of the contract's table as Arrow, sorted by primary key.
+def read_rows(conn: Connection, contract: type[Contract], *, after_seq: int = 0) -> pa.Table:
+    """The contract table's rows last changed after ``after_seq`` (0: every row) as Arrow, sorted by primary key.
 
     Rows are sorted by Arrow rather than by ``ORDER BY`` so the order is the same code-point order on every backend
     (PostgreSQL would sort text by its collation), and both read paths yield the same table.
@@ -309,9 +311,9 @@ def _read_rows(conn: Connection, contract: type[Contract]) -> pa.Table:
     schema = snapshot_schema(contract)
     driver = conn.connection.driver_connection
     if conn.dialect.name == "postgresql" and getattr(getattr(driver, "info", None), "encoding", "") == "utf-8":
-        rows = _copied_rows(conn, contract, schema)
+        rows = _copied_rows(conn, contract, schema, after_seq)
     else:
-        rows = _fetched_rows(conn, contract, schema)
+        rows = _fetched_rows(conn, contract, schema, after_seq)
     return _without_negative_zero(rows).sort_by([(name, "ascending") for name in contract.meta.primary_key])
 
 
@@ -328,12 +330,13 @@ def _without_negative_zero(rows: pa.Table) -> pa.Table:
     return rows
 
 
-def _fetched_rows(conn: Connection, contract: type[Contract], schema: pa.Schema) -> pa.Table:
+def _fetched_rows(conn: Connection, contract: type[Contract], schema: pa.Schema, after_seq: int) -> pa.Table:
     """The generic path: a chunk of rows per round trip, moved into Arrow column by column (no dict per row)."""
     import pyarrow as pa
 
     table = dataset_table(contract)
-    result = conn.execution_options(yield_per=_CHUNK_ROWS).execute(select(*(table.c[name] for name in schema.names)))
+    query = select(*(table.c[name] for name in schema.names)).where(table.c[SEQ_COLUMN] > after_seq)
+    result = conn.execution_options(yield_per=_CHUNK_ROWS).execute(query)
     batches = []
     for rows in result.partitions():
         columns = zip(*rows, strict=True)
@@ -342,7 +345,7 @@ def _fetched_rows(conn: Connection, contract: type[Contract], schema: pa.Schema)
     return pa.Table.from_batches(batches, schema=schema)
 
 
-def _copied_rows(conn: Connection, contract: type[Contract], schema: pa.Schema) -> pa.Table:
+def _copied_rows(conn: Connection, contract: type[Contract], schema: pa.Schema, after_seq: int) -> pa.Table:
     """PostgreSQL's path: ``COPY (SELECT …) TO STDOUT`` as CSV, parsed by Arrow. A million samples take 2.7 s
     instead of 10.5 s on the two-core dev box, and both paths write byte-identical files (tested).
 
@@ -362,7 +365,11 @@ def _copied_rows(conn: Connection, contract: type[Contract], schema: pa.Schema) 
         else table.c[field.name]
         for field in schema
     ]
-    query = select(*columns).compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+    query = (
+        select(*columns)
+        .where(table.c[SEQ_COLUMN] > after_seq)
+        .compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+    )
     body = pa.BufferOutputStream()
     conn.exec_driver_sql("SET LOCAL extra_float_digits = 3")  # ≥ 1 is shortest exact text; 3 also on old servers
     driver: Any = conn.connection.driver_connection

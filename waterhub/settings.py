@@ -21,6 +21,7 @@ from exchange.api.settings import ApiSettings
 from exchange.gateway.settings import GatewaySettings
 from exchange.identity import HUB_ID_PATTERN
 from exchange.s3_store import S3Credentials
+from exchange.sharing.settings import SharingSettings
 from exchange.webhooks.settings import WebhookSettings
 from waterhub.sources import declared_sources
 
@@ -31,6 +32,7 @@ __all__ = [
     "HttpClientSettings",
     "HubSettings",
     "Settings",
+    "SharingSettings",
     "WebhookSettings",
     "settings_markdown",
     "settings_reference",
@@ -73,6 +75,7 @@ class HubSettings(BaseSettings):
     gateway: GatewaySettings = Field(default_factory=lambda: GatewaySettings())
     api: ApiSettings = Field(default_factory=lambda: ApiSettings())
     webhooks: WebhookSettings = Field(default_factory=lambda: WebhookSettings())
+    sharing: SharingSettings = Field(default_factory=lambda: SharingSettings())
 
     @field_validator("object_store_secret_key")
     @classmethod

@@ -8,6 +8,7 @@ so a department cannot learn what others are given.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,12 +19,14 @@ from sqlalchemy import Engine, Table, select
 
 from contracts import Contract, get_contract
 from contracts.errors import UnknownContractError
-from exchange.access.filters import Condition, conditions_from_json
+from exchange.access.audit import AuditEntry, record_read
+from exchange.access.filters import Condition, conditions_from_json, conditions_to_json
 from exchange.access.tokens import Principal, authenticate
 from exchange.api.problems import Problem
 from exchange.api.settings import ApiSettings
 from exchange.errors import InvalidQueryError, InvalidTokenError
 from exchange.objects import ObjectStore
+from exchange.sharing.settings import SharingSettings
 from exchange.tables import dataset_table, datasets
 from exchange.webhooks.settings import WebhookSettings
 
@@ -39,6 +42,7 @@ __all__ = [
     "granted_dataset",
     "not_found",
     "published_contract",
+    "record_dataset_read",
 ]
 
 
@@ -59,6 +63,8 @@ class ApiContext:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     hub_id: str = "local"
+    sharing: SharingSettings = field(default_factory=lambda: SharingSettings())
+    signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
 
 def get_context(request: Request) -> ApiContext:
@@ -97,6 +103,30 @@ class GrantedDataset:
     @property
     def is_filtered(self) -> bool:
         return bool(self.grant_filter)
+
+
+def record_dataset_read(
+    context: ApiContext,
+    dataset: GrantedDataset,
+    resource: str,
+    rows: int,
+    conditions: tuple[Condition, ...] | None = None,
+) -> None:
+    """Audit a read of ``dataset`` by its caller; ``conditions`` default to the grant's filter alone."""
+    principal = dataset.principal
+    applied = dataset.grant_filter if conditions is None else conditions
+    record_read(
+        context.engine,
+        AuditEntry(
+            context.clock(),
+            principal.department,
+            principal.token_id,
+            dataset.key,
+            resource,
+            conditions_to_json(applied),
+            rows,
+        ),
+    )
 
 
 def not_found(key: str) -> Problem:

@@ -331,7 +331,7 @@ def test_a_publish_committed_during_the_read_is_not_seen_by_it(engine: Engine) -
     table = dataset_table(WaterQualitySample)
     last_seq = select(datasets.c.last_seq).where(datasets.c.key == SAMPLES)
 
-    with snapshots_module._consistent_read(engine) as conn:
+    with snapshots_module.consistent_read(engine) as conn:
         before = conn.execute(last_seq).scalar_one()
         publish(engine, rows)  # another connection commits seq 3 and 4 meanwhile
         after = conn.execute(last_seq).scalar_one()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -118,9 +119,19 @@ def create(
     filters: Annotated[
         list[str] | None, typer.Option("--filter", help="Row filter on every granted dataset: district=天河区")
     ] = None,
+    profile: Annotated[
+        Path | None,
+        typer.Option(
+            "--profile", help="Also write a Delta Sharing profile file (endpoint and token) here", dir_okay=False
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Create a token and print it once: it is stored only as a hash and cannot be shown again."""
+    """Create a token and print it once: it is stored only as a hash and cannot be shown again.
+
+    With ``--profile`` the token also goes into a Delta Sharing profile file (mode 0600) for pandas, Spark or
+    Power BI, pointing at ``WATERHUB_SHARING__ENDPOINT``.
+    """
     from contracts import ContractError, get_contract
     from exchange.access.filters import parse_condition
     from exchange.access.tokens import create_token
@@ -139,12 +150,21 @@ def create(
         raise fail(
             str(exc), "waterhub tokens create --department tianhe-water --datasets water_quality.stations"
         ) from exc
+    if profile is not None:
+        from exchange.sharing.profile import write_profile
+
+        endpoint = Settings().sharing.endpoint
+        write_profile(profile, endpoint=endpoint, token=issued.token, expires_at=issued.expires_at)
     if as_json:
         emit_json({"token": issued.token, "token_id": issued.token_id, "expires_at": issued.expires_at})
         return
     stdout.print(f"Token {issued.token_id} for {department}, valid until {issued.expires_at:%Y-%m-%d %H:%MZ}:")
     stdout.print(issued.token, soft_wrap=True, highlight=False)
     stdout.print("It is shown only this once; keep it secret.")
+    if profile is not None:
+        stdout.print(
+            f"Delta Sharing profile written to {profile}: load_as_pandas(f'{profile}#<share>.<schema>.<table>')"
+        )
 
 
 @tokens_app.command("revoke")

@@ -37,6 +37,7 @@ def api(
         lineage=dataset_lineage(),
         webhooks=settings.webhooks,
         hub_id=settings.hub_id,
+        sharing_settings=settings.sharing,
     )
     try:
         uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)

@@ -25,9 +25,8 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from sqlalchemy import Connection, and_, func, select
 
-from exchange.access.audit import AuditEntry, record_read
-from exchange.access.filters import conditions_to_json, field_specs_by_name, parse_value
-from exchange.api.deps import ApiContext, ContextDep, DatasetDep, GrantedDataset
+from exchange.access.filters import field_specs_by_name, parse_value
+from exchange.api.deps import ApiContext, ContextDep, DatasetDep, GrantedDataset, record_dataset_read
 from exchange.api.encoding import RowEncoder, json_value
 from exchange.api.problems import Problem
 from exchange.api.reads import visible_rows
@@ -78,19 +77,7 @@ def read_changes(
         f'{{"dataset":{json.dumps(dataset.key)},"since":{since},"next_since":{next_since},'
         f'"last_seq":{dataset.last_seq},"entries":[{",".join(text for _, text in entries)}]}}'
     )
-    principal = dataset.principal
-    record_read(
-        context.engine,
-        AuditEntry(
-            context.clock(),
-            principal.department,
-            principal.token_id,
-            dataset.key,
-            "changes",
-            conditions_to_json(dataset.grant_filter),
-            len(entries),
-        ),
-    )
+    record_dataset_read(context, dataset, "changes", len(entries))
     return Response(body, media_type="application/json")
 
 

@@ -13,10 +13,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select, tuple_
 
-from exchange.access.audit import AuditEntry, record_read
-from exchange.access.filters import conditions_to_json
 from exchange.api.cursor import decode_cursor, encode_cursor, filters_fingerprint
-from exchange.api.deps import ContextDep, DatasetDep
+from exchange.api.deps import ContextDep, DatasetDep, record_dataset_read
 from exchange.api.encoding import MEDIA_TYPES, RowEncoder, SentCount, encoded_rows, negotiate, rows_arrow_schema
 from exchange.api.reads import read_chunks, request_conditions, visible_rows
 from exchange.db import is_postgres
@@ -69,8 +67,6 @@ def read_rows(
     statement = select(*encoder.columns(for_json=fmt in ("json", "ndjson"))).where(where).order_by(*key_columns)
     statement = statement.limit(page)
     sent = SentCount()
-    audit_filter = conditions_to_json((*dataset.grant_filter, *conditions))
-    principal = dataset.principal
 
     def body() -> object:
         try:
@@ -80,18 +76,7 @@ def read_rows(
                 fmt, encoder, lambda: rows_arrow_schema(contract), chunks, sent, json_head=head, json_tail="]}"
             )
         finally:
-            record_read(
-                context.engine,
-                AuditEntry(
-                    context.clock(),
-                    principal.department,
-                    principal.token_id,
-                    dataset.key,
-                    "rows",
-                    audit_filter,
-                    sent.rows,
-                ),
-            )
+            record_dataset_read(context, dataset, "rows", sent.rows, (*dataset.grant_filter, *conditions))
 
     headers = {"X-Next-Cursor": next_cursor} if next_cursor else {}
     return StreamingResponse(body(), media_type=MEDIA_TYPES[fmt], headers=headers)  # type: ignore[arg-type]

@@ -16,9 +16,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from fastapi.responses import Response, StreamingResponse
 
-from exchange.access.audit import AuditEntry, record_read
-from exchange.access.filters import arrow_expression, conditions_to_json
-from exchange.api.deps import ContextDep, DatasetDep, GrantedDataset
+from exchange.access.filters import arrow_expression
+from exchange.api.deps import ContextDep, DatasetDep, GrantedDataset, record_dataset_read
 from exchange.api.problems import Problem
 from exchange.errors import CorruptSnapshotError
 from exchange.snapshots import SnapshotResult, read_snapshot, snapshots_of
@@ -69,7 +68,6 @@ def download_snapshot(
             f"{dataset.key} has no snapshot at seq {seq}; list them at /datasets/{dataset.key}/snapshots",
         )
     snapshot = found[0]
-    principal = dataset.principal
     filename = f'attachment; filename="{dataset.key}-{seq}.parquet"'
     try:
         if dataset.is_filtered:
@@ -84,18 +82,7 @@ def download_snapshot(
             "snapshot-unavailable",
             f"snapshot {dataset.key}@{seq} cannot be served now; follow the change feed from 0 meanwhile",
         ) from exc
-    record_read(
-        context.engine,
-        AuditEntry(
-            context.clock(),
-            principal.department,
-            principal.token_id,
-            dataset.key,
-            "snapshot",
-            conditions_to_json(dataset.grant_filter),
-            rows,
-        ),
-    )
+    record_dataset_read(context, dataset, "snapshot", rows)
     if body is not None:
         return Response(
             body, media_type=_PARQUET, headers={"Content-Disposition": filename, "Repr-Digest": _digest(body)}

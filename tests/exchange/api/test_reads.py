@@ -194,6 +194,7 @@ def test_health_readiness_and_openapi_need_no_token(hub: Hub) -> None:
     assert {"/datasets", "/datasets/{key}/rows", "/datasets/{key}/changes", "/datasets/{key}/snapshots/{seq}"} <= set(
         paths
     )
+    assert "/delta-sharing/shares/{share}/schemas/{schema}/tables/{table}/query" in paths
 
 
 def test_the_catalogue_and_detail_describe_the_dataset(hub: Hub) -> None:
