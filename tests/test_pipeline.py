@@ -25,7 +25,7 @@ from connectors.water_quality.settings import WaterQualitySourceSettings
 from connectors.water_quality.simulator import RunningSimulator, parse_beijing, sample_key
 from contracts.types import BEIJING
 from contracts.water_quality import WaterQualitySample, WaterQualityStation
-from exchange.errors import StoreUnavailableError
+from exchange.errors import BatchNotFoundError, StoreConfigError, StoreUnavailableError
 from exchange.state import read_watermark
 from exchange.subscriber import ChangeSubscriber
 from exchange.tables import batches, change_log, dataset_table, outbox, quarantine
@@ -333,3 +333,26 @@ def test_a_late_rerun_of_an_older_batchs_publish_keeps_the_newer_corrections(
         for record in truth.valid_samples()
     }
     assert stored == expected
+
+
+def test_a_snapshotted_run_leaves_no_staging_and_a_step_asked_to_reread_it_says_why(pipeline: Pipeline) -> None:
+    batch_id = _run(pipeline, "run-1")
+    assert list(pipeline.store.list(f"staging/{batch_id}/"))  # staged until the run's last step
+
+    pipeline.snapshot(batch_id)
+
+    assert list(pipeline.store.list(f"staging/{batch_id}/")) == []
+    with pytest.raises(BatchNotFoundError, match="from extract"):
+        pipeline.publish(batch_id)
+
+
+def test_a_dag_task_refuses_a_relative_data_dir_that_would_hold_its_files(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, pg_schema_url: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WATERHUB_DATABASE_URL", pg_schema_url)
+    monkeypatch.setenv("WATERHUB_DATA_DIR", "var")
+    with pytest.raises(StoreConfigError, match="WATERHUB_DATA_DIR is relative"):
+        Pipeline.from_environment("water_quality")
+    monkeypatch.setenv("WATERHUB_DATA_DIR", str(tmp_path / "var"))
+    assert Pipeline.from_environment("water_quality").settings.data_dir == tmp_path / "var"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
@@ -24,7 +24,7 @@ from contracts.types import CLOCK_TOLERANCE
 from exchange.db import make_engine
 from exchange.errors import BatchNotFoundError
 from exchange.objects import ObjectStore, open_object_store
-from exchange.staging import Batch, BatchStaging
+from exchange.staging import STAGING_REMOVED, Batch, BatchStaging
 from exchange.tables import ensure_schema
 from waterhub.settings import Settings
 from waterhub.sources import build_source
@@ -60,8 +60,11 @@ class Pipeline:
 
     @classmethod
     def from_environment(cls, source_name: str) -> Pipeline:
-        """For DAG tasks: a task is an entry point, so it is where Settings are read."""
-        return cls(Settings(), source_name)
+        """For DAG tasks: a task is an entry point, so it is where Settings are read. A task may start in any
+        directory, so it refuses a relative DATA_DIR that would hold its files."""
+        settings = Settings()
+        settings.require_absolute_data_dir(f"DAG task of {source_name}")
+        return cls(settings, source_name)
 
     @cached_property
     def engine(self) -> Engine:
@@ -115,7 +118,7 @@ class Pipeline:
         from quality.runner import validate_frame
 
         now = now or datetime.now(UTC)
-        batch = self._batch(batch_id, after="extracted")
+        batch = self._batch(batch_id, after="extracted", reads_staging=True)
         with self._bound(batch):
             streams = {stream.name: stream for stream in self.source.streams}
             valid_keys: dict[str, set[str]] = {}
@@ -192,7 +195,7 @@ class Pipeline:
         from exchange.state import advance_watermark
 
         now = now or datetime.now(UTC)
-        batch = self._batch(batch_id, after="validated")
+        batch = self._batch(batch_id, after="validated", reads_staging=True)
         with self._bound(batch):
             entries: dict[str, dict[str, Any]] = {}
             with self.engine.begin() as conn:
@@ -249,7 +252,11 @@ class Pipeline:
                         return {"sent": sent}
 
     def snapshot(self, batch_id: str, now: datetime | None = None) -> dict[str, str]:
-        """Write a Parquet snapshot of each dataset this batch touched, unless one exists for its sequence."""
+        """Write a Parquet snapshot of each dataset this batch touched, unless one exists for its sequence.
+
+        The run's last step: its staged objects are removed after it (nothing reads them again), and so is the
+        staging that failed runs left behind longer than ``STAGING_RETENTION_HOURS`` ago.
+        """
         from exchange.snapshots import write_snapshot
 
         now = now or datetime.now(UTC)
@@ -259,7 +266,10 @@ class Pipeline:
             for name, entry in batch.manifest["streams"].items():
                 result = write_snapshot(self.engine, self.store, _contract(entry), now=now)
                 entries[name] = {"snapshot": result.uri, "snapshot_seq": result.seq, "snapshot_created": result.created}
-            self.staging.update(batch, status="snapshotted", streams=entries)
+            batch = self.staging.update(batch, status="snapshotted", streams=entries)
+            removed = self.staging.remove(batch)
+            swept = self.staging.sweep(now=now, retention=timedelta(hours=self.settings.staging_retention_hours))
+            log.info("staging_removed", objects=removed, swept_batches=swept)
             return {name: entry["snapshot"] for name, entry in entries.items()}
 
     def changed_datasets(self, batch_id: str) -> list[str]:
@@ -314,11 +324,16 @@ class Pipeline:
             source=self.source_name, run_id=batch.run_id, batch_id=batch.batch_id
         )
 
-    def _batch(self, batch_id: str, *, after: str) -> Batch:
+    def _batch(self, batch_id: str, *, after: str, reads_staging: bool = False) -> Batch:
         batch = self.staging.get(batch_id)
         if _STEPS.index(batch.status) < _STEPS.index(after):
             raise BatchNotFoundError(
                 f"batch {batch_id} is {batch.status}, not yet {after}: run the earlier step of run {batch.run_id} first"
+            )
+        if reads_staging and batch.manifest.get(STAGING_REMOVED):
+            raise BatchNotFoundError(
+                f"batch {batch_id} was {batch.status} and its staged objects removed; "
+                f"clear run {batch.run_id} from extract to read the source again"
             )
         return batch
 

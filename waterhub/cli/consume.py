@@ -6,30 +6,22 @@ from dataclasses import asdict
 from typing import Annotated
 
 import typer
-from sqlalchemy import Engine
 
-from exchange.db import make_engine
 from exchange.errors import UnknownDatasetError
-from exchange.tables import ensure_schema
+from waterhub.cli.hub import database_caption, existing_hub
 from waterhub.cli.output import emit_json, fail, print_table
-from waterhub.settings import Settings
 
 __all__ = ["changes", "datasets"]
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout")]
 
 
-def _engine() -> Engine:
-    engine = make_engine(Settings().resolved_database_url)
-    ensure_schema(engine)
-    return engine
-
-
 def datasets(as_json: JsonFlag = False) -> None:
     """Every published dataset: contract version, rows, last sequence, last publish, quarantined records."""
     from exchange.consumer import list_datasets
 
-    summaries = list_datasets(_engine())
+    engine = existing_hub()
+    summaries = list_datasets(engine)
     if as_json:
         emit_json([asdict(summary) for summary in summaries])
         return
@@ -37,6 +29,7 @@ def datasets(as_json: JsonFlag = False) -> None:
         "Datasets",
         ["dataset", "contract", "rows", "last seq", "last published (UTC)", "quarantined"],
         [[s.key, s.contract_version, s.rows, s.last_seq, s.last_published_at, s.quarantined] for s in summaries],
+        caption=database_caption(engine),
     )
 
 
@@ -50,7 +43,7 @@ def changes(
     from exchange.consumer import changes_since
 
     try:
-        entries = changes_since(_engine(), dataset, since, limit=limit)
+        entries = changes_since(existing_hub(), dataset, since, limit=limit)
     except UnknownDatasetError as exc:
         raise fail(str(exc), "run `waterhub datasets` to see what is published") from exc
     except ValueError as exc:
