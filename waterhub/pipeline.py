@@ -9,7 +9,7 @@ publish transaction, the outbox is dispatched at least once with stable event id
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -112,9 +112,61 @@ class Pipeline:
             log.info("batch_extracted", fetched={name: e["fetched"] for name, e in entries.items()})
             return batch.batch_id
 
+    def stage_replay(
+        self,
+        dataset: str,
+        *,
+        ids: Sequence[int] | None = None,
+        reason: str | None = None,
+        now: datetime | None = None,
+    ) -> str | None:
+        """Stage the records of ``dataset`` this source's runs quarantined (all, those ``ids``, or those with
+        ``reason``) as a batch of their own, for the same validate and publish as any run; returns its batch id,
+        or None when there is nothing to replay.
+
+        The batch is marked as a replay: validate takes the records still refused back into quarantine with their
+        reasons of today, publish removes the rest from quarantine in its own transaction, and neither moves a
+        watermark or treats the batch as a full read of the source (it is a handful of old records).
+        """
+        import json
+
+        from exchange.quarantine import replayable_records
+
+        now = now or datetime.now(UTC)
+        stream = next((s for s in self.source.streams if s.contract.meta.key == dataset), None)
+        if stream is None:
+            raise KeyError(f"source {self.source_name} publishes no dataset {dataset!r}")
+        with self.engine.connect() as conn:
+            held = replayable_records(conn, dataset=dataset, source=self.source_name, ids=ids, reason=reason)
+        if not held:
+            return None
+        batch = self.staging.open(
+            source=self.source_name, run_id=f"replay__{now.isoformat()}", interval_end=now, now=now
+        )
+        with self._bound(batch):
+            records = (json.loads(record.payload, parse_constant=str) for record in held)
+            entry = {
+                "dataset": dataset,
+                "contract_version": stream.contract.meta.version,
+                "since": {},
+                "read_started": now.isoformat(),
+                "fetched": len(held),
+                "raw": self.staging.put_records(batch, stream.name, records, chunk=CHUNK_RECORDS),
+                "replayed": {str(record.id): record.payload_hash for record in held},
+            }
+            self.staging.update(batch, status="extracted", streams={stream.name: entry})
+            log.info("quarantine_replay_staged", dataset=dataset, records=len(held))
+            return batch.batch_id
+
     def validate(self, batch_id: str, now: datetime | None = None) -> dict[str, dict[str, int]]:
         """Split each stream into valid rows (staged as Parquet) and quarantined records (stored with reasons)."""
-        from exchange.quarantine import quarantine_records, record_validation_run, withhold_values
+        from exchange.quarantine import (
+            payload_hash,
+            quarantine_records,
+            record_validation_run,
+            release_replayed,
+            withhold_values,
+        )
         from quality.runner import validate_frame
 
         now = now or datetime.now(UTC)
@@ -137,15 +189,19 @@ class Pipeline:
                 if len(contract.meta.primary_key) == 1:
                     valid_keys[contract.meta.key] = set(outcome.valid[contract.meta.primary_key[0]].astype(str))
                 reasons = Counter(reason for row_reasons in outcome.quarantined.values() for reason in row_reasons)
+                held = self._quarantined(stream, entry["raw"], outcome.quarantined) + [
+                    (["tombstone_unreadable"], mark) for mark in unreadable
+                ]
                 with self.engine.begin() as conn:
+                    if "replayed" in entry:  # still refused: held again, with the reasons it is refused for today
+                        release_replayed(conn, entry["replayed"], keep={payload_hash(record) for _, record in held})
                     quarantine_records(
                         conn,
                         dataset=contract.meta.key,
                         contract_version=contract.meta.version,
                         run_id=batch.run_id,
                         batch_id=batch_id,
-                        entries=self._quarantined(stream, entry["raw"], outcome.quarantined)
-                        + [(["tombstone_unreadable"], mark) for mark in unreadable],
+                        entries=held,
                         now=now,
                     )
                     withhold_values(
@@ -176,8 +232,11 @@ class Pipeline:
                     "reasons": dict(sorted(reasons.items())),
                     "valid_frame": self.staging.put_frame(batch, f"{name}.valid", outcome.valid),
                     "tombstones": self.staging.put_frame(batch, f"{name}.tombstones", tombstones) if marks else None,
-                    "is_complete": outcome.quarantined_count == 0 and not unreadable and entry["fetched"] > 0,
-                    "cursor_max": _cursor_max(contract, outcome.valid, streams[name]),
+                    "is_complete": outcome.quarantined_count == 0
+                    and not unreadable
+                    and entry["fetched"] > 0
+                    and "replayed" not in entry,
+                    "cursor_max": {} if "replayed" in entry else _cursor_max(contract, outcome.valid, streams[name]),
                 }
             self.staging.update(batch, status="validated", streams=entries)
             log.info("batch_validated", quarantined={name: e["quarantined"] for name, e in entries.items()})
@@ -191,6 +250,7 @@ class Pipeline:
         keeps the sequence range and event id of the attempt that did commit.
         """
         from exchange.publish import publish_frame
+        from exchange.quarantine import release_replayed
         from exchange.runs import run_publication
         from exchange.state import advance_watermark
 
@@ -211,6 +271,8 @@ class Pipeline:
                         tombstones=tombstones,
                         full_refresh=self.source.stream(name).full_refresh and entry["is_complete"],
                     )
+                    if "replayed" in entry:  # published now: out of quarantine, in the same transaction
+                        release_replayed(conn, entry["replayed"])
                     for partition, up_to in _watermarks_after(entry, batch.interval_end).items():
                         advance_watermark(
                             conn, self.source_name, name, up_to, run_id=batch.run_id, now=now, partition=partition

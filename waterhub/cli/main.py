@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from waterhub.cli import access, broker, consume, contracts, decode, demo, gateway, serve, simulate
+from waterhub.cli import access, broker, consume, contracts, decode, demo, gateway, quarantine, serve, simulate
 from waterhub.cli.output import fail, one_line
 from waterhub.logs import configure_logging
 
@@ -29,6 +29,7 @@ app.add_typer(decode.app, name="decode")
 app.add_typer(access.departments_app, name="departments")
 app.add_typer(access.tokens_app, name="tokens")
 app.add_typer(serve.app, name="serve")
+app.add_typer(quarantine.app, name="quarantine")
 app.command("datasets")(consume.datasets)
 app.command("changes")(consume.changes)
 app.command("broker")(broker.broker)
