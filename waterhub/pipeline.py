@@ -287,7 +287,8 @@ class Pipeline:
             return {name: _ints(entry) for name, entry in entries.items()}
 
     def notify(self, batch_id: str, now: datetime | None = None) -> dict[str, int]:
-        """Send what the outbox holds (this run's events and any an earlier run could not send).
+        """Send what the outbox holds (this run's events, any an earlier run could not send, and a stale alert for
+        each declared dataset whose source stopped publishing: ``waterhub.freshness``).
 
         An event that could not be sent stays pending with its error recorded, and the task fails so that Airflow
         retries it: subscribers must not wait for the next hourly run to hear of a change. The batch's status is
@@ -295,10 +296,12 @@ class Pipeline:
         """
         from exchange.errors import StoreUnavailableError
         from exchange.notify import MqttNotifier, dispatch_outbox
+        from waterhub.freshness import check_freshness
 
         now = now or datetime.now(UTC)
         batch = self._batch(batch_id, after="published")
         with self._bound(batch):
+            check_freshness(self.engine, self.settings, now=now, raise_events=True)  # any run sees any stale source
             sent = 0
             with MqttNotifier(self.settings.resolved_mqtt_url) as notifier:
                 while True:  # the outbox is read in pages; stop when a page sent nothing more

@@ -86,6 +86,12 @@ class HubSettings(BaseSettings):
         description="Staged objects of a run that never reached its snapshot (a failed run) are removed after this; "
         "a snapshotted run's staging goes at once",
     )
+    stale_after_intervals: float = Field(
+        2.0,
+        ge=1,
+        description="A dataset is stale (an event, and `waterhub datasets` says so) once its source has published "
+        "nothing for this many of its schedule's intervals (sources.toml)",
+    )
     http: HttpClientSettings = Field(default_factory=lambda: HttpClientSettings())
     gateway: GatewaySettings = Field(default_factory=lambda: GatewaySettings())
     api: ApiSettings = Field(default_factory=lambda: ApiSettings())
