@@ -190,6 +190,10 @@ class MqttNotifier:
             client.disconnect()
             client.loop_stop()
 
+    def connect(self) -> None:
+        """Connect now (a publish connects by itself): for a health check, which must see a refusal as a send would."""
+        self._connection()
+
     def publish(self, topic: str, payload: bytes) -> None:
         client = self._connection()
         info = client.publish(topic, payload, qos=1)

@@ -80,6 +80,11 @@ class HubSettings(BaseSettings):
     )
     object_store_access_key: str | None = Field(None, description="Access key of an s3:// object store")
     object_store_secret_key: SecretStr | None = Field(None, description="Secret key of an s3:// object store")
+    airflow_api_url: str | None = Field(
+        None,
+        description="Base URL of Airflow's API server (http://host:8080), for `waterhub doctor` to ask its health; "
+        "unset: Airflow is not checked",
+    )
     staging_retention_hours: float = Field(
         72.0,
         gt=0,

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from waterhub.cli import access, broker, consume, contracts, decode, demo, gateway, quarantine, serve, simulate
+from waterhub.cli import access, broker, consume, contracts, decode, demo, doctor, gateway, quarantine, serve, simulate
 from waterhub.cli.output import fail, one_line
 from waterhub.logs import configure_logging
 
@@ -35,6 +35,7 @@ app.command("changes")(consume.changes)
 app.command("broker")(broker.broker)
 app.command("demo")(demo.demo)
 app.command("gateway")(gateway.gateway)
+app.command("doctor")(doctor.doctor)
 
 _DEBUG = "--debug"
 
