@@ -7,13 +7,15 @@ Every path but ``/healthz``, ``/readyz`` and the OpenAPI document needs a bearer
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
+from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
 from exchange.api.deps import ApiContext, Lineage
+from exchange.api.metrics import install_metrics
 from exchange.api.problems import install_problem_handlers
 from exchange.api.routes import changes, datasets, health, rows, snapshots
 from exchange.api.settings import ApiSettings
@@ -35,10 +37,13 @@ def create_app(
     *,
     lineage: Mapping[str, Lineage] | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    collectors: Sequence[Collector] = (),
 ) -> FastAPI:
+    """``collectors`` join the API's own request metrics at ``/metrics`` (the hub's dataset figures)."""
     app = FastAPI(title="waterhub consumer API", version="1", description=_DESCRIPTION)
     app.state.context = ApiContext(engine, store, settings or ApiSettings(), lineage or {}, clock)
     install_problem_handlers(app)
     for router in (health.router, datasets.router, rows.router, changes.router, snapshots.router):
         app.include_router(router)
+    install_metrics(app, collectors)
     return app
