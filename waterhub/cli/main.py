@@ -11,7 +11,20 @@ from typing import Annotated
 
 import typer
 
-from waterhub.cli import access, broker, consume, contracts, decode, demo, doctor, gateway, quarantine, serve, simulate
+from waterhub.cli import (
+    access,
+    backup,
+    broker,
+    consume,
+    contracts,
+    decode,
+    demo,
+    doctor,
+    gateway,
+    quarantine,
+    serve,
+    simulate,
+)
 from waterhub.cli.output import fail, one_line
 from waterhub.logs import configure_logging
 
@@ -36,6 +49,8 @@ app.command("broker")(broker.broker)
 app.command("demo")(demo.demo)
 app.command("gateway")(gateway.gateway)
 app.command("doctor")(doctor.doctor)
+app.command("backup")(backup.backup)
+app.command("restore")(backup.restore)
 
 _DEBUG = "--debug"
 
