@@ -24,6 +24,19 @@ from exchange.tables import datasets, outbox, quarantine, validation_runs
 __all__ = ["HubCollector"]
 
 
+_GAUGES = (  # (name after waterhub_, help, labels), in the order collect() fills them
+    ("dataset_rows", "Rows a dataset holds now", "dataset"),
+    ("dataset_last_seq", "Last change-log sequence", "dataset"),
+    ("dataset_last_published_timestamp_seconds", "When a dataset last changed", "dataset"),
+    ("records_validated", "Records judged by quality over the retained validation runs", "dataset outcome"),
+    ("quarantined_records", "Records held in quarantine now, by reason", "dataset reason"),
+    ("outbox_pending_events", "Events written but not yet sent (change-feed lag)", "dataset"),
+    ("outbox_oldest_pending_age_seconds", "Age of the oldest unsent event", "dataset"),
+    ("source_last_run_timestamp_seconds", "When the source's last run that reached publish started", "dataset source"),
+    ("dataset_stale", "1 when the source has not published within its expected interval", "dataset"),
+)
+
+
 class HubCollector(Collector):
     """Dataset-level gauges computed from the hub database on every scrape (a few grouped queries)."""
 
@@ -41,34 +54,9 @@ class HubCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         now = self.clock()
-        rows = GaugeMetricFamily("waterhub_dataset_rows", "Rows a dataset holds now", labels=["dataset"])
-        last_seq = GaugeMetricFamily("waterhub_dataset_last_seq", "Last change-log sequence", labels=["dataset"])
-        published = GaugeMetricFamily(
-            "waterhub_dataset_last_published_timestamp_seconds", "When a dataset last changed", labels=["dataset"]
-        )
-        validated = GaugeMetricFamily(
-            "waterhub_records_validated",
-            "Records judged by quality over the retained validation runs, by outcome",
-            labels=["dataset", "outcome"],
-        )
-        held = GaugeMetricFamily(
-            "waterhub_quarantined_records", "Records held in quarantine now, by reason", labels=["dataset", "reason"]
-        )
-        pending = GaugeMetricFamily(
-            "waterhub_outbox_pending_events", "Events written but not yet sent (change-feed lag)", labels=["dataset"]
-        )
-        pending_age = GaugeMetricFamily(
-            "waterhub_outbox_oldest_pending_age_seconds", "Age of the oldest unsent event", labels=["dataset"]
-        )
-        last_run = GaugeMetricFamily(
-            "waterhub_source_last_run_timestamp_seconds",
-            "When the source's last run that reached publish started",
-            labels=["dataset", "source"],
-        )
-        stale = GaugeMetricFamily(
-            "waterhub_dataset_stale",
-            "1 when the source has not published within its expected interval",
-            labels=["dataset"],
+        rows, last_seq, published, validated, held, pending, pending_age, last_run, stale = (
+            GaugeMetricFamily(f"waterhub_{name}", documentation, labels=labels.split())
+            for name, documentation, labels in _GAUGES
         )
         with self.engine.connect() as conn:
             for key, count, seq, at in conn.execute(
