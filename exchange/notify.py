@@ -42,7 +42,7 @@ from exchange.errors import ExchangeError, StoreUnavailableError
 from exchange.identity import event_source
 from exchange.mqtt_url import broker_address
 from exchange.subscriber import ALL_CHANGES
-from exchange.tables import outbox
+from exchange.tables import CHANGED_EVENT_TYPE, STALE_EVENT_TYPE, outbox
 
 __all__ = [
     "EVENT_TYPE",
@@ -52,11 +52,13 @@ __all__ = [
     "change_topic",
     "cloud_event",
     "dispatch_outbox",
+    "event_topic",
+    "freshness_topic",
 ]
 
 log = structlog.get_logger(__name__)
 
-EVENT_TYPE = "org.waterhub.dataset.changed.v1"
+EVENT_TYPE = CHANGED_EVENT_TYPE
 """The ``type`` names the payload's shape: a breaking change to ``data`` gets ``.v2`` side by side, like contracts."""
 
 _TOPIC_PREFIX, _TOPIC_SUFFIX = ALL_CHANGES.split("+")
@@ -75,6 +77,18 @@ def change_topic(dataset: str) -> str:
     return f"{_TOPIC_PREFIX}{dataset}{_TOPIC_SUFFIX}"
 
 
+def freshness_topic(dataset: str) -> str:
+    """``waterhub/datasets/<dataset>/freshness``: alerts about a dataset, apart from its changes, so a consumer
+    applying changes never meets an event that is not one."""
+    return change_topic(dataset).removesuffix("/changes") + "/freshness"
+
+
+def event_topic(row: Mapping[str, object]) -> str:
+    """Where an outbox row's event goes, by its type."""
+    dataset = _field(row, "dataset", str)
+    return freshness_topic(dataset) if row.get("event_type") == STALE_EVENT_TYPE else change_topic(dataset)
+
+
 def cloud_event(row: Mapping[str, object], *, hub_id: str) -> dict[str, object]:
     """The structured-mode CloudEvents 1.0 JSON event for one outbox row, sent by hub ``hub_id``.
 
@@ -88,14 +102,21 @@ def cloud_event(row: Mapping[str, object], *, hub_id: str) -> dict[str, object]:
     created_at = _field(row, "created_at", datetime)
     if created_at.tzinfo is None:
         raise ValueError(f"outbox row {row.get('id')}: created_at {created_at!r} is naive; the store keeps UTC")
-    return {
+    event_type = row.get("event_type") or CHANGED_EVENT_TYPE
+    event: dict[str, object] = {
         "specversion": "1.0",
         "id": _field(row, "event_id", str),
         "source": event_source(hub_id),
-        "type": EVENT_TYPE,
+        "type": event_type,
         "subject": dataset,
         "time": created_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "datacontenttype": "application/json",
+    }
+    if event_type == STALE_EVENT_TYPE:  # what the freshness check found, and the dataset's last sequence then
+        detail = json.loads(_field(row, "detail", str))
+        return {**event, "data": {"hub_id": hub_id, "dataset": dataset, "last_seq": row["last_seq"], **detail}}
+    return {
+        **event,
         "dataschema": schema_id(dataset, contract_version),
         "data": {
             "hub_id": hub_id,
@@ -168,6 +189,10 @@ class MqttNotifier:
         if client is not None:
             client.disconnect()
             client.loop_stop()
+
+    def connect(self) -> None:
+        """Connect now (a publish connects by itself): for a health check, which must see a refusal as a send would."""
+        self._connection()
 
     def publish(self, topic: str, payload: bytes) -> None:
         client = self._connection()
@@ -320,7 +345,7 @@ def _send(conn: Connection, notifier: Notifier, row: Mapping[str, Any], *, hub_i
     payload = json.dumps(cloud_event(row, hub_id=hub_id), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     context = {"dataset": row["dataset"], "event_id": row["event_id"], "attempt": row["attempts"] + 1}
     try:
-        notifier.publish(change_topic(row["dataset"]), payload)
+        notifier.publish(event_topic(row), payload)
     except ExchangeError as exc:
         error = f"{type(exc).__name__}: {exc}"[:_LAST_ERROR_CHARS]
         conn.execute(

@@ -37,6 +37,10 @@ class ObjectStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def delete(self, key: str) -> None:
+        """Remove the object; removing one that is not there is no error (a retried cleanup)."""
+        ...
+
     def list(self, prefix: str) -> Iterator[str]: ...
 
     def uri(self, key: str) -> str: ...
@@ -81,6 +85,19 @@ class LocalObjectStore:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        # Empty folders left behind would pile up, one per staged batch; the top folders (``staging/``) stay, so
+        # a writer of another batch never finds the folder it just made gone.
+        for folder in path.parents:
+            if folder.parent == self.root or folder == self.root or any(folder.iterdir()):
+                break
+            try:
+                folder.rmdir()
+            except OSError:  # a file arrived meanwhile: the folder is in use again
+                break
 
     def list(self, prefix: str) -> Iterator[str]:
         base = self._path(prefix) if prefix else self.root

@@ -14,13 +14,25 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine, Select, select
 
 from exchange.db import upsert_insert
 from exchange.staging import json_bytes
-from exchange.tables import quarantine, validation_runs, withheld
+from exchange.tables import batches, quarantine, validation_runs, withheld
 
-__all__ = ["WithheldValue", "canonical_payload", "quarantine_records", "record_validation_run", "withhold_values"]
+__all__ = [
+    "QuarantinedRecord",
+    "WithheldValue",
+    "canonical_payload",
+    "list_quarantined",
+    "payload_hash",
+    "quarantine_records",
+    "quarantined_record",
+    "record_validation_run",
+    "release_replayed",
+    "replayable_records",
+    "withhold_values",
+]
 
 
 def canonical_payload(payload: Mapping[str, object]) -> str:
@@ -32,6 +44,11 @@ def canonical_payload(payload: Mapping[str, object]) -> str:
     """
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
     return json_bytes(text).decode()
+
+
+def payload_hash(payload: Mapping[str, object]) -> str:
+    """The key a record is quarantined under: sha256 of its canonical JSON."""
+    return hashlib.sha256(canonical_payload(payload).encode()).hexdigest()
 
 
 def _json_default(value: object) -> object:
@@ -54,7 +71,7 @@ def quarantine_records(
     rows: dict[str, dict[str, object]] = {}
     for reasons, payload in entries:
         text = canonical_payload(payload)
-        digest = hashlib.sha256(text.encode()).hexdigest()
+        digest = hashlib.sha256(text.encode()).hexdigest()  # payload_hash, without writing the JSON twice
         rows.setdefault(
             digest,
             {
@@ -162,3 +179,86 @@ def record_validation_run(
             set_={name: statement.excluded[name] for name in values if name not in ("batch_id", "dataset")},
         )
     )
+
+
+@dataclass(frozen=True)
+class QuarantinedRecord:
+    """One quarantined record: why, under which contract version, from which run and batch, and what was sent."""
+
+    id: int
+    dataset: str
+    reasons: list[str]
+    contract_version: str
+    run_id: str
+    batch_id: str
+    quarantined_at: datetime
+    payload: str
+    payload_hash: str
+
+
+def _records(query: Select[tuple[object, ...]], conn: Connection) -> list[QuarantinedRecord]:
+    return [
+        QuarantinedRecord(
+            row.id,
+            row.dataset,
+            json.loads(row.reasons),
+            row.contract_version,
+            row.run_id,
+            row.batch_id,
+            row.quarantined_at,
+            row.payload,
+            row.payload_hash,
+        )
+        for row in conn.execute(query)
+    ]
+
+
+def _filtered(dataset: str | None, reason: str | None) -> Select[tuple[object, ...]]:
+    query = select(quarantine).order_by(quarantine.c.id)
+    if dataset is not None:
+        query = query.where(quarantine.c.dataset == dataset)
+    if reason is not None:  # reasons is a JSON array of codes: match the quoted code, never a part of another
+        query = query.where(quarantine.c.reasons.contains(json.dumps(reason), autoescape=True))
+    return query
+
+
+def list_quarantined(
+    engine: Engine, *, dataset: str | None = None, reason: str | None = None, after_id: int = 0, limit: int = 100
+) -> list[QuarantinedRecord]:
+    """Quarantined records by id, optionally of one dataset or with one reason; page with ``after_id``."""
+    with engine.connect() as conn:
+        return _records(_filtered(dataset, reason).where(quarantine.c.id > after_id).limit(limit), conn)
+
+
+def quarantined_record(engine: Engine, record_id: int) -> QuarantinedRecord | None:
+    with engine.connect() as conn:
+        found = _records(select(quarantine).where(quarantine.c.id == record_id), conn)
+    return found[0] if found else None
+
+
+def replayable_records(
+    conn: Connection, *, dataset: str, source: str, ids: Sequence[int] | None = None, reason: str | None = None
+) -> list[QuarantinedRecord]:
+    """The records of ``dataset`` that runs of ``source`` quarantined (their batch is one of its batches): raw
+    records as the connector read them, which its stream can read again. What the device gateway quarantined under
+    the same dataset came from another path and is left alone."""
+    of_source = select(batches.c.batch_id).where(batches.c.source == source)
+    query = _filtered(dataset, reason).where(quarantine.c.batch_id.in_(of_source))
+    if ids is not None:
+        query = query.where(quarantine.c.id.in_(list(ids)))
+    return _records(query, conn)
+
+
+def release_replayed(conn: Connection, replayed: Mapping[str, str], *, keep: set[str] | None = None) -> int:
+    """Delete replayed quarantine rows (``replayed``: id → payload hash, as staged), only those whose hash is in
+    ``keep`` when given; returns how many went. Rows are matched by id and hash both, so a rerun finds them gone
+    and a record quarantined again since (a new id) is never taken for the one that was replayed."""
+    from sqlalchemy import and_, or_
+
+    chosen = [(int(record_id), digest) for record_id, digest in replayed.items() if keep is None or digest in keep]
+    if not chosen:
+        return 0
+    match = or_(
+        *(and_(quarantine.c.id == record_id, quarantine.c.payload_hash == digest) for record_id, digest in chosen)
+    )
+    return conn.execute(quarantine.delete().where(match)).rowcount

@@ -109,6 +109,11 @@ class S3ObjectStore:
             return False
         return True
 
+    def delete(self, key: str) -> None:
+        """S3 answers a delete of a missing object with success, as the protocol asks."""
+        with self._calling("delete", key):
+            self._client.remove_object(self.bucket, self._object_name(key))
+
     def list(self, prefix: str) -> Iterator[str]:
         """Keys starting with ``prefix``, in key order (S3 lists by UTF-8 bytes)."""
         with self._calling("list", prefix):

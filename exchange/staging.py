@@ -12,10 +12,10 @@ import itertools
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, RowMapping, select
+from sqlalchemy import Connection, Engine, RowMapping, select, update
 
 from exchange.errors import BatchNotFoundError
 from exchange.objects import ObjectStore
@@ -24,7 +24,10 @@ from exchange.tables import batches
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Batch", "BatchStaging", "batch_id_for", "json_bytes"]
+__all__ = ["STAGING_REMOVED", "Batch", "BatchStaging", "batch_id_for", "json_bytes"]
+
+STAGING_REMOVED = "staging_removed"
+"""Manifest flag: the batch's staged objects are gone (snapshotted, or swept after the retention)."""
 
 
 def json_bytes(text: str) -> bytes:
@@ -101,7 +104,7 @@ class BatchStaging:
     ) -> Batch:
         """Merge per-stream entries into the manifest and move the batch to ``status``; inside ``conn``'s transaction
         when given (publish: the summary commits with what it describes, or not at all), else in one of its own."""
-        manifest = {"streams": {**batch.manifest["streams"]}}
+        manifest = {**batch.manifest, "streams": {**batch.manifest["streams"]}}
         for stream, entry in streams.items():
             manifest["streams"][stream] = {**manifest["streams"].get(stream, {}), **entry}
         statement = (
@@ -149,10 +152,52 @@ class BatchStaging:
         self.store.put(key, buffer.getvalue())
         return key
 
+    def remove(self, batch: Batch) -> int:
+        """Remove the batch's staged objects once nothing will read them again (it is snapshotted), and flag the
+        manifest so a step asked to reread them says why they are gone; returns how many objects were removed."""
+        removed = self._remove_objects(batch.batch_id)
+        with self.engine.begin() as conn:
+            _flag_removed(conn, [batch.batch_id])
+        return removed
+
+    def sweep(self, *, now: datetime, retention: timedelta) -> list[str]:
+        """Remove the staging of batches opened more than ``retention`` ago that never got to be removed (their run
+        failed or was abandoned), and of folders no batch row names; returns the batch ids swept.
+
+        A run retried within the retention still finds its staging; one retried later reruns from extract.
+        """
+        cutoff = now - retention
+        query = select(batches.c.batch_id, batches.c.manifest).where(batches.c.created_at < cutoff)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+            old = {batch_id for batch_id, manifest in rows if not json.loads(manifest).get(STAGING_REMOVED)}
+            known = set(conn.execute(select(batches.c.batch_id)).scalars())
+        staged = {key.split("/")[1] for key in self.store.list("staging/") if key.count("/") >= 2}
+        swept = sorted((old & staged) | (staged - known))
+        for batch_id in swept:
+            self._remove_objects(batch_id)
+        with self.engine.begin() as conn:
+            _flag_removed(conn, sorted(old))
+        return swept
+
+    def _remove_objects(self, batch_id: str) -> int:
+        keys = list(self.store.list(f"staging/{batch_id}/"))
+        for key in keys:
+            self.store.delete(key)
+        return len(keys)
+
     def read_frame(self, key: str) -> pd.DataFrame:
         import pandas as pd
 
         return pd.read_parquet(io.BytesIO(self.store.get(key)))
+
+
+def _flag_removed(conn: Connection, batch_ids: Iterable[str]) -> None:
+    """Set the manifest's removal flag on each batch (read, change, write: a handful of rows per run)."""
+    for batch_id in batch_ids:
+        text = conn.execute(select(batches.c.manifest).where(batches.c.batch_id == batch_id)).scalar_one()
+        manifest = {**json.loads(text), STAGING_REMOVED: True}
+        conn.execute(update(batches).where(batches.c.batch_id == batch_id).values(manifest=json.dumps(manifest)))
 
 
 def _batch(row: RowMapping) -> Batch:

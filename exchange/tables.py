@@ -34,9 +34,11 @@ from contracts import Contract, FieldSpec
 from exchange.db import UtcDateTime
 
 __all__ = [
+    "CHANGED_EVENT_TYPE",
     "HASH_COLUMN",
     "RUN_COLUMN",
     "SEQ_COLUMN",
+    "STALE_EVENT_TYPE",
     "batches",
     "change_log",
     "dataset_table",
@@ -61,6 +63,11 @@ __all__ = [
 ]
 
 metadata = MetaData()
+
+CHANGED_EVENT_TYPE = "org.waterhub.dataset.changed.v1"
+"""A change event's CloudEvents ``type``; the type names the payload's shape (a breaking change gets ``.v2``)."""
+STALE_EVENT_TYPE = "org.waterhub.dataset.stale.v1"
+"""A freshness alert: the dataset's source has not published within its expected interval."""
 
 HASH_COLUMN = "_hash"
 SEQ_COLUMN = "_seq"
@@ -125,6 +132,15 @@ outbox = Table(
     Column("dispatched_at", UtcDateTime),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text),
+    Column(
+        "event_type",
+        String(60),
+        nullable=False,
+        default=CHANGED_EVENT_TYPE,
+        server_default=CHANGED_EVENT_TYPE,
+        comment="CloudEvents type: a change (the sequence range) or a freshness alert (stale: see detail)",
+    ),
+    Column("detail", Text, comment="JSON of what an event other than a change says (a stale source's last run)"),
     Index("ix_outbox_pending", "dispatched_at", "id"),
     comment="Written in the publish transaction; notifications are sent from here after commit.",
 )

@@ -25,7 +25,7 @@ from connectors.water_quality.settings import WaterQualitySourceSettings
 from connectors.water_quality.simulator import RunningSimulator, parse_beijing, sample_key
 from contracts.types import BEIJING
 from contracts.water_quality import WaterQualitySample, WaterQualityStation
-from exchange.errors import StoreUnavailableError
+from exchange.errors import BatchNotFoundError, StoreConfigError, StoreUnavailableError
 from exchange.state import read_watermark
 from exchange.subscriber import ChangeSubscriber
 from exchange.tables import batches, change_log, dataset_table, outbox, quarantine
@@ -333,3 +333,97 @@ def test_a_late_rerun_of_an_older_batchs_publish_keeps_the_newer_corrections(
         for record in truth.valid_samples()
     }
     assert stored == expected
+
+
+def test_a_snapshotted_run_leaves_no_staging_and_a_step_asked_to_reread_it_says_why(pipeline: Pipeline) -> None:
+    batch_id = _run(pipeline, "run-1")
+    assert list(pipeline.store.list(f"staging/{batch_id}/"))  # staged until the run's last step
+
+    pipeline.snapshot(batch_id)
+
+    assert list(pipeline.store.list(f"staging/{batch_id}/")) == []
+    with pytest.raises(BatchNotFoundError, match="from extract"):
+        pipeline.publish(batch_id)
+
+
+def test_a_dag_task_refuses_a_relative_data_dir_that_would_hold_its_files(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, pg_schema_url: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WATERHUB_DATABASE_URL", pg_schema_url)
+    monkeypatch.setenv("WATERHUB_DATA_DIR", "var")
+    with pytest.raises(StoreConfigError, match="WATERHUB_DATA_DIR is relative"):
+        Pipeline.from_environment("water_quality")
+    monkeypatch.setenv("WATERHUB_DATA_DIR", str(tmp_path / "var"))
+    assert Pipeline.from_environment("water_quality").settings.data_dir == tmp_path / "var"
+
+
+def _held(engine: Engine) -> Counter[str]:
+    with engine.connect() as conn:
+        stored = conn.execute(select(quarantine.c.reasons).where(quarantine.c.dataset == "water_quality.samples"))
+        return Counter(reason for (text,) in stored for reason in json.loads(text))
+
+
+def _replay(pipeline: Pipeline, **chosen: Any) -> tuple[str | None, dict[str, dict[str, int]]]:
+    batch_id = pipeline.stage_replay("water_quality.samples", **chosen)
+    if batch_id is None:
+        return None, {}
+    pipeline.validate(batch_id)
+    return batch_id, pipeline.publish(batch_id)
+
+
+def test_a_replay_after_the_fix_publishes_what_now_passes_and_holds_the_rest_once(
+    pipeline: Pipeline, simulator: WaterQualitySimulator
+) -> None:
+    """The fix: the stations the bureau had not yet listed are published. Their samples then pass; a superseded
+    duplicate passes alone but is older than the copy published (stale); a sample with no time stays held."""
+    from tests.exchange.rows import publish, station
+
+    _run(pipeline, "run-1")
+    engine = pipeline.engine
+    truth = simulator.truth
+    unknown = [record for record, reason in truth.bad_samples() if reason == "unknown_station"]
+    duplicates = [record for record, reason in truth.bad_samples() if reason == "duplicate_key"]
+    missing_time = [record for record, reason in truth.bad_samples() if reason == "sampled_at_missing"]
+    assert min(len(unknown), len(duplicates), len(missing_time)) >= 1  # the simulator plants each kind
+    with engine.connect() as conn:
+        watermark = read_watermark(conn, "water_quality", "samples")
+    publish(engine, WaterQualityStation, [station(str(r["station_code"])) for r in unknown], run_id="stations-fix")
+    log_before = _count(engine, change_log, change_log.c.dataset == "water_quality.samples")
+
+    batch_id, published = _replay(pipeline)
+
+    assert batch_id is not None
+    assert (published["samples"]["inserted"], published["samples"]["stale"]) == (len(unknown), len(duplicates))
+    assert _held(engine) == Counter({"sampled_at_missing": len(missing_time)})
+    assert _sample_keys(engine) == truth.valid_sample_keys() | {sample_key(r) for r in unknown}
+    assert _count(engine, change_log, change_log.c.dataset == "water_quality.samples") == log_before + len(unknown)
+    with engine.connect() as conn:
+        assert read_watermark(conn, "water_quality", "samples") == watermark  # old records move no watermark
+
+    with engine.connect() as conn:
+        held_ids = set(conn.execute(select(quarantine.c.id)).scalars())
+    pipeline.publish(batch_id)  # a retried publish of the replay changes nothing
+    assert _count(engine, change_log, change_log.c.dataset == "water_quality.samples") == log_before + len(unknown)
+    again, republished = _replay(pipeline)  # only what is still held is replayed, and it is held again
+
+    assert again is not None
+    assert pipeline.manifest(again)["streams"]["samples"]["fetched"] == len(missing_time)
+    assert republished["samples"]["inserted"] == republished["samples"]["updated"] == 0
+    assert _held(engine) == Counter({"sampled_at_missing": len(missing_time)})
+    assert _count(engine, change_log, change_log.c.dataset == "water_quality.samples") == log_before + len(unknown)
+    with engine.connect() as conn:
+        assert len(set(conn.execute(select(quarantine.c.id)).scalars())) == len(held_ids)
+
+
+def test_a_replay_chosen_by_reason_takes_only_those_records(
+    pipeline: Pipeline, simulator: WaterQualitySimulator
+) -> None:
+    _run(pipeline, "run-1")
+    before = _held(pipeline.engine)
+
+    batch_id = pipeline.stage_replay("water_quality.samples", reason="sampled_at_missing")
+
+    assert batch_id is not None
+    assert pipeline.manifest(batch_id)["streams"]["samples"]["fetched"] == before["sampled_at_missing"]
+    assert pipeline.stage_replay("water_quality.samples", reason="no_such_reason") is None

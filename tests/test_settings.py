@@ -78,3 +78,14 @@ def test_the_hub_id_is_read_from_the_environment_and_must_be_a_urn_safe_slug(mon
         monkeypatch.setenv("WATERHUB_HUB_ID", bad)
         with pytest.raises(ValidationError, match="hub_id"):
             Settings()
+
+
+def test_a_relative_data_dir_is_made_absolute_when_settings_load(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WATERHUB_DATA_DIR", "hub/var")
+    settings = Settings()
+    monkeypatch.chdir("/")  # later code running elsewhere still means the same folder
+    assert settings.data_dir == tmp_path / "hub" / "var"
+    assert settings.resolved_database_url == f"sqlite:///{tmp_path / 'hub' / 'var' / 'waterhub.db'}"

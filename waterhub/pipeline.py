@@ -9,9 +9,9 @@ publish transaction, the outbox is dispatched at least once with stable event id
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
@@ -24,7 +24,7 @@ from contracts.types import CLOCK_TOLERANCE
 from exchange.db import make_engine
 from exchange.errors import BatchNotFoundError
 from exchange.objects import ObjectStore, open_object_store
-from exchange.staging import Batch, BatchStaging
+from exchange.staging import STAGING_REMOVED, Batch, BatchStaging
 from exchange.tables import ensure_schema
 from waterhub.settings import Settings
 from waterhub.sources import build_source
@@ -60,8 +60,11 @@ class Pipeline:
 
     @classmethod
     def from_environment(cls, source_name: str) -> Pipeline:
-        """For DAG tasks: a task is an entry point, so it is where Settings are read."""
-        return cls(Settings(), source_name)
+        """For DAG tasks: a task is an entry point, so it is where Settings are read. A task may start in any
+        directory, so it refuses a relative DATA_DIR that would hold its files."""
+        settings = Settings()
+        settings.require_absolute_data_dir(f"DAG task of {source_name}")
+        return cls(settings, source_name)
 
     @cached_property
     def engine(self) -> Engine:
@@ -109,13 +112,65 @@ class Pipeline:
             log.info("batch_extracted", fetched={name: e["fetched"] for name, e in entries.items()})
             return batch.batch_id
 
+    def stage_replay(
+        self,
+        dataset: str,
+        *,
+        ids: Sequence[int] | None = None,
+        reason: str | None = None,
+        now: datetime | None = None,
+    ) -> str | None:
+        """Stage the records of ``dataset`` this source's runs quarantined (all, those ``ids``, or those with
+        ``reason``) as a batch of their own, for the same validate and publish as any run; returns its batch id,
+        or None when there is nothing to replay.
+
+        The batch is marked as a replay: validate takes the records still refused back into quarantine with their
+        reasons of today, publish removes the rest from quarantine in its own transaction, and neither moves a
+        watermark or treats the batch as a full read of the source (it is a handful of old records).
+        """
+        import json
+
+        from exchange.quarantine import replayable_records
+
+        now = now or datetime.now(UTC)
+        stream = next((s for s in self.source.streams if s.contract.meta.key == dataset), None)
+        if stream is None:
+            raise KeyError(f"source {self.source_name} publishes no dataset {dataset!r}")
+        with self.engine.connect() as conn:
+            held = replayable_records(conn, dataset=dataset, source=self.source_name, ids=ids, reason=reason)
+        if not held:
+            return None
+        batch = self.staging.open(
+            source=self.source_name, run_id=f"replay__{now.isoformat()}", interval_end=now, now=now
+        )
+        with self._bound(batch):
+            records = (json.loads(record.payload, parse_constant=str) for record in held)
+            entry = {
+                "dataset": dataset,
+                "contract_version": stream.contract.meta.version,
+                "since": {},
+                "read_started": now.isoformat(),
+                "fetched": len(held),
+                "raw": self.staging.put_records(batch, stream.name, records, chunk=CHUNK_RECORDS),
+                "replayed": {str(record.id): record.payload_hash for record in held},
+            }
+            self.staging.update(batch, status="extracted", streams={stream.name: entry})
+            log.info("quarantine_replay_staged", dataset=dataset, records=len(held))
+            return batch.batch_id
+
     def validate(self, batch_id: str, now: datetime | None = None) -> dict[str, dict[str, int]]:
         """Split each stream into valid rows (staged as Parquet) and quarantined records (stored with reasons)."""
-        from exchange.quarantine import quarantine_records, record_validation_run, withhold_values
+        from exchange.quarantine import (
+            payload_hash,
+            quarantine_records,
+            record_validation_run,
+            release_replayed,
+            withhold_values,
+        )
         from quality.runner import validate_frame
 
         now = now or datetime.now(UTC)
-        batch = self._batch(batch_id, after="extracted")
+        batch = self._batch(batch_id, after="extracted", reads_staging=True)
         with self._bound(batch):
             streams = {stream.name: stream for stream in self.source.streams}
             valid_keys: dict[str, set[str]] = {}
@@ -134,15 +189,19 @@ class Pipeline:
                 if len(contract.meta.primary_key) == 1:
                     valid_keys[contract.meta.key] = set(outcome.valid[contract.meta.primary_key[0]].astype(str))
                 reasons = Counter(reason for row_reasons in outcome.quarantined.values() for reason in row_reasons)
+                held = self._quarantined(stream, entry["raw"], outcome.quarantined) + [
+                    (["tombstone_unreadable"], mark) for mark in unreadable
+                ]
                 with self.engine.begin() as conn:
+                    if "replayed" in entry:  # still refused: held again, with the reasons it is refused for today
+                        release_replayed(conn, entry["replayed"], keep={payload_hash(record) for _, record in held})
                     quarantine_records(
                         conn,
                         dataset=contract.meta.key,
                         contract_version=contract.meta.version,
                         run_id=batch.run_id,
                         batch_id=batch_id,
-                        entries=self._quarantined(stream, entry["raw"], outcome.quarantined)
-                        + [(["tombstone_unreadable"], mark) for mark in unreadable],
+                        entries=held,
                         now=now,
                     )
                     withhold_values(
@@ -173,8 +232,11 @@ class Pipeline:
                     "reasons": dict(sorted(reasons.items())),
                     "valid_frame": self.staging.put_frame(batch, f"{name}.valid", outcome.valid),
                     "tombstones": self.staging.put_frame(batch, f"{name}.tombstones", tombstones) if marks else None,
-                    "is_complete": outcome.quarantined_count == 0 and not unreadable and entry["fetched"] > 0,
-                    "cursor_max": _cursor_max(contract, outcome.valid, streams[name]),
+                    "is_complete": outcome.quarantined_count == 0
+                    and not unreadable
+                    and entry["fetched"] > 0
+                    and "replayed" not in entry,
+                    "cursor_max": {} if "replayed" in entry else _cursor_max(contract, outcome.valid, streams[name]),
                 }
             self.staging.update(batch, status="validated", streams=entries)
             log.info("batch_validated", quarantined={name: e["quarantined"] for name, e in entries.items()})
@@ -188,11 +250,12 @@ class Pipeline:
         keeps the sequence range and event id of the attempt that did commit.
         """
         from exchange.publish import publish_frame
+        from exchange.quarantine import release_replayed
         from exchange.runs import run_publication
         from exchange.state import advance_watermark
 
         now = now or datetime.now(UTC)
-        batch = self._batch(batch_id, after="validated")
+        batch = self._batch(batch_id, after="validated", reads_staging=True)
         with self._bound(batch):
             entries: dict[str, dict[str, Any]] = {}
             with self.engine.begin() as conn:
@@ -208,6 +271,8 @@ class Pipeline:
                         tombstones=tombstones,
                         full_refresh=self.source.stream(name).full_refresh and entry["is_complete"],
                     )
+                    if "replayed" in entry:  # published now: out of quarantine, in the same transaction
+                        release_replayed(conn, entry["replayed"])
                     for partition, up_to in _watermarks_after(entry, batch.interval_end).items():
                         advance_watermark(
                             conn, self.source_name, name, up_to, run_id=batch.run_id, now=now, partition=partition
@@ -222,7 +287,8 @@ class Pipeline:
             return {name: _ints(entry) for name, entry in entries.items()}
 
     def notify(self, batch_id: str, now: datetime | None = None) -> dict[str, int]:
-        """Send what the outbox holds (this run's events and any an earlier run could not send).
+        """Send what the outbox holds (this run's events, any an earlier run could not send, and a stale alert for
+        each declared dataset whose source stopped publishing: ``waterhub.freshness``).
 
         An event that could not be sent stays pending with its error recorded, and the task fails so that Airflow
         retries it: subscribers must not wait for the next hourly run to hear of a change. The batch's status is
@@ -230,10 +296,12 @@ class Pipeline:
         """
         from exchange.errors import StoreUnavailableError
         from exchange.notify import MqttNotifier, dispatch_outbox
+        from waterhub.freshness import check_freshness
 
         now = now or datetime.now(UTC)
         batch = self._batch(batch_id, after="published")
         with self._bound(batch):
+            check_freshness(self.engine, self.settings, now=now, raise_events=True)  # any run sees any stale source
             sent = 0
             with MqttNotifier(self.settings.resolved_mqtt_url) as notifier:
                 while True:  # the outbox is read in pages; stop when a page sent nothing more
@@ -249,7 +317,11 @@ class Pipeline:
                         return {"sent": sent}
 
     def snapshot(self, batch_id: str, now: datetime | None = None) -> dict[str, str]:
-        """Write a Parquet snapshot of each dataset this batch touched, unless one exists for its sequence."""
+        """Write a Parquet snapshot of each dataset this batch touched, unless one exists for its sequence.
+
+        The run's last step: its staged objects are removed after it (nothing reads them again), and so is the
+        staging that failed runs left behind longer than ``STAGING_RETENTION_HOURS`` ago.
+        """
         from exchange.snapshots import write_snapshot
 
         now = now or datetime.now(UTC)
@@ -259,7 +331,10 @@ class Pipeline:
             for name, entry in batch.manifest["streams"].items():
                 result = write_snapshot(self.engine, self.store, _contract(entry), now=now)
                 entries[name] = {"snapshot": result.uri, "snapshot_seq": result.seq, "snapshot_created": result.created}
-            self.staging.update(batch, status="snapshotted", streams=entries)
+            batch = self.staging.update(batch, status="snapshotted", streams=entries)
+            removed = self.staging.remove(batch)
+            swept = self.staging.sweep(now=now, retention=timedelta(hours=self.settings.staging_retention_hours))
+            log.info("staging_removed", objects=removed, swept_batches=swept)
             return {name: entry["snapshot"] for name, entry in entries.items()}
 
     def changed_datasets(self, batch_id: str) -> list[str]:
@@ -314,11 +389,16 @@ class Pipeline:
             source=self.source_name, run_id=batch.run_id, batch_id=batch.batch_id
         )
 
-    def _batch(self, batch_id: str, *, after: str) -> Batch:
+    def _batch(self, batch_id: str, *, after: str, reads_staging: bool = False) -> Batch:
         batch = self.staging.get(batch_id)
         if _STEPS.index(batch.status) < _STEPS.index(after):
             raise BatchNotFoundError(
                 f"batch {batch_id} is {batch.status}, not yet {after}: run the earlier step of run {batch.run_id} first"
+            )
+        if reads_staging and batch.manifest.get(STAGING_REMOVED):
+            raise BatchNotFoundError(
+                f"batch {batch_id} was {batch.status} and its staged objects removed; "
+                f"clear run {batch.run_id} from extract to read the source again"
             )
         return batch
 

@@ -13,7 +13,16 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel, Field, SecretStr, create_model, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidatorFunctionWrapHandler,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.http.settings import PLACEHOLDER_SECRETS, HttpClientSettings, check_secret
@@ -54,7 +63,11 @@ class HubSettings(BaseSettings):
         pattern=HUB_ID_PATTERN,
         description="This hub's id in every change event (`source` urn:waterhub:ID); set a unique one in production",
     )
-    data_dir: Path = Field(Path("var"), description="Folder for the embedded database, objects and staging")
+    data_dir: Path = Field(
+        Path("var"),
+        description="Folder for the embedded database, objects and staging; a relative one is taken from the "
+        "directory the process starts in, and refused by DAG tasks that would write under it",
+    )
     database_url: SecretStr | None = Field(
         None, description="SQLAlchemy URL of the hub database; default SQLite file under DATA_DIR"
     )
@@ -71,11 +84,56 @@ class HubSettings(BaseSettings):
     )
     object_store_access_key: str | None = Field(None, description="Access key of an s3:// object store")
     object_store_secret_key: SecretStr | None = Field(None, description="Secret key of an s3:// object store")
+    airflow_api_url: str | None = Field(
+        None,
+        description="Base URL of Airflow's API server (http://host:8080), for `waterhub doctor` to ask its health; "
+        "unset: Airflow is not checked",
+    )
+    staging_retention_hours: float = Field(
+        72.0,
+        gt=0,
+        description="Staged objects of a run that never reached its snapshot (a failed run) are removed after this; "
+        "a snapshotted run's staging goes at once",
+    )
+    stale_after_intervals: float = Field(
+        2.0,
+        ge=1,
+        description="A dataset is stale (an event, and `waterhub datasets` says so) once its source has published "
+        "nothing for this many of its schedule's intervals (sources.toml)",
+    )
     http: HttpClientSettings = Field(default_factory=lambda: HttpClientSettings())
     gateway: GatewaySettings = Field(default_factory=lambda: GatewaySettings())
     api: ApiSettings = Field(default_factory=lambda: ApiSettings())
     webhooks: WebhookSettings = Field(default_factory=lambda: WebhookSettings())
     sharing: SharingSettings = Field(default_factory=lambda: SharingSettings())
+
+    _data_dir_given_relative: bool = PrivateAttr(default=False)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _absolute_data_dir(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> HubSettings:
+        """DATA_DIR made absolute once, when settings load, so every path under it means one place whatever
+        directory code later runs in; whether it was given relative is kept for ``require_absolute_data_dir``."""
+        settings = handler(data)
+        assert isinstance(settings, HubSettings)  # noqa: S101 - the handler builds this very model
+        if not settings.data_dir.is_absolute():
+            settings._data_dir_given_relative = True
+            object.__setattr__(settings, "data_dir", settings.data_dir.resolve())
+        return settings
+
+    def require_absolute_data_dir(self, who: str) -> None:
+        """Refuse a relative DATA_DIR where the hub would keep files under it (embedded database or object folder)
+        for ``who``: a scheduler's worker starts in whatever directory it likes, so its staging and snapshots
+        would land there, a different place on every machine and restart."""
+        uses_data_dir = self.database_url is None or self.object_store_url is None
+        if self._data_dir_given_relative and uses_data_dir:
+            from exchange.errors import StoreConfigError
+
+            raise StoreConfigError(
+                f"{who}: WATERHUB_DATA_DIR is relative (resolved here to {self.data_dir}), and the "
+                f"{'database' if self.database_url is None else 'object store'} would live under it; set "
+                "WATERHUB_DATA_DIR to an absolute path (or set WATERHUB_DATABASE_URL and WATERHUB_OBJECT_STORE_URL)"
+            )
 
     @field_validator("object_store_secret_key")
     @classmethod

@@ -39,7 +39,9 @@ The data: ``stations`` stations around Guangzhou and ``hours`` hourly samples pe
   (``21:00:03``); some station clocks run a few minutes fast, so a sample arrives up to four minutes before its
   hour ends by the bureau's clock. Otherwise a sample is sent (``updated_at``) 1 to 10 minutes after its hour.
 
-``advance`` adds complete hours (every station, stamped on the hour, nothing planted) and corrections.
+``advance`` adds complete hours (every station, stamped on the hour, nothing planted) and corrections. ``follow``
+makes the feed live: before each page the simulated period catches up with a clock (``live_end``), so a scheduler
+polling it finds new hours and some corrected ones, as it would at the bureau.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ import json
 import math
 import random
 import secrets
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -156,6 +159,16 @@ def beijing_text(value: datetime) -> str:
 def parse_beijing(text: str) -> datetime:
     """The bureau's time text as an aware UTC datetime (raises ``ValueError`` for another format)."""
     return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=BEIJING).astimezone(UTC)
+
+
+LIVE_LAG = timedelta(minutes=20)
+"""How long after an hour ends the live feed shows it: a sample is sent up to 10 minutes after its hour, and a
+correction made in an hour up to 20 minutes after it, so nothing served is ever stamped later than the clock."""
+
+
+def live_end(now: datetime) -> datetime:
+    """End of the simulated period at ``now`` in live mode: the last hour whose reports are all in by then."""
+    return (now - LIVE_LAG).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 class BadKind(StrEnum):
@@ -447,6 +460,9 @@ class WaterQualitySimulator(HttpSimulator):
         self._stations: list[_Json] = []
         self._profiles: dict[str, _Station] = {}
         self._last_results: dict[tuple[str, str], _Reading] = {}
+        self._clock: Callable[[], datetime] | None = None
+        self._corrections_per_hour = 0
+        self._catching_up = threading.Lock()
         first_hour = self._end - timedelta(hours=hours)
         self._storms = [  # (start, duration in hours): one per three days of the initial period
             (
@@ -499,11 +515,7 @@ class WaterQualitySimulator(HttpSimulator):
         unique; only samples whose pH is valid are corrected, never planted ones or duplicated ones.
         """
         with self._lock:
-            earlier = [
-                s
-                for s in self._samples
-                if s.kind is None and not s.is_duplicated and s.outcomes["ph"].status is FactorStatus.VALID
-            ]
+            earlier = self._correctable()
             if corrections > len(earlier):
                 raise ValueError(f"only {len(earlier)} samples can be corrected, not {corrections}")
             for _ in range(hours):
@@ -511,6 +523,33 @@ class WaterQualitySimulator(HttpSimulator):
                 self._end += timedelta(hours=1)
             for sample in self._rng.sample(earlier, corrections):
                 self._correct(sample)
+
+    def follow(self, clock: Callable[[], datetime], corrections_per_hour: int = 2) -> None:
+        """Live mode: before each page, add the hours that ended by ``clock()`` (``live_end``), with
+        ``corrections_per_hour`` earlier samples corrected per hour added (fewer if fewer can be)."""
+        if corrections_per_hour < 0:
+            raise ValueError(f"corrections_per_hour must be at least 0, not {corrections_per_hour}")
+        self._clock = clock
+        self._corrections_per_hour = corrections_per_hour
+
+    def _catch_up(self) -> None:
+        """Move the period to the live clock; one request at a time, so two pages never add the same hour."""
+        if self._clock is None:
+            return
+        with self._catching_up:
+            hours = int((live_end(self._clock()) - self._end) / timedelta(hours=1))
+            if hours > 0:
+                with self._lock:
+                    correctable = len(self._correctable())
+                self.advance(hours, corrections=min(hours * self._corrections_per_hour, correctable))
+
+    def _correctable(self) -> list[_Sample]:
+        """Samples a correction may touch: published ones with a valid pH, never planted or duplicated ones."""
+        return [
+            s
+            for s in self._samples
+            if s.kind is None and not s.is_duplicated and s.outcomes["ph"].status is FactorStatus.VALID
+        ]
 
     def _correct(self, sample: _Sample) -> None:
         ph = sample.outcomes["ph"].value
@@ -796,6 +835,7 @@ class WaterQualitySimulator(HttpSimulator):
             return Answer(400, self._error(400, f"page must be >= 1 and page_size between 1 and {MAX_PAGE_SIZE}"), {})
         if repeat_previous:
             page -= 1
+        self._catch_up()
         with self._lock:
             if path == STATIONS_PATH:
                 items = self._sorted_stations()

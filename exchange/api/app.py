@@ -8,13 +8,15 @@ Every path but ``/healthz``, ``/readyz``, the OpenAPI document and signed sharin
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
+from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
 from exchange.api.deps import ApiContext, Lineage
+from exchange.api.metrics import install_metrics
 from exchange.api.problems import install_problem_handlers
 from exchange.api.routes import changes, datasets, health, rows, sharing, snapshots, subscriptions
 from exchange.api.settings import ApiSettings
@@ -43,7 +45,9 @@ def create_app(
     webhooks: WebhookSettings | None = None,
     hub_id: str = "local",
     sharing_settings: SharingSettings | None = None,
+    collectors: Sequence[Collector] = (),
 ) -> FastAPI:
+    """``collectors`` join the API's own request metrics at ``/metrics`` (the hub's dataset figures)."""
     app = FastAPI(title="waterhub consumer API", version="1", description=_DESCRIPTION)
     sharing_settings = sharing_settings or SharingSettings()
     key = sharing_settings.signing_key
@@ -70,4 +74,5 @@ def create_app(
     )
     for router in routers:
         app.include_router(router)
+    install_metrics(app, collectors)
     return app

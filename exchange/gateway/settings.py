@@ -26,3 +26,6 @@ class GatewaySettings(BaseModel):
     batch_time_ms: int = Field(20, ge=1, description="Longest wait for a batch to fill after its first message")
     offline_check_s: float = Field(30.0, gt=0, description="How often silent devices are looked for")
     backoff_max_s: float = Field(30.0, gt=0, description="Longest wait between two attempts to reach the database")
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="Port of the gateway's Prometheus /metrics (all addresses); unset: none"
+    )

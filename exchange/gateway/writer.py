@@ -42,6 +42,8 @@ class BatchOutcome:
     quarantined: int
     replies: tuple[tuple[str, bytes], ...]
     changed_datasets: tuple[str, ...]
+    changed_rows: dict[str, int]
+    """Rows changed per dataset (inserted, updated or deleted), for the gateway's counters."""
 
 
 def commit_batch(engine: Engine, messages: Sequence[Message], *, run_id: str, now: datetime) -> BatchOutcome:
@@ -55,6 +57,7 @@ def commit_batch(engine: Engine, messages: Sequence[Message], *, run_id: str, no
         latest = _latest_rows(interpretations)
         published = quarantined = 0
         changed: list[str] = []
+        changed_rows: dict[str, int] = {}
         for contract, rows in latest.items():
             good, withheld, bad = _judge(contract, rows)
             quarantined += quarantine_records(
@@ -82,6 +85,7 @@ def commit_batch(engine: Engine, messages: Sequence[Message], *, run_id: str, no
                 published += result.changed
                 if result.changed:
                     changed.append(contract.meta.key)
+                    changed_rows[contract.meta.key] = result.changed
         for message, interpretation in zip(messages, interpretations, strict=True):
             if interpretation.rejected:
                 where = parse_up_topic(message.topic)
@@ -102,7 +106,7 @@ def commit_batch(engine: Engine, messages: Sequence[Message], *, run_id: str, no
         if record_seen(conn, known, seen, run_id=run_id, now=now) is not None:
             changed.append("devices.status")
     replies = tuple(reply for interpretation in interpretations for reply in interpretation.replies)
-    return BatchOutcome(published, quarantined, replies, tuple(changed))
+    return BatchOutcome(published, quarantined, replies, tuple(changed), changed_rows)
 
 
 def _device_id(topic: str) -> str | None:

@@ -19,7 +19,16 @@ from typing import Literal
 
 import exchange.webhooks.alert_kinds
 
-__all__ = ["Alert", "AlertRenderer", "ChangedRow", "alert_datasets", "alert_renderer", "beijing_time", "render_alerts"]
+__all__ = [
+    "Alert",
+    "AlertRenderer",
+    "ChangedRow",
+    "alert_datasets",
+    "alert_renderer",
+    "beijing_time",
+    "render_alerts",
+    "stale_alert",
+]
 
 Severity = Literal["warning", "info", "comment"]
 """WeCom markdown's three font colours: warning (orange-red), info (green), comment (grey)."""
@@ -76,6 +85,21 @@ def alert_datasets() -> set[str]:
     """Every dataset some renderer is registered for (a test holds each to a registered contract)."""
     _load()
     return set(_RENDERERS)
+
+
+def stale_alert(dataset: str, detail: Mapping[str, object]) -> Alert:
+    """A dataset whose source has not published within its expected interval (``exchange.freshness``)."""
+    last = detail.get("last_run_at")
+    interval = detail.get("expected_interval_s")
+    minutes = f"{float(interval) / 60:g}" if isinstance(interval, int | float) else "—"
+    return Alert(
+        "warning",
+        f"数据过期：{dataset}",
+        (
+            f"来源 {detail.get('source', '—')} 应每 {minutes} 分钟发布一次",
+            f"最后发布 {beijing_time(datetime.fromisoformat(last) if isinstance(last, str) else None)}（北京时间）",
+        ),
+    )
 
 
 def beijing_time(value: object) -> str:

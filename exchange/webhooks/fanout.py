@@ -35,8 +35,18 @@ from exchange.api.deps import published_contract
 from exchange.db import upsert_insert
 from exchange.errors import InvalidQueryError
 from exchange.notify import cloud_event
-from exchange.tables import SEQ_COLUMN, change_log, dataset_table, deliveries, grants, outbox, subscriptions, tokens
-from exchange.webhooks.alerts import ChangedRow, alert_datasets, render_alerts
+from exchange.tables import (
+    CHANGED_EVENT_TYPE,
+    SEQ_COLUMN,
+    change_log,
+    dataset_table,
+    deliveries,
+    grants,
+    outbox,
+    subscriptions,
+    tokens,
+)
+from exchange.webhooks.alerts import ChangedRow, alert_datasets, render_alerts, stale_alert
 
 __all__ = ["fan_out"]
 
@@ -144,6 +154,12 @@ def _messages(
 ) -> list[tuple[str, str, tuple[int, int]]]:
     """(message id, body, seq range) of each delivery ``event`` makes for ``sub``; none when it tells it nothing."""
     event_id, row_filter = str(event["event_id"]), sub["row_filter"]
+    if (event.get("event_type") or CHANGED_EVENT_TYPE) != CHANGED_EVENT_TYPE:
+        # Not about rows (a stale source): it tells every subscriber of the dataset the same, filtered or not.
+        seqs = (int(event["first_seq"]), int(event["last_seq"]))
+        if sub["channel"] == "wecom":
+            return [(event_id, stale_alert(event["dataset"], json.loads(event["detail"] or "{}")).markdown(), seqs)]
+        return [(event_id, _event_json(event, hub_id), seqs)]
     if sub["channel"] == "wecom":
         if event["dataset"] not in alert_datasets():
             return []

@@ -557,3 +557,51 @@ def test_the_simulator_refuses_sizes_and_times_it_cannot_simulate() -> None:
         WaterQualitySimulator(api_key="k", stations=0)
     with pytest.raises(ValueError, match="corrected"):
         WaterQualitySimulator(api_key="k", stations=1, hours=1, bad_share=0).advance(corrections=2)
+
+
+class _Clock:
+    """A clock the test moves by hand: live mode must follow it, not the wall clock."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _served_samples(base_url: str, api_key: str) -> list[dict[str, object]]:
+    answer = httpx.get(
+        f"{base_url}/api/v1/samples", params={"page": 1, "page_size": 10_000}, headers={"X-Api-Key": api_key}
+    )
+    assert answer.status_code == 200
+    items: list[dict[str, object]] = json.loads(answer.content)["data"]["items"]
+    return items
+
+
+def test_a_live_feed_follows_its_clock_with_new_hours_and_corrections_never_stamped_ahead_of_it() -> None:
+    start = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+    clock = _Clock(start)
+    # The feed at 09:30 shows hours up to the one that ended at 09:00: its reports (up to 10 min late) are all in.
+    sim = WaterQualitySimulator(seed=3, api_key="k", stations=4, hours=6, end=datetime(2026, 11, 23, 9, tzinfo=UTC))
+    sim.follow(clock, corrections_per_hour=2)
+    with sim.serve() as running:
+        first = _served_samples(running.base_url, "k")
+        clock.now = start + timedelta(minutes=40)  # 10:10: the 09:00-10:00 hour's reports may still be arriving
+        unchanged = _served_samples(running.base_url, "k")
+        clock.now = start + timedelta(hours=2, minutes=5)  # 11:35: two more hours are in
+        later = _served_samples(running.base_url, "k")
+
+    assert unchanged == first
+    stations = sim.truth.station_codes()  # the real stations, not a planted unknown code
+    before = {json.dumps(record, sort_keys=True) for record in first}
+    after = {json.dumps(record, sort_keys=True) for record in later}
+    added = [json.loads(text) for text in after - before]
+    replaced = [json.loads(text) for text in before - after]
+    new_hours = {datetime(2026, 11, 23, 9, tzinfo=UTC), datetime(2026, 11, 23, 10, tzinfo=UTC)}
+    fresh = {sample_key(record) for record in added if sample_key(record)[1] in new_hours}
+    assert fresh == {(code, hour) for code in stations for hour in new_hours}
+    corrections = [record for record in added if sample_key(record)[1] not in new_hours]
+    assert len(corrections) == len(replaced) == 4  # two per hour that passed, each replacing its earlier version
+    assert {sample_key(record) for record in corrections} == {sample_key(record) for record in replaced}
+    latest = max(parse_beijing(str(record["updated_at"])) for record in later)
+    assert latest <= clock.now

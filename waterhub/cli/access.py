@@ -9,11 +9,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy import Engine
 
-from exchange.db import make_engine
 from exchange.errors import AccessError
-from exchange.tables import ensure_schema
+from waterhub.cli.hub import existing_hub, migrated_hub
 from waterhub.cli.output import emit_json, fail, print_table, stdout
 from waterhub.settings import Settings
 
@@ -37,12 +35,6 @@ _FILTER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=|>=|<=|>|<)\s*(.+?)\s*$"
 _OPS = {"=": "eq", ">=": "gte", "<=": "lte", ">": "gt", "<": "lt"}
 
 
-def _engine() -> Engine:
-    engine = make_engine(Settings().resolved_database_url)
-    ensure_schema(engine)
-    return engine
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -52,7 +44,7 @@ def list_departments(as_json: JsonFlag = False) -> None:
     """Registered departments, by code."""
     from exchange.access.departments import list_departments as listed
 
-    found = listed(_engine())
+    found = listed(existing_hub())
     if as_json:
         emit_json([asdict(department) for department in found])
         return
@@ -69,12 +61,12 @@ def add(
     from exchange.access.departments import add_department, seed_departments
 
     if builtin:
-        stdout.print(f"{seed_departments(_engine(), now=_now())} department(s) added")
+        stdout.print(f"{seed_departments(migrated_hub(), now=_now())} department(s) added")
         return
     if code is None or name is None:
         raise fail("give a CODE and a NAME, or --builtin", "waterhub departments add tianhe-water 天河区水务局")
     try:
-        added = add_department(_engine(), code, name, now=_now())
+        added = add_department(migrated_hub(), code, name, now=_now())
     except ValueError as exc:
         raise fail(str(exc), "codes look like tianhe-water") from exc
     stdout.print(f"{'added' if added else 'renamed'} {code}")
@@ -86,7 +78,7 @@ def remove(code: Annotated[str, typer.Argument(help="The department's code")]) -
     from exchange.access.departments import remove_department
 
     try:
-        revoked = remove_department(_engine(), code, now=_now())
+        revoked = remove_department(migrated_hub(), code, now=_now())
     except AccessError as exc:
         raise fail(str(exc), "`waterhub departments list` shows the codes") from exc
     stdout.print(f"removed {code}; {revoked} token(s) revoked")
@@ -145,7 +137,8 @@ def create(
         for key in keys[1:]:  # the filter must fit every granted dataset's contract
             for item in parsed:
                 parse_condition(get_contract(key), *item)
-        issued = create_token(_engine(), department, keys, row_filter=conditions, expires_at=now + lifetime, now=now)
+        engine = migrated_hub()
+        issued = create_token(engine, department, keys, row_filter=conditions, expires_at=now + lifetime, now=now)
     except (ValueError, AccessError, ContractError) as exc:
         raise fail(
             str(exc), "waterhub tokens create --department tianhe-water --datasets water_quality.stations"
@@ -173,7 +166,7 @@ def revoke(token_id: Annotated[str, typer.Argument(help="The token's id (the par
     from exchange.access.tokens import revoke_token
 
     try:
-        revoke_token(_engine(), token_id, now=_now())
+        revoke_token(migrated_hub(), token_id, now=_now())
     except AccessError as exc:
         raise fail(str(exc), "`waterhub tokens list` shows token ids") from exc
     stdout.print(f"revoked {token_id}")
@@ -184,7 +177,7 @@ def list_tokens(as_json: JsonFlag = False) -> None:
     """Tokens (ids only, never secrets), their department, datasets and expiry."""
     from exchange.access.tokens import list_tokens as listed
 
-    found = listed(_engine())
+    found = listed(existing_hub())
     if as_json:
         emit_json([asdict(token) for token in found])
         return

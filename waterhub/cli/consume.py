@@ -2,42 +2,75 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy import Engine
 
-from exchange.db import make_engine
 from exchange.errors import UnknownDatasetError
-from exchange.tables import ensure_schema
-from waterhub.cli.output import emit_json, fail, print_table
+from waterhub.cli.hub import database_caption, existing_hub
+from waterhub.cli.output import emit_json, fail, print_table, shown
 from waterhub.settings import Settings
+
+if TYPE_CHECKING:
+    from exchange.freshness import Freshness
 
 __all__ = ["changes", "datasets"]
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout")]
 
 
-def _engine() -> Engine:
-    engine = make_engine(Settings().resolved_database_url)
-    ensure_schema(engine)
-    return engine
-
-
 def datasets(as_json: JsonFlag = False) -> None:
-    """Every published dataset: contract version, rows, last sequence, last publish, quarantined records."""
+    """Every published dataset: contract version, rows, last sequence, last publish, quarantined records, and
+    whether its source publishes on time (stale: nothing for STALE_AFTER_INTERVALS of its schedule)."""
     from exchange.consumer import list_datasets
+    from waterhub.freshness import check_freshness
 
-    summaries = list_datasets(_engine())
+    settings = Settings()
+    engine = existing_hub(settings)
+    summaries = list_datasets(engine)
+    now = datetime.now(UTC)
+    freshness = {f.dataset: f for f in check_freshness(engine, settings, now=now, raise_events=False)}
     if as_json:
-        emit_json([asdict(summary) for summary in summaries])
+        emit_json([asdict(summary) | _freshness_fields(freshness.get(summary.key)) for summary in summaries])
         return
     print_table(
         "Datasets",
-        ["dataset", "contract", "rows", "last seq", "last published (UTC)", "quarantined"],
-        [[s.key, s.contract_version, s.rows, s.last_seq, s.last_published_at, s.quarantined] for s in summaries],
+        ["dataset", "contract", "rows", "last seq", "last published (UTC)", "quarantined", "source runs"],
+        [
+            [
+                s.key,
+                s.contract_version,
+                s.rows,
+                s.last_seq,
+                s.last_published_at,
+                s.quarantined,
+                _runs(freshness, s.key),
+            ]
+            for s in summaries
+        ],
+        caption=database_caption(engine),
     )
+
+
+def _freshness_fields(found: Freshness | None) -> dict[str, object]:
+    if found is None:
+        return {"stale": None, "last_run_at": None}
+    return {"stale": found.stale, "last_run_at": found.last_run_at}
+
+
+def _runs(freshness: Mapping[str, Freshness], key: str) -> str:
+    """``stale`` or ``on time``, with the source's last run and how often it should run; blank for a dataset no
+    scheduled source publishes (the device gateway's)."""
+    found = freshness.get(key)
+    if found is None or found.expected_interval is None:
+        return ""
+    if found.last_run_at is None:
+        return "never run"
+    state = "STALE" if found.stale else "on time"
+    return f"{state}: last {shown(found.last_run_at)}, every {found.expected_interval}"
 
 
 def changes(
@@ -50,7 +83,7 @@ def changes(
     from exchange.consumer import changes_since
 
     try:
-        entries = changes_since(_engine(), dataset, since, limit=limit)
+        entries = changes_since(existing_hub(), dataset, since, limit=limit)
     except UnknownDatasetError as exc:
         raise fail(str(exc), "run `waterhub datasets` to see what is published") from exc
     except ValueError as exc:

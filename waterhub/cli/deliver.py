@@ -12,13 +12,11 @@ __all__ = ["deliver"]
 
 def deliver() -> None:
     """Send subscribers' webhooks and WeCom alerts from the outbox, with retries, until stopped."""
-    from exchange.db import make_engine
-    from exchange.tables import ensure_schema
     from exchange.webhooks.worker import DeliveryWorker
+    from waterhub.cli.hub import migrated_hub
 
     settings = Settings()
-    engine = make_engine(settings.resolved_database_url)
-    ensure_schema(engine)
+    engine = migrated_hub(settings)
     worker = DeliveryWorker(engine, settings.webhooks, settings.hub_id)
 
     async def until_stopped() -> None:

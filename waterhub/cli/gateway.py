@@ -27,7 +27,16 @@ def gateway() -> None:
 
     signal.signal(signal.SIGTERM, ask_to_stop)
     signal.signal(signal.SIGINT, ask_to_stop)
+    service = Gateway(engine, settings.resolved_mqtt_url, settings.gateway, hub_id=settings.hub_id)
+    metrics = None
+    if settings.gateway.metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        metrics, _thread = start_http_server(settings.gateway.metrics_port, registry=service.metrics.registry)
     try:
-        Gateway(engine, settings.resolved_mqtt_url, settings.gateway, hub_id=settings.hub_id).run(stop)
+        service.run(stop)
     finally:
+        if metrics is not None:
+            metrics.shutdown()
+            metrics.server_close()
         engine.dispose()

@@ -11,7 +11,22 @@ from typing import Annotated
 
 import typer
 
-from waterhub.cli import access, broker, consume, contracts, decode, deliver, demo, gateway, serve, sharing, simulate
+from waterhub.cli import (
+    access,
+    backup,
+    broker,
+    consume,
+    contracts,
+    decode,
+    deliver,
+    demo,
+    doctor,
+    gateway,
+    quarantine,
+    serve,
+    sharing,
+    simulate,
+)
 from waterhub.cli.output import fail, one_line
 from waterhub.logs import configure_logging
 
@@ -30,12 +45,16 @@ app.add_typer(access.departments_app, name="departments")
 app.add_typer(access.tokens_app, name="tokens")
 app.add_typer(serve.app, name="serve")
 app.add_typer(sharing.app, name="sharing")
+app.add_typer(quarantine.app, name="quarantine")
 app.command("datasets")(consume.datasets)
 app.command("changes")(consume.changes)
 app.command("broker")(broker.broker)
 app.command("demo")(demo.demo)
 app.command("gateway")(gateway.gateway)
 app.command("deliver")(deliver.deliver)
+app.command("doctor")(doctor.doctor)
+app.command("backup")(backup.backup)
+app.command("restore")(backup.restore)
 
 _DEBUG = "--debug"
 

@@ -44,8 +44,10 @@ def one_line(text: str, limit: int = 400) -> str:
     return first if len(first) <= limit else f"{first[:limit]}…"
 
 
-def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    table = Table(title=title)
+def print_table(
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[object]], caption: str | None = None
+) -> None:
+    table = Table(title=title, caption=caption)
     for position, column in enumerate(columns):
         table.add_column(column, no_wrap=position == 0)
     for row in rows:

@@ -31,16 +31,14 @@ def sync(
     from sqlalchemy import select
 
     from exchange.api.deps import published_contract
-    from exchange.db import make_engine
     from exchange.errors import ExchangeError
     from exchange.objects import open_object_store
     from exchange.sharing.delta import sync_dataset
     from exchange.tables import datasets as published
-    from exchange.tables import ensure_schema
+    from waterhub.cli.hub import migrated_hub
 
     settings = Settings()
-    engine = make_engine(settings.resolved_database_url)
-    ensure_schema(engine)
+    engine = migrated_hub(settings)
     store = open_object_store(settings.resolved_object_store_url, settings.object_store_credentials)
     with engine.connect() as conn:
         query = select(published.c.key, published.c.contract_version)

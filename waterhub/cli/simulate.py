@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, cast, get_args
 
 import typer
@@ -40,20 +41,36 @@ def sources(
     ] = None,
     stations: Annotated[int, typer.Option(help="Number of stations")] = 20,
     hours: Annotated[int, typer.Option(help="Hours of samples per station")] = 48,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Follow the clock: the feed ends at the last hour reported by now, and each hour that passes adds "
+            "a sample per station and corrects earlier ones; without it the feed is fixed",
+        ),
+    ] = False,
+    corrections_per_hour: Annotated[
+        int, typer.Option(min=0, help="With --live: earlier samples corrected per hour that passes")
+    ] = 2,
 ) -> None:
     """Serve the bureau's water-quality API simulator until Ctrl-C."""
     from connectors.water_quality import WaterQualitySimulator
     from connectors.water_quality.settings import WaterQualitySourceSettings
+    from connectors.water_quality.simulator import DEFAULT_END, live_end
 
     block = Settings().source_settings("water_quality", WaterQualitySourceSettings)
     key = api_key or block.api_key.get_secret_value()
-    simulator = WaterQualitySimulator(seed=seed, api_key=key, stations=stations, hours=hours)
+    end = live_end(datetime.now(UTC)) if live else DEFAULT_END
+    simulator = WaterQualitySimulator(seed=seed, api_key=key, stations=stations, hours=hours, end=end)
+    if live:
+        simulator.follow(lambda: datetime.now(UTC), corrections_per_hour=corrections_per_hour)
     truth = simulator.truth
     with simulator.serve(host=host, port=port) as running:
         stdout.print(f"water_quality simulator listening on [bold]{running.base_url}[/]", soft_wrap=True)
         stdout.print(
             f"{len(truth.stations)} stations, {len(truth.samples)} samples ({len(truth.planted)} planted bad) "
-            f"up to {simulator.end:%Y-%m-%d %H:%M}Z; send the key in X-Api-Key. Ctrl-C stops.",
+            f"up to {simulator.end:%Y-%m-%d %H:%M}Z{', live' if live else ''}; send the key in X-Api-Key. "
+            "Ctrl-C stops.",
             soft_wrap=True,
         )
         sys.stdout.flush()
