@@ -230,6 +230,11 @@ devices = Table(
     Column("credential_hash", Text, comment="Broker password hash (Mosquitto PBKDF2-SHA512 form); never the secret"),
     Column("expected_interval_s", Integer, nullable=False, comment="How often the device should report"),
     Column("last_seen_at", UtcDateTime, comment="When the gateway last committed a message from it"),
+    Column(
+        "registered_at",
+        UtcDateTime,
+        comment="When it was registered: a device never heard from goes offline twice its interval after this",
+    ),
     Column("state", String(8), nullable=False, default="online", comment="online, or offline when silent too long"),
     comment="Device registry: a message from a device not listed here is quarantined as unknown.",
 )
