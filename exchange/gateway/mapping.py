@@ -13,8 +13,9 @@ Mapping choices (reference 1.9, marked [P] there), each made once here:
 - Levels and flows go to the reservoir table at a reservoir (station type ``K``, or a message with ``ZU``, ``ZB``
   or ``QA``) and to the river table elsewhere. ``F5`` (DRZ1) fills the stage at its five-minute times; an explicit
   ``Z``/``ZU`` at the same time wins.
-- HJ 212 hourly data (2061) becomes a ``water_quality.samples`` row (``-Avg`` and ``-Flag`` per factor). Other data
-  packets (real-time, minute, daily) have no dataset yet and are quarantined whole, to be replayed when one exists.
+- HJ 212 hourly data (2061) becomes a ``water_quality.samples`` row (``-Avg`` and ``-Flag`` per factor). Other
+  packets (real-time, minute and daily data, status and run-time uploads, any other command) have no dataset yet
+  and are quarantined whole, to be replayed when one exists; the answer they ask for is still sent.
 - A row's ``updated_at`` is when the device sent it (SL 651 send time, HJ 212 ``QN``, JSON ``device_time``, else the
   observation time), never when the hub received it: a redelivery is then the same row, and a later correction
   from another system is newer.
@@ -147,7 +148,7 @@ def _sl651(where: DeviceTopic, payload: bytes, device: Device, now: datetime) ->
         m in _RESERVOIR_MARKERS for m, _, _ in named
     )
     rows = _hydrology_rows(device.station_code, named, reservoir, updated_at=body.sent_at, source="device:sl651")
-    if not rows and observations:
+    if not rows:  # nothing mapped, or nothing sent at all: kept, not silently dropped
         detail: dict[str, object] = {"payload_hex": payload.hex(), "detail": "no element of this report has a column"}
         return [], [(("no_mapped_element",), detail)], replies
     return rows, [], replies
@@ -205,8 +206,6 @@ def _hj212(where: DeviceTopic, payload: bytes, device: Device, now: datetime) ->
         answer = hj212.required_response(packet)
         if answer is not None:
             replies.append((down_topic("hj212", where.device_id), hj212.encode_packet(answer).encode("ascii")))
-        if packet.cn not in hj212.DATA_COMMANDS:
-            continue
         if packet.cn != _DATA_HOURLY:
             detail: dict[str, object] = {"packet": hj212.encode_packet(packet, line_end=False), "detail": "no dataset"}
             rejected.append((("hj212_no_dataset_for_cn",), detail))
