@@ -240,6 +240,19 @@ devices = Table(
 )
 
 
+device_packets = Table(
+    "device_packets",
+    metadata,
+    Column("device_id", String(64), primary_key=True),
+    Column("function", Integer, primary_key=True, comment="SL 651 function code of the transfer"),
+    Column("total", Integer, primary_key=True, comment="Packets in the transfer"),
+    Column("sequence", Integer, primary_key=True, comment="This packet's number, from 1"),
+    Column("payload", Text, nullable=False, comment="The packet as received, hex"),
+    Column("received_at", UtcDateTime, nullable=False),
+    comment="Packets of SL 651 multi-packet transfers waiting for the rest; removed once the transfer is read.",
+)
+
+
 departments = Table(
     "departments",
     metadata,

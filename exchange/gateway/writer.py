@@ -1,5 +1,6 @@
-"""One micro-batch of device messages → one transaction: rows judged and published, poison quarantined, devices
-marked seen. The caller acknowledges the batch's messages only after ``commit_batch`` returns.
+"""One micro-batch of device messages → one transaction: rows judged and published, poison quarantined, packets of
+SL 651 multi-packet transfers kept until their transfer is whole (``packets``), devices marked seen. The caller
+acknowledges the batch's messages only after ``commit_batch`` returns.
 
 Rows go through ``publish_frame``, the hub's one write path (upsert, change log, outbox). Within a batch two rows
 with one key (a device's resend, a redelivery, two reports of one hour) are reduced to one once judged: the later
@@ -8,15 +9,16 @@ with one key (a device's resend, a redelivery, two reports of one hour) are redu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from contracts import Contract
-from exchange.gateway.mapping import Interpretation, Row, interpret
-from exchange.gateway.registry import load_devices, record_seen
+from exchange.gateway.mapping import Interpretation, Row, interpret, interpret_transfer, sl651_packet
+from exchange.gateway.packets import gather_packet
+from exchange.gateway.registry import Device, load_devices, record_seen
 from exchange.gateway.topics import parse_up_topic
 from exchange.publish import publish_frame
 from exchange.quarantine import WithheldValue, quarantine_records, withhold_values
@@ -49,9 +51,7 @@ def commit_batch(engine: Engine, messages: Sequence[Message], *, run_id: str, no
     ids = {where.device_id for message in messages if (where := parse_up_topic(message.topic)) is not None}
     with engine.begin() as conn:
         known = load_devices(conn, ids)
-        interpretations = [
-            interpret(m.topic, m.payload, known.get(_device_id(m.topic) or ""), now=m.received_at) for m in messages
-        ]
+        interpretations = [_interpret(conn, message, known) for message in messages]
         latest = _rows_by_contract(interpretations)
         published = quarantined = 0
         changed: list[str] = []
@@ -103,6 +103,19 @@ def commit_batch(engine: Engine, messages: Sequence[Message], *, run_id: str, no
             changed.append("devices.status")
     replies = tuple(reply for interpretation in interpretations for reply in interpretation.replies)
     return BatchOutcome(published, quarantined, replies, tuple(changed))
+
+
+def _interpret(conn: Connection, message: Message, known: Mapping[str, Device]) -> Interpretation:
+    """``mapping.interpret``, except that a packet of an SL 651 multi-packet transfer waits for the rest, and the
+    packet that completes its transfer stands for the whole."""
+    device = known.get(_device_id(message.topic) or "")
+    frame = sl651_packet(message.topic, message.payload) if device is not None else None
+    if device is None or frame is None:
+        return interpret(message.topic, message.payload, device, now=message.received_at)
+    packets = gather_packet(conn, device.device_id, frame, message.payload, received_at=message.received_at)
+    if packets is None:
+        return Interpretation(device_id=device.device_id)  # held: nothing to store or answer yet
+    return interpret_transfer(message.topic, packets, device, now=message.received_at)
 
 
 def _device_id(topic: str) -> str | None:
