@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import count
@@ -27,7 +28,7 @@ from connectors.protocols import DecodeError, hj212, sl651
 from connectors.protocols.sl651 import crc16_modbus
 from contracts.water_quality import FACTOR_CODES, WaterQualitySample
 from exchange.gateway.mapping import interpret
-from exchange.gateway.registry import Device, register_device
+from exchange.gateway.registry import Device, register_devices
 from exchange.gateway.topics import up_topic
 from exchange.gateway.writer import Message, commit_batch
 from exchange.tables import dataset_table, device_packets, quarantine, withheld
@@ -153,16 +154,7 @@ _SETTINGS = settings(
 @_SETTINGS
 @given(batch=_batch())
 def test_every_hostile_message_is_stored_or_quarantined(pg_engine: Engine, batch: list[tuple[Device, bytes]]) -> None:
-    with pg_engine.begin() as conn:
-        for device in {device for device, _ in batch}:
-            register_device(
-                conn,
-                device_id=device.device_id,
-                protocol=device.protocol,
-                station_code=device.station_code,
-                expected_interval_s=3600,
-                now=NOW,
-            )
+    _register(pg_engine, {device for device, _ in batch})
     messages = [
         Message(mid, 1, up_topic(device.protocol, device.device_id), payload, NOW + timedelta(seconds=mid))
         for mid, (device, payload) in enumerate(batch)
@@ -178,6 +170,11 @@ def test_every_hostile_message_is_stored_or_quarantined(pg_engine: Engine, batch
         if not meant.rows:
             accounted = quarantined or _keep_alive(payload) or _held(pg_engine, device.device_id, payload)
             assert accounted, f"{payload!r} neither stored, quarantined nor held for its transfer"
+
+
+def _register(engine: Engine, network: Iterable[Device]) -> None:
+    with engine.begin() as conn:
+        register_devices(conn, network, expected_interval_s=3600, now=NOW)
 
 
 def _keep_alive(payload: bytes) -> bool:
@@ -229,15 +226,7 @@ def test_two_stamps_of_one_hour_in_one_batch_are_one_sample(pg_engine: Engine) -
     """A drifting logger clock stamps one hour's sample a second after the hour, then its resend a second before
     (trap 20): the contract reads both as the 08:00 sample, so they are one row, the later sent winning."""
     device = _device("hj212")
-    with pg_engine.begin() as conn:
-        register_device(
-            conn,
-            device_id=device.device_id,
-            protocol="hj212",
-            station_code=device.station_code,
-            expected_interval_s=3600,
-            now=NOW,
-        )
+    _register(pg_engine, [device])
     hour = datetime(2026, 11, 1, 0, tzinfo=UTC)  # 08:00 in Beijing
     late = _hourly(device, hour + timedelta(seconds=1), "20261101090500000", "7.1")
     early = _hourly(device, hour - timedelta(seconds=1), "20261101091000000", "7.4")
@@ -254,15 +243,7 @@ def test_an_impossible_reading_is_withheld_and_its_sample_published(pg_engine: E
     """pH 99 cannot be (the contract's range is 0-14): the factor is withheld with the value as sent, exactly as
     decoded, and the rest of the sample is published."""
     device = _device("hj212")
-    with pg_engine.begin() as conn:
-        register_device(
-            conn,
-            device_id=device.device_id,
-            protocol="hj212",
-            station_code=device.station_code,
-            expected_interval_s=3600,
-            now=NOW,
-        )
+    _register(pg_engine, [device])
     hour = datetime(2026, 11, 1, 0, tzinfo=UTC)
     outcome = commit_batch(pg_engine, [_hourly(device, hour, "20261101090500000", "99.125")], run_id="ph", now=NOW)
     assert outcome.published == 1

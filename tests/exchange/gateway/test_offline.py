@@ -128,12 +128,9 @@ def _last_seen(engine: Engine) -> dict[str, datetime | None]:
         return dict(conn.execute(select(devices.c.device_id, devices.c.last_seen_at)).all())  # type: ignore[arg-type]
 
 
+@pytest.mark.usefixtures("gateway")
 def test_a_device_that_never_reports_goes_offline_twice_its_interval_after_registration(
-    hub: Engine,
-    broker: LocalMosquitto,
-    gateway: Gateway,
-    clock: Clock,
-    status_events: list[dict[str, object]],
+    hub: Engine, broker: LocalMosquitto, clock: Clock, status_events: list[dict[str, object]]
 ) -> None:
     simulator = DeviceSimulator(seed=37, stations=1, mix=("json",))
     register(hub, simulator, interval_s=INTERVAL_S, at=T0)
