@@ -109,7 +109,8 @@ def _interpret(conn: Connection, message: Message, known: Mapping[str, Device]) 
     """``mapping.interpret``, except that a packet of an SL 651 multi-packet transfer waits for the rest, and the
     packet that completes its transfer stands for the whole."""
     device = known.get(_device_id(message.topic) or "")
-    frame = sl651_packet(message.topic, message.payload) if device is not None else None
+    speaks_sl651 = device is not None and device.protocol == "sl651"
+    frame = sl651_packet(message.topic, message.payload) if speaks_sl651 else None
     if device is None or frame is None:
         return interpret(message.topic, message.payload, device, now=message.received_at)
     packets = gather_packet(conn, device.device_id, frame, message.payload, received_at=message.received_at)
