@@ -103,11 +103,13 @@ def sl651_packet(topic: str, payload: bytes) -> sl651.Frame | None:
     """The frame, when ``payload`` on an SL 651 uplink is one packet of a multi-packet transfer (reference 1.11):
     it means something only with the rest (``interpret_transfer``). None for anything else, poison included."""
     where = parse_up_topic(topic)
-    start = payload[26:28].upper() if payload[:4].upper() == b"7E7E" else payload[13:14].hex().upper().encode()
-    if where is None or where.protocol != "sl651" or start != b"16":  # SYN starts a packet of a transfer
+    if where is None or where.protocol != "sl651":
         return None
     try:
-        frame = sl651.decode_frame(_hex_text_or_bytes(payload))
+        raw = sl651.frame_bytes(_hex_text_or_bytes(payload))
+        if raw[13:14] != bytes([sl651.StartChar.SYN]):  # what starts the body of a packet of a transfer
+            return None
+        frame = sl651.decode_frame(raw)
     except DecodeError:
         return None
     return frame if frame.header.packet is not None and frame.header.packet.total > 1 else None
