@@ -17,6 +17,9 @@ fixed rate, then flat out. Each phase sends messages no earlier phase sent.
   HJ 212 9014) right after its batch commits, so the time from publishing a message to receiving its reply on the
   device's ``down`` topic bounds the commit time from above, measured from outside as a device sees it. JSON
   messages ask for no reply and are left out of this figure.
+- *broker → commit*: the same reply time, measured from when the broker handed the message to a subscriber here
+  (one more QoS 1 subscriber of every uplink): the publisher's own backlog (a message stamped when handed to
+  paho but still in its queue on a busy machine) is left out, and so is the broker's.
 - *publish → change event*: the change event (CloudEvent on ``waterhub/datasets/<key>/changes``) whose sequence
   range holds the message's first observation, as received by a subscriber here.
 - loss and duplicates: after the run, the stored keys and change-log entries against the simulator's truth.
@@ -133,7 +136,7 @@ def run_bare(broker: LocalMosquitto, messages: list[SimulatedMessage], rate: flo
 
 
 class Observer:
-    """Replies on every device's down topic and change events, each with its arrival time."""
+    """Uplinks, replies on every device's down topic and change events, each with its arrival time."""
 
     def __init__(self, port: int) -> None:
         self.arrivals: list[tuple[float, str, bytes]] = []
@@ -143,7 +146,7 @@ class Observer:
         ready = threading.Event()
         self._client.on_subscribe = lambda *_args: ready.set()
         self._client.connect("127.0.0.1", port)
-        self._client.subscribe([("waterhub/devices/+/+/down", 1), (ALL_CHANGES, 1)])
+        self._client.subscribe([("waterhub/devices/+/+/down", 1), (ALL_CHANGES, 1), (ALL_UPLINKS, 1)])
         self._client.loop_start()
         ready.wait(10)
 
@@ -152,11 +155,18 @@ class Observer:
 
     def replies(self) -> dict[tuple[str, str], float]:
         """(device id, serial or QN) → when its reply arrived."""
-        return {
-            (topic.split("/")[3], _reply_tag(payload)): arrived
-            for arrived, topic, payload in self.arrivals
-            if topic.endswith("/down")
-        }
+        return self._tagged("/down")
+
+    def forwarded(self) -> dict[tuple[str, str], float]:
+        """(device id, serial or QN) → when the broker handed its message (first copy) to this subscriber."""
+        return self._tagged("/up")
+
+    def _tagged(self, suffix: str) -> dict[tuple[str, str], float]:
+        tagged: dict[tuple[str, str], float] = {}
+        for arrived, topic, payload in self.arrivals:
+            if topic.endswith(suffix) and not topic.startswith("waterhub/devices/json/"):
+                tagged.setdefault((topic.split("/")[3], _tag(payload)), arrived)
+        return tagged
 
     def events(self) -> list[tuple[float, str, int, int]]:
         """(arrival, dataset, first seq, last seq) of each change event."""
@@ -172,8 +182,8 @@ class Observer:
         self._client.loop_stop()
 
 
-def _reply_tag(payload: bytes) -> str:
-    """What a reply shares with its message: the SL 651 serial, the HJ 212 QN."""
+def _tag(payload: bytes) -> str:
+    """What a message and its reply share: the SL 651 serial, the HJ 212 QN."""
     if payload.startswith(b"##"):
         return f"qn:{hj212.decode_packet(payload).qn}"
     return _serial(sl651.decode_frame(payload))
@@ -186,11 +196,7 @@ def _serial(frame: sl651.Frame) -> str:
 
 
 def _message_tag(message: SimulatedMessage) -> str | None:
-    if message.device.protocol == "hj212":
-        return f"qn:{hj212.decode_packet(message.payload).qn}"
-    if message.device.protocol == "sl651":
-        return _serial(sl651.decode_frame(message.payload))
-    return None
+    return None if message.device.protocol == "json" else _tag(message.payload)
 
 
 class GatewayProcess:
@@ -276,20 +282,25 @@ def run_gateway(
     _wait_stored(engine, before + expected, 300)
     time.sleep(2)  # the last replies and change events
     to_commit = []
+    broker_to_commit = []
     last_commit = 0.0
-    replies = observer.replies()
+    replies, forwarded = observer.replies(), observer.forwarded()
     for message, stamp in zip(messages, stamps, strict=True):
         tag = _message_tag(message)
         if tag is None:
             continue
-        replied = replies.get((message.device.device_id, tag))
+        key = (message.device.device_id, tag)
+        replied = replies.get(key)
         if replied is not None:
             to_commit.append(replied - stamp)
             last_commit = max(last_commit, replied)
+            if key in forwarded:
+                broker_to_commit.append(replied - forwarded[key])
     elapsed = max(last_commit, time.time() - 2) - stamps[0]
     return {
         "stamps": stamps,
         "commit_ms": [1000 * value for value in to_commit],
+        "broker_commit_ms": [1000 * value for value in broker_to_commit],
         "replied": len(to_commit),
         "asked": sum(1 for message in messages if message.device.protocol != "json"),
         "msg_per_s": len(messages) / (last_commit - stamps[0]) if last_commit else len(messages) / elapsed,
@@ -422,6 +433,8 @@ def main() -> None:
         "baseline_flat_out_msg_per_s": round(bare_ceiling["msg_per_s"], 1),
         "commit_p50_ms": round(statistics.median(commit_ms), 1),
         "commit_p99_ms": round(_percentile(commit_ms, 0.99), 1),
+        "broker_commit_p50_ms": round(statistics.median(at_rate["broker_commit_ms"]), 1),
+        "broker_commit_p99_ms": round(_percentile(at_rate["broker_commit_ms"], 0.99), 1),
         "event_p50_ms": round(statistics.median(events_ms), 1) if events_ms else None,
         "event_p99_ms": round(_percentile(events_ms, 0.99), 1) if events_ms else None,
         "throughput_vs_bare_ratio": round(flat["msg_per_s"] / bare_ceiling["msg_per_s"], 3),

@@ -27,7 +27,7 @@ from exchange.errors import InvalidFrameError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["canonical_columns", "canonical_frame", "key_json", "row_hashes"]
+__all__ = ["canonical_columns", "canonical_frame", "canonical_row_hashes", "key_json", "row_hashes"]
 
 _U64 = npt.NDArray[np.uint64]
 _MASK64 = (1 << 64) - 1
@@ -115,7 +115,11 @@ def _utc_microseconds(contract: type[Contract], spec: FieldSpec, series: pd.Seri
 
 def row_hashes(contract: type[Contract], frame: pd.DataFrame) -> npt.NDArray[np.int64]:
     """One signed 64-bit content hash per row (the ``_hash`` column), over the contract fields only."""
-    canonical = canonical_frame(contract, frame)
+    return canonical_row_hashes(contract, canonical_frame(contract, frame))
+
+
+def canonical_row_hashes(contract: type[Contract], canonical: pd.DataFrame) -> npt.NDArray[np.int64]:
+    """``row_hashes`` of a frame ``canonical_frame`` already made: publish has one and need not make it twice."""
     total = np.zeros(len(canonical), dtype=np.uint64)
     for spec in contract.field_specs():
         bits, present = _value_bits(spec, canonical[spec.name])

@@ -60,7 +60,7 @@ from sqlalchemy import (
 from contracts import Contract, FieldSpec
 from exchange.db import upsert_insert
 from exchange.errors import InvalidFrameError
-from exchange.hashing import canonical_columns, canonical_frame, key_json, row_hashes
+from exchange.hashing import canonical_columns, canonical_frame, canonical_row_hashes, key_json
 from exchange.pg_copy import copy_kind, copy_rows, fetch_fixed_columns
 from exchange.tables import (
     HASH_COLUMN,
@@ -159,7 +159,7 @@ def publish_frame(
     writer = _PostgresWriter(conn, table) if conn.dialect.name == "postgresql" else _GenericWriter(conn, table)
 
     last_seq, epoch = _lock_dataset(conn, contract)
-    found = writer.compare(contract, canonical, lambda: row_hashes(contract, canonical))
+    found = writer.compare(contract, canonical, lambda: canonical_row_hashes(contract, canonical))
     changed, existed, hashes = found.changed, found.existed, found.hashes
     unchanged = len(canonical) - changed.size - found.stale
     first_seq = last_seq + 1

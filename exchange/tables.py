@@ -248,8 +248,26 @@ devices = Table(
     Column("credential_hash", Text, comment="Broker password hash (Mosquitto PBKDF2-SHA512 form); never the secret"),
     Column("expected_interval_s", Integer, nullable=False, comment="How often the device should report"),
     Column("last_seen_at", UtcDateTime, comment="When the gateway last committed a message from it"),
+    Column(
+        "registered_at",
+        UtcDateTime,
+        comment="When it was registered: a device never heard from goes offline twice its interval after this",
+    ),
     Column("state", String(8), nullable=False, default="online", comment="online, or offline when silent too long"),
     comment="Device registry: a message from a device not listed here is quarantined as unknown.",
+)
+
+
+device_packets = Table(
+    "device_packets",
+    metadata,
+    Column("device_id", String(64), primary_key=True),
+    Column("function", Integer, primary_key=True, comment="SL 651 function code of the transfer"),
+    Column("total", Integer, primary_key=True, comment="Packets in the transfer"),
+    Column("sequence", Integer, primary_key=True, comment="This packet's number, from 1"),
+    Column("payload", Text, nullable=False, comment="The packet as received, hex"),
+    Column("received_at", UtcDateTime, nullable=False),
+    comment="Packets of SL 651 multi-packet transfers waiting for the rest; removed once the transfer is read.",
 )
 
 

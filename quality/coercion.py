@@ -37,6 +37,7 @@ __all__ = [
     "EncodedColumn",
     "comparable",
     "encode_batch",
+    "encode_field",
     "encode_values",
     "raw_frame",
 ]
@@ -142,6 +143,12 @@ def encode_batch(contract: type[Contract], raw: pd.DataFrame) -> EncodedBatch:
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         encoded = pool.map(lambda item: _encode(*item), sources.values())
         return EncodedBatch(len(raw), dict(zip(sources, encoded, strict=True)))
+
+
+def encode_field(contract: type[Contract], name: str, values: pd.Series) -> EncodedColumn:
+    """One column of a batch encoded as ``encode_batch`` encodes it: typed when the contract has such a field."""
+    spec = next((spec for spec in contract.field_specs() if spec.name == name and not spec.derived), None)
+    return _encode(values.reset_index(drop=True), spec)
 
 
 def encode_values(values: pd.Series | npt.NDArray[Any]) -> EncodedColumn:

@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from contracts import Contract, Factor
-from quality.coercion import encode_batch
+from quality.coercion import EncodedBatch, EncodedColumn, encode_field
 from quality.domain import domain_rules_for
 from quality.factors import below_detection_reason, factor_status, flag_status, is_below_detection
 
@@ -110,14 +110,13 @@ def judge_record(contract: type[Contract], record: Mapping[str, object]) -> Reco
 def domain_reasons(contract: type[Contract], rows: Sequence[Mapping[str, Any]]) -> dict[int, list[str]]:
     """The dataset's domain rules (``quality.domain``) applied to typed rows: position → reasons, failing rows only.
 
-    The rules' own derived columns are computed on the rows as a batch, so a rule is written once for both paths.
+    The rules' own derived columns are computed on the rows as a batch, so a rule is written once for both paths;
+    only the columns a rule reads are encoded.
     """
-    import pandas as pd
-
     rules = list(domain_rules_for(contract.meta.key))
     if not rules or not rows:
         return {}
-    batch = encode_batch(contract, pd.DataFrame(list(rows)))
+    batch = EncodedBatch(len(rows), _ColumnsOnDemand(contract, rows))
     failed: dict[int, list[str]] = {}
     for rule in rules:
         columns = {derived.name: derived.compute(batch) for derived in rule.derived}
@@ -131,6 +130,23 @@ def domain_reasons(contract: type[Contract], rows: Sequence[Mapping[str, Any]]) 
             for position in np.flatnonzero(bad).tolist():
                 failed.setdefault(position, []).append(check.reason)
     return failed
+
+
+class _ColumnsOnDemand(dict[str, EncodedColumn]):
+    """A micro-batch's columns, each encoded when a rule first reads it: a rule reads two or three of a contract's
+    thirty-odd fields, and encoding them all cost a small batch more than the rest of its judging."""
+
+    def __init__(self, contract: type[Contract], rows: Sequence[Mapping[str, Any]]) -> None:
+        super().__init__()
+        self.contract = contract
+        self.records = rows
+
+    def __missing__(self, name: str) -> EncodedColumn:
+        import pandas as pd
+
+        column = encode_field(self.contract, name, pd.DataFrame({name: [row.get(name) for row in self.records]})[name])
+        self[name] = column
+        return column
 
 
 @cache

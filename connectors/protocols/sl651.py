@@ -23,8 +23,8 @@ What the decoder decides that the standard leaves open, each in one place:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import IntEnum, IntFlag, StrEnum
@@ -72,6 +72,8 @@ __all__ = [
     "decode_frame",
     "encode_frame",
     "frame_bytes",
+    "join_packets",
+    "split_packets",
 ]
 
 _PROTOCOL: Final = "sl651"
@@ -507,8 +509,8 @@ def decode_frame(data: bytes | str) -> Frame:
     end = _enum_at(raw, end_at, EndChar, "end character")
     body_at = _HEADER_BYTES if header.packet is None else _HEADER_BYTES + 3
     body: Report | RawBody
-    if header.packet is not None and header.packet.sequence > 1:
-        body = RawBody(raw[body_at:end_at])
+    if header.packet is not None and header.packet.total > 1:
+        body = RawBody(raw[body_at:end_at])  # a piece of a report: read once joined (``join_packets``)
     elif header.function in REPORT_FUNCTIONS:
         body = _decode_report(raw, body_at, end_at)
     else:
@@ -735,6 +737,45 @@ def acknowledgement(frame: Frame, *, sent_at: datetime, end: EndChar = EndChar.E
     up = frame.header
     header = Header(Direction.DOWN, up.central_address, up.remote_address, up.password, up.function)
     return Frame(header, Report(frame.body.serial, sent_at), end)
+
+
+def split_packets(frame: Frame, body_bytes: int) -> list[Frame]:
+    """A single-packet frame sent as a multi-packet transfer (reference 1.11): its body in pieces of at most
+    ``body_bytes``, each after ``SYN`` and its position, ``ETB`` on every packet but the last, which keeps the
+    frame's end character. Only the first carries serial and send time, as the body's first bytes."""
+    if frame.header.packet is not None:
+        raise ValueError("the frame is already one packet of a transfer")
+    body = _encode_body(frame.body)
+    pieces = [body[at : at + body_bytes] for at in range(0, len(body), body_bytes)] or [b""]
+    total = len(pieces)
+    return [
+        Frame(
+            replace(frame.header, start=StartChar.SYN, packet=PacketPosition(total, sequence)),
+            RawBody(piece),
+            frame.end if sequence == total else EndChar.ETB,
+        )
+        for sequence, piece in enumerate(pieces, start=1)
+    ]
+
+
+def join_packets(packets: Sequence[Frame]) -> Frame:
+    """The frame a whole multi-packet transfer stands for: the packets' bodies in sequence order, read as one body
+    (a report for a report function), under the first packet's header as a single packet. Raises ``DecodeError``
+    when the packets are not one whole transfer of one station and function, or the joined body does not read."""
+    ordered = sorted(packets, key=lambda packet: packet.header.packet.sequence if packet.header.packet else 0)
+    first = ordered[0].header if ordered else None
+    total = first.packet.total if first is not None and first.packet is not None else 0
+    whole = bool(ordered) and all(
+        first is not None
+        and (packet.header.remote_address, packet.header.function) == (first.remote_address, first.function)
+        and packet.header.packet == PacketPosition(total, sequence)
+        for sequence, packet in enumerate(ordered, start=1)
+    )
+    if first is None or not whole or len(ordered) != total:
+        raise BadFrameError(_PROTOCOL, "the packets are not one whole transfer of one station", offset=13)
+    data = b"".join(_encode_body(packet.body) for packet in ordered)  # a transfer of one packet was read already
+    body = _decode_report(data, 0, len(data)) if first.function in REPORT_FUNCTIONS else RawBody(data)
+    return Frame(replace(first, start=StartChar.STX, packet=None), body, ordered[-1].end)
 
 
 def _encode_packet(packet: PacketPosition) -> bytes:

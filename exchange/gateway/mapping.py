@@ -13,8 +13,9 @@ Mapping choices (reference 1.9, marked [P] there), each made once here:
 - Levels and flows go to the reservoir table at a reservoir (station type ``K``, or a message with ``ZU``, ``ZB``
   or ``QA``) and to the river table elsewhere. ``F5`` (DRZ1) fills the stage at its five-minute times; an explicit
   ``Z``/``ZU`` at the same time wins.
-- HJ 212 hourly data (2061) becomes a ``water_quality.samples`` row (``-Avg`` and ``-Flag`` per factor). Other data
-  packets (real-time, minute, daily) have no dataset yet and are quarantined whole, to be replayed when one exists.
+- HJ 212 hourly data (2061) becomes a ``water_quality.samples`` row (``-Avg`` and ``-Flag`` per factor). Other
+  packets (real-time, minute and daily data, status and run-time uploads, any other command) have no dataset yet
+  and are quarantined whole, to be replayed when one exists; the answer they ask for is still sent.
 - A row's ``updated_at`` is when the device sent it (SL 651 send time, HJ 212 ``QN``, JSON ``device_time``, else the
   observation time), never when the hub received it: a redelivery is then the same row, and a later correction
   from another system is newer.
@@ -24,7 +25,7 @@ Mapping choices (reference 1.9, marked [P] there), each made once here:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -38,7 +39,7 @@ from contracts.water_quality import FACTOR_CODES, WaterQualitySample
 from exchange.gateway.registry import Device
 from exchange.gateway.topics import DeviceTopic, down_topic, parse_up_topic
 
-__all__ = ["Interpretation", "Row", "interpret"]
+__all__ = ["Interpretation", "Row", "interpret", "interpret_transfer", "sl651_packet"]
 
 _FIVE_MINUTES: Final = Decimal("0.05")
 _ONE_HOUR: Final = Decimal("1.00")
@@ -91,18 +92,48 @@ def interpret(topic: str, payload: bytes, device: Device | None, *, now: datetim
         return _poison(
             topic, payload, "unknown_device", f"no {where.protocol} device {where.device_id} in the registry"
         )
+    if where.protocol == "sl651":
+        return _guarded(topic, payload, where, lambda: _sl651(where, _frame(payload), payload, device, now))
+    if where.protocol == "hj212":
+        return _guarded(topic, payload, where, lambda: _hj212(where, payload, device, now))
+    return _guarded(topic, payload, where, lambda: _json(where, payload, device))
+
+
+def sl651_packet(topic: str, payload: bytes) -> sl651.Frame | None:
+    """The frame, when ``payload`` on an SL 651 uplink is one packet of a multi-packet transfer (reference 1.11):
+    it means something only with the rest (``interpret_transfer``). None for anything else, poison included."""
+    where = parse_up_topic(topic)
+    if where is None or where.protocol != "sl651":
+        return None
     try:
-        if where.protocol == "sl651":
-            found = _sl651(where, payload, device, now)
-        elif where.protocol == "hj212":
-            found = _hj212(where, payload, device, now)
-        else:
-            found = _json(where, payload, device)
+        raw = sl651.frame_bytes(_hex_text_or_bytes(payload))
+        if raw[13:14] != bytes([sl651.StartChar.SYN]):  # what starts the body of a packet of a transfer
+            return None
+        frame = sl651.decode_frame(raw)
+    except DecodeError:
+        return None
+    return frame if frame.header.packet is not None and frame.header.packet.total > 1 else None
+
+
+def interpret_transfer(topic: str, packets: Sequence[bytes], device: Device, *, now: datetime) -> Interpretation:
+    """What a whole SL 651 multi-packet transfer means (``packets``: each as received), read as one report."""
+    where = DeviceTopic("sl651", device.device_id)
+    payload = b"".join(packets)
+
+    def read() -> _Found:
+        frame = sl651.join_packets([_frame(packet) for packet in packets])
+        return _sl651(where, frame, payload, device, now)
+
+    return _guarded(topic, payload, where, read)
+
+
+def _guarded(topic: str, payload: bytes, where: DeviceTopic, read: Callable[[], _Found]) -> Interpretation:
+    try:
+        rows, rejected, replies = read()
     except DecodeError as exc:
         return _poison(topic, payload, exc.reason, str(exc))
     except _SpoofedError as exc:
         return _poison(topic, payload, "station_address_mismatch", str(exc))
-    rows, rejected, replies = found
     entries = tuple((reasons, {"topic": topic, **detail}) for reasons, detail in rejected)
     return Interpretation(tuple(rows), entries, tuple(replies), where.device_id)
 
@@ -120,8 +151,11 @@ def _poison(topic: str, payload: bytes, reason: str, detail: str) -> Interpretat
     return Interpretation(rejected=(((reason,), entry),), device_id=where.device_id if where else None)
 
 
-def _sl651(where: DeviceTopic, payload: bytes, device: Device, now: datetime) -> _Found:
-    frame = sl651.decode_frame(_hex_text_or_bytes(payload))
+def _frame(payload: bytes) -> sl651.Frame:
+    return sl651.decode_frame(_hex_text_or_bytes(payload))
+
+
+def _sl651(where: DeviceTopic, frame: sl651.Frame, payload: bytes, device: Device, now: datetime) -> _Found:
     header = frame.header
     if header.remote_address != where.device_id:
         raise _SpoofedError(f"frame from station {header.remote_address} on device {where.device_id}'s topic")
@@ -147,7 +181,7 @@ def _sl651(where: DeviceTopic, payload: bytes, device: Device, now: datetime) ->
         m in _RESERVOIR_MARKERS for m, _, _ in named
     )
     rows = _hydrology_rows(device.station_code, named, reservoir, updated_at=body.sent_at, source="device:sl651")
-    if not rows and observations:
+    if not rows:  # nothing mapped, or nothing sent at all: kept, not silently dropped
         detail: dict[str, object] = {"payload_hex": payload.hex(), "detail": "no element of this report has a column"}
         return [], [(("no_mapped_element",), detail)], replies
     return rows, [], replies
@@ -205,8 +239,6 @@ def _hj212(where: DeviceTopic, payload: bytes, device: Device, now: datetime) ->
         answer = hj212.required_response(packet)
         if answer is not None:
             replies.append((down_topic("hj212", where.device_id), hj212.encode_packet(answer).encode("ascii")))
-        if packet.cn not in hj212.DATA_COMMANDS:
-            continue
         if packet.cn != _DATA_HOURLY:
             detail: dict[str, object] = {"packet": hj212.encode_packet(packet, line_end=False), "detail": "no dataset"}
             rejected.append((("hj212_no_dataset_for_cn",), detail))

@@ -3,9 +3,10 @@
 A device's MQTT user is its device id, and its broker password hash is kept here in Mosquitto's own PBKDF2-SHA512
 form, so the broker's password file is written from the registry (``password_file``) and never by hand.
 
-A device silent for twice its expected interval is offline. Going offline, and coming back, is published as a
-``devices.status`` row through ``publish_frame``: one write path, so the change log and a change event carry it to
-whoever watches the network.
+A device silent for twice its expected interval is offline; silent since its registration when it has never
+reported at all (a station installed but never connected is as much a gap in the network). Going offline, and
+coming back, is published as a ``devices.status`` row through ``publish_frame``: one write path, so the change log
+and a change event carry it to whoever watches the network.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import hashlib
 import secrets
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
 from sqlalchemy import Connection, bindparam, select
@@ -71,7 +72,9 @@ class Registrable(Protocol):
     def station_code(self) -> str: ...
 
 
-def register_devices(conn: Connection, network: Iterable[Registrable], *, expected_interval_s: int) -> None:
+def register_devices(
+    conn: Connection, network: Iterable[Registrable], *, expected_interval_s: int, now: datetime | None = None
+) -> None:
     """A whole network of devices at once (the simulator's, before it speaks), without passwords."""
     for device in network:
         register_device(
@@ -80,6 +83,7 @@ def register_devices(conn: Connection, network: Iterable[Registrable], *, expect
             protocol=device.protocol,
             station_code=device.station_code,
             expected_interval_s=expected_interval_s,
+            now=now,
         )
 
 
@@ -91,8 +95,10 @@ def register_device(
     station_code: str,
     expected_interval_s: int,
     password: str | None = None,
+    now: datetime | None = None,
 ) -> None:
-    """Add or change a device; its password is stored only as the broker's hash."""
+    """Add or change a device; its password is stored only as the broker's hash. ``now`` (default: the clock)
+    is its registration time, kept when an existing device is changed."""
     values = {
         "device_id": device_id,
         "protocol": protocol,
@@ -100,12 +106,14 @@ def register_device(
         "expected_interval_s": expected_interval_s,
         "credential_hash": None if password is None else credential_hash(password),
         "state": "online",
+        "registered_at": now or datetime.now(UTC),
     }
     statement = upsert_insert(conn, devices).values(values)
+    kept = ("device_id", "state", "registered_at")
     conn.execute(
         statement.on_conflict_do_update(
             index_elements=[devices.c.device_id],
-            set_={name: statement.excluded[name] for name in values if name not in ("device_id", "state")},
+            set_={name: statement.excluded[name] for name in values if name not in kept},
         )
     )
 
@@ -153,12 +161,14 @@ def record_seen(
 
 
 def mark_offline(conn: Connection, *, run_id: str, now: datetime) -> PublishResult | None:
-    """Every online device silent for twice its interval becomes offline, published in ``devices.status``."""
+    """Every online device silent for twice its interval becomes offline, published in ``devices.status``; a
+    device never heard from is silent since its registration."""
     candidates = conn.execute(select(devices).where(devices.c.state == "online").with_for_update()).all()
     silent = [
         Device(row.device_id, row.protocol, row.station_code, row.expected_interval_s, row.last_seen_at)
         for row in candidates
-        if row.last_seen_at is not None and now - row.last_seen_at > timedelta(seconds=2 * row.expected_interval_s)
+        if (since := row.last_seen_at or row.registered_at) is not None
+        and now - since > timedelta(seconds=2 * row.expected_interval_s)
     ]
     if silent:
         conn.execute(

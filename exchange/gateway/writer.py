@@ -1,22 +1,24 @@
-"""One micro-batch of device messages → one transaction: rows judged and published, poison quarantined, devices
-marked seen. The caller acknowledges the batch's messages only after ``commit_batch`` returns.
+"""One micro-batch of device messages → one transaction: rows judged and published, poison quarantined, packets of
+SL 651 multi-packet transfers kept until their transfer is whole (``packets``), devices marked seen. The caller
+acknowledges the batch's messages only after ``commit_batch`` returns.
 
 Rows go through ``publish_frame``, the hub's one write path (upsert, change log, outbox). Within a batch two rows
-with one key (a device's resend, a redelivery, two reports of one hour) are reduced to one before publishing: the
-later ``updated_at`` wins, then the later message, as the quality runner keeps the latest of a key.
+with one key (a device's resend, a redelivery, two reports of one hour) are reduced to one once judged: the later
+``updated_at`` wins, then the later message, as the quality runner keeps the latest of a key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from contracts import Contract
-from exchange.gateway.mapping import Interpretation, Row, interpret
-from exchange.gateway.registry import load_devices, record_seen
+from exchange.gateway.mapping import Interpretation, Row, interpret, interpret_transfer, sl651_packet
+from exchange.gateway.packets import gather_packet
+from exchange.gateway.registry import Device, load_devices, record_seen
 from exchange.gateway.topics import parse_up_topic
 from exchange.publish import publish_frame
 from exchange.quarantine import WithheldValue, quarantine_records, withhold_values
@@ -51,10 +53,8 @@ def commit_batch(engine: Engine, messages: Sequence[Message], *, run_id: str, no
     ids = {where.device_id for message in messages if (where := parse_up_topic(message.topic)) is not None}
     with engine.begin() as conn:
         known = load_devices(conn, ids)
-        interpretations = [
-            interpret(m.topic, m.payload, known.get(_device_id(m.topic) or ""), now=m.received_at) for m in messages
-        ]
-        latest = _latest_rows(interpretations)
+        interpretations = [_interpret(conn, message, known) for message in messages]
+        latest = _rows_by_contract(interpretations)
         published = quarantined = 0
         changed: list[str] = []
         changed_rows: dict[str, int] = {}
@@ -109,6 +109,20 @@ def commit_batch(engine: Engine, messages: Sequence[Message], *, run_id: str, no
     return BatchOutcome(published, quarantined, replies, tuple(changed), changed_rows)
 
 
+def _interpret(conn: Connection, message: Message, known: Mapping[str, Device]) -> Interpretation:
+    """``mapping.interpret``, except that a packet of an SL 651 multi-packet transfer waits for the rest, and the
+    packet that completes its transfer stands for the whole."""
+    device = known.get(_device_id(message.topic) or "")
+    speaks_sl651 = device is not None and device.protocol == "sl651"
+    frame = sl651_packet(message.topic, message.payload) if speaks_sl651 else None
+    if device is None or frame is None:
+        return interpret(message.topic, message.payload, device, now=message.received_at)
+    packets = gather_packet(conn, device.device_id, frame, message.payload, received_at=message.received_at)
+    if packets is None:
+        return Interpretation(device_id=device.device_id)  # held: nothing to store or answer yet
+    return interpret_transfer(message.topic, packets, device, now=message.received_at)
+
+
 def _device_id(topic: str) -> str | None:
     where = parse_up_topic(topic)
     return where.device_id if where else None
@@ -118,45 +132,48 @@ def _is_poison(interpretation: Interpretation) -> bool:
     return not interpretation.rows and not interpretation.replies and bool(interpretation.rejected)
 
 
-def _latest_rows(interpretations: Sequence[Interpretation]) -> dict[type[Contract], list[Row]]:
-    """One row per contract key, the later ``updated_at`` (then the later message) winning."""
-    chosen: dict[type[Contract], dict[tuple[object, ...], Row]] = {}
+def _rows_by_contract(interpretations: Sequence[Interpretation]) -> dict[type[Contract], list[Row]]:
+    """Every row of the batch, per contract, in message order."""
+    grouped: dict[type[Contract], list[Row]] = {}
     for interpretation in interpretations:
         for row in interpretation.rows:
-            key = tuple(row.record.get(name) for name in row.contract.meta.primary_key)
-            rows = chosen.setdefault(row.contract, {})
-            held = rows.get(key)
-            if held is None or _stamp(row) >= _stamp(held):
-                rows[key] = row
-    return {contract: list(rows.values()) for contract, rows in chosen.items()}
-
-
-def _stamp(row: Row) -> datetime:
-    stamp = row.record.get("updated_at")
-    return stamp if isinstance(stamp, datetime) else datetime.min.replace(tzinfo=UTC)
+            grouped.setdefault(row.contract, []).append(row)
+    return grouped
 
 
 def _judge(
     contract: type[Contract], rows: Sequence[Row]
 ) -> tuple[list[dict[str, object]], list[WithheldValue], list[tuple[tuple[str, ...], dict[str, object]]]]:
-    good: list[dict[str, object]] = []
-    withheld: list[WithheldValue] = []
+    """Published rows (one per key: the later ``updated_at``, then the later message, wins), the values withheld
+    from them, and the records quarantined. Keys are compared once typed: two stamps a drifting clock put either
+    side of the hour are one sample (``HourStart``), and publish refuses a frame that holds a key twice."""
+    chosen: dict[tuple[object, ...], tuple[dict[str, object], list[WithheldValue]]] = {}
     bad: list[tuple[tuple[str, ...], dict[str, object]]] = []
     for row in rows:
         verdict = judge_record(contract, row.record)
         if verdict.row is None:
             bad.append((verdict.reasons, _jsonable(row.record)))
             continue
-        good.append(verdict.row)
-        if verdict.withheld:
-            key = _key_json(contract, verdict.row)
-            withheld.extend(
-                WithheldValue(key, factor, reasons, verdict.raw[factor]) for factor, reasons in verdict.withheld.items()
-            )
+        key = tuple(verdict.row[name] for name in contract.meta.primary_key)
+        held = chosen.get(key)
+        if held is not None and _stamp(verdict.row) < _stamp(held[0]):
+            continue
+        withheld = [
+            WithheldValue(_key_json(contract, verdict.row), factor, reasons, _jsonable(verdict.raw[factor]))
+            for factor, reasons in verdict.withheld.items()
+        ]
+        chosen[key] = (verdict.row, withheld)
+    good = [row for row, _ in chosen.values()]
     failing = domain_reasons(contract, good)
     for position in sorted(failing, reverse=True):
         bad.append((tuple(sorted(failing[position])), _jsonable(good.pop(position))))
-    return good, withheld, bad
+    kept = {_key_json(contract, row) for row in good}
+    return good, [value for _, values in chosen.values() for value in values if value.key in kept], bad
+
+
+def _stamp(row: dict[str, object]) -> datetime:
+    stamp = row.get("updated_at")
+    return stamp if isinstance(stamp, datetime) else datetime.min.replace(tzinfo=UTC)
 
 
 def _key_json(contract: type[Contract], row: dict[str, object]) -> str:

@@ -36,6 +36,7 @@ BOOKKEEPING = {
     "batches",
     "snapshots",
     "devices",
+    "device_packets",
     "departments",
     "tokens",
     "grants",

@@ -7,6 +7,8 @@ Expected values are copied from the domain reference (section 1.13), not produce
 from __future__ import annotations
 
 import contextlib
+import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -47,6 +49,8 @@ from connectors.protocols.sl651 import (
     crc16_modbus,
     decode_frame,
     encode_frame,
+    join_packets,
+    split_packets,
 )
 
 BEIJING = timezone(timedelta(hours=8))
@@ -333,7 +337,7 @@ def _frames(draw: st.DrawFn) -> Frame:
         total = draw(st.integers(1, 0xFFF))
         packet = PacketPosition(total, draw(st.integers(1, total)))
     function = draw(st.sampled_from(sorted(REPORT_FUNCTIONS)) | st.integers(0, 255))
-    is_report = function in REPORT_FUNCTIONS and (packet is None or packet.sequence == 1)
+    is_report = function in REPORT_FUNCTIONS and (packet is None or packet.total == 1)
     body = draw(_reports()) if is_report else RawBody(draw(st.binary(max_size=40)))
     header = Header(
         draw(st.sampled_from(Direction)),
@@ -351,6 +355,34 @@ def _frames(draw: st.DrawFn) -> Frame:
 @settings(max_examples=300)
 def test_decoding_an_encoded_frame_gives_the_frame_back(frame: Frame) -> None:
     assert decode_frame(encode_frame(frame)) == frame
+
+
+@given(_reports(), st.integers(1, 40), st.sampled_from(sorted(REPORT_FUNCTIONS)), st.randoms(use_true_random=False))
+@settings(max_examples=100)
+def test_a_report_split_into_packets_joins_back_whatever_their_order(
+    report: Report, body_bytes: int, function: int, shuffler: random.Random
+) -> None:
+    frame = Frame(Header(Direction.UP, 1, "0012345678", "1234", function), report)
+    packets = [decode_frame(encode_frame(packet)) for packet in split_packets(frame, body_bytes)]
+    assert all(isinstance(packet.body, RawBody) for packet in packets) or len(packets) == 1
+    assert [packet.end for packet in packets] == [EndChar.ETB] * (len(packets) - 1) + [EndChar.ETX]
+    shuffler.shuffle(packets)
+    assert join_packets(packets) == frame
+
+
+def test_the_first_packet_of_a_transfer_is_not_read_as_a_whole_report() -> None:
+    """Its body stops wherever the RTU cut it, mid-element as likely as not: read alone it would be wrong."""
+    items = (ObservationTime(datetime(2024, 6, 1, 2, tzinfo=UTC)), Value(0x39, 0x23, Decimal("12.345")))
+    frame = Frame(
+        Header(Direction.UP, 1, "0012345678", "1234", 0x32), Report(7, datetime(2024, 6, 1, 2, tzinfo=UTC), items)
+    )
+    first, second = split_packets(frame, 12)
+    assert decode_frame(encode_frame(first)).body == RawBody(encode_frame(frame)[14:26])
+    with pytest.raises(BadFrameError, match="not one whole transfer"):
+        join_packets([decode_frame(encode_frame(first))])  # the second is missing
+    other = replace(second, header=replace(second.header, remote_address="0012345679"))
+    with pytest.raises(BadFrameError, match="not one whole transfer"):
+        join_packets([first, other])  # another station's packet
 
 
 @given(st.binary(max_size=300))

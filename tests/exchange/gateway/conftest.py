@@ -45,9 +45,9 @@ def hub(pg_engine: Engine) -> Engine:
     return pg_engine
 
 
-def register(engine: Engine, simulator: DeviceSimulator, *, interval_s: int = 3600) -> None:
+def register(engine: Engine, simulator: DeviceSimulator, *, interval_s: int = 3600, at: datetime | None = None) -> None:
     with engine.begin() as conn:
-        register_devices(conn, simulator.devices, expected_interval_s=interval_s)
+        register_devices(conn, simulator.devices, expected_interval_s=interval_s, now=at)
 
 
 @contextmanager

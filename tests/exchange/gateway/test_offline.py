@@ -126,3 +126,40 @@ def test_a_device_silent_for_twice_its_interval_goes_offline_and_comes_back(
 def _last_seen(engine: Engine) -> dict[str, datetime | None]:
     with engine.connect() as conn:
         return dict(conn.execute(select(devices.c.device_id, devices.c.last_seen_at)).all())  # type: ignore[arg-type]
+
+
+@pytest.mark.usefixtures("gateway")
+def test_a_device_that_never_reports_goes_offline_twice_its_interval_after_registration(
+    hub: Engine, broker: LocalMosquitto, clock: Clock, status_events: list[dict[str, object]]
+) -> None:
+    simulator = DeviceSimulator(seed=37, stations=1, mix=("json",))
+    register(hub, simulator, interval_s=INTERVAL_S, at=T0)
+    (never,) = simulator.devices
+    clock.now = T0 + timedelta(seconds=2 * INTERVAL_S - 1)
+    time.sleep(0.3)  # several offline checks at 0.05 s: none may fire yet
+    assert _states(hub) == {}
+
+    clock.now = T0 + timedelta(seconds=2 * INTERVAL_S + 1)
+    wait_for(lambda: never.device_id in _states(hub), 10, "the silent device to go offline")
+    assert _states(hub) == {never.device_id: ("offline", None)}
+    wait_for(lambda: len(status_events) == 1, 10, "the offline event")
+
+    publish_messages(
+        "127.0.0.1",
+        broker.port,
+        list(simulator.messages(1)),
+        client_id="sim-never",
+        username=HUB_USER,
+        password=HUB_PASSWORD,
+    )
+    wait_for(lambda: _states(hub)[never.device_id][0] == "online", 10, "its first report to bring it online")
+    assert _states(hub) == {never.device_id: ("online", clock.now)}
+
+
+def test_registering_a_device_again_keeps_its_registration_time(hub: Engine) -> None:
+    simulator = DeviceSimulator(seed=41, stations=1, mix=("json",))
+    register(hub, simulator, interval_s=INTERVAL_S, at=T0)
+    register(hub, simulator, interval_s=2 * INTERVAL_S, at=T0 + timedelta(days=1))
+    with hub.connect() as conn:
+        row = conn.execute(select(devices.c.registered_at, devices.c.expected_interval_s)).one()
+    assert tuple(row) == (T0, 2 * INTERVAL_S)
