@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from connectors.http.settings import HttpClientSettings
     from waterhub.settings import Settings
 
-__all__ = ["SOURCES_FILE", "SourceDeclaration", "build_source", "declared_sources", "source_declaration"]
+__all__ = ["SOURCES_FILE", "SourceDeclaration", "build_source", "declared_sources", "imported", "source_declaration"]
 
 SOURCES_FILE = Path(__file__).with_name("sources.toml")
 """Shipped inside the ``waterhub`` package, so an installed hub and the DAG folder read the same file."""
@@ -49,7 +49,7 @@ class SourceDeclaration:
 
     def settings_class(self) -> type[BaseModel]:
         """The source's settings block, composed on ``Settings`` under the source's name."""
-        block = _imported(self.settings)
+        block = imported(self.settings)
         if not (isinstance(block, type) and issubclass(block, BaseModel)):
             raise TypeError(f"{SOURCES_FILE.name}: {self.name}.settings = {self.settings!r} is not a pydantic model")
         return block
@@ -58,13 +58,14 @@ class SourceDeclaration:
         """The source's connector class: built from its settings block and the shared HTTP settings."""
         from connectors.http import Source
 
-        connector = _imported(self.connector)
+        connector = imported(self.connector)
         if not (isinstance(connector, type) and issubclass(connector, Source)):
             raise TypeError(f"{SOURCES_FILE.name}: {self.name}.connector = {self.connector!r} is not a Source")
         return cast("Callable[[BaseModel, HttpClientSettings], Source]", connector)
 
 
-def _imported(path: str) -> object:
+def imported(path: str) -> object:
+    """The object a ``module:attribute`` path of a declaration names."""
     module_name, _, attribute = path.partition(":")
     return getattr(importlib.import_module(module_name), attribute)
 

@@ -42,6 +42,8 @@ def test_registry_lists_every_contract_in_key_order() -> None:
         ("hydrology.rainfall", "1.0.0"),
         ("hydrology.reservoir", "1.0.0"),
         ("hydrology.river", "1.0.0"),
+        ("water_quality.daily_classes", "1.0.0"),
+        ("water_quality.hourly_classes", "1.0.0"),
         ("water_quality.samples", "2.0.0"),
         ("water_quality.stations", "1.1.0"),
     ]
