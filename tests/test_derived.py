@@ -11,16 +11,24 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
 from sqlalchemy import Engine, select
 
+from connectors.simulation import AppServer
 from contracts import get_contract
 from contracts.water_quality import WaterQualitySample, WaterQualityStation
 from contracts.water_quality_class import DailyWaterClass, HourlyWaterClass
+from exchange.access.departments import seed_departments
+from exchange.access.tokens import create_token
+from exchange.api.app import create_app
+from exchange.api.settings import ApiSettings
+from exchange.objects import LocalObjectStore
 from exchange.tables import change_log, dataset_table, ensure_schema
 from tests.exchange.rows import LATER, NOW, T0, publish, sample, station
 from waterhub.derived import Derivation, declared_derivations
+from waterhub.lineage import dataset_lineage
 from waterhub.settings import Settings
 
 A, B = "11000001", "11000002"
@@ -135,3 +143,30 @@ def test_every_declared_derivation_names_callable_inputs_and_outputs_with_contra
         assert callable(declaration.function())
         assert [c.meta.key for c in declaration.output_contracts()] == list(declaration.outputs.values())
         assert all(get_contract(dataset).meta.key == dataset for dataset in declaration.inputs)
+
+
+def test_the_catalogue_shows_a_derived_dataset_with_its_inputs_and_dag(
+    derivation: Derivation, pg_engine: Engine, tmp_path: Path
+) -> None:
+    publish(pg_engine, WaterQualityStation, _stations(), run_id="wq-1")
+    publish(pg_engine, WaterQualitySample, _samples(), run_id="wq-1")
+    derivation.publish(run_id="derive-1", now=NOW)
+    seed_departments(pg_engine, now=NOW)
+    token = create_token(pg_engine, "gz-water", [DAILY], row_filter=[], expires_at=LATER + timedelta(days=1), now=NOW)
+    store = LocalObjectStore(tmp_path / "objects")
+    app = create_app(pg_engine, store, ApiSettings(), lineage=dataset_lineage(), clock=lambda: NOW)
+    server = AppServer(app, "127.0.0.1", 0, name="consumer API")
+    server.start()
+    try:
+        with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {token.token}"}) as client:
+            answer = client.get(f"/datasets/{DAILY}")
+    finally:
+        server.stop()
+    assert answer.status_code == 200, answer.text
+    detail = answer.json()
+    assert detail["rows"] == 3
+    assert detail["lineage"] == {
+        "sources": [],
+        "dags": ["water_quality_class"],
+        "upstream": ["water_quality.samples", "water_quality.stations"],
+    }
