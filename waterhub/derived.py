@@ -13,7 +13,6 @@ retry of an older run can never write its results over them; a tombstone carries
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,7 +26,7 @@ from sqlalchemy import Connection
 from contracts import Contract, get_contract
 from waterhub.hub import Hub
 from waterhub.settings import Settings
-from waterhub.sources import imported
+from waterhub.sources import declaration_tables, imported
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -106,15 +105,11 @@ class DerivedDeclaration:
 
 @cache
 def declared_derivations() -> dict[str, DerivedDeclaration]:
-    """Every declared derivation by name, in file order; a malformed entry fails here, naming the file and key."""
-    table = tomllib.loads(DERIVED_FILE.read_text(encoding="utf-8"))
-    found: dict[str, DerivedDeclaration] = {}
-    for name, entry in table.items():
-        if not isinstance(entry, dict) or set(entry) != _KEYS:
-            keys = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
-            raise ValueError(f"{DERIVED_FILE}: [{name}] must have exactly {sorted(_KEYS)}, not {keys}")
-        found[name] = DerivedDeclaration(name=name, **{**entry, "inputs": tuple(entry["inputs"])})
-    return found
+    """Every declared derivation by name, in file order."""
+    return {
+        name: DerivedDeclaration(name=name, **{**entry, "inputs": tuple(entry["inputs"])})
+        for name, entry in declaration_tables(DERIVED_FILE, _KEYS).items()
+    }
 
 
 def derivation_declaration(name: str) -> DerivedDeclaration:
