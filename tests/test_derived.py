@@ -25,7 +25,7 @@ from exchange.access.tokens import create_token
 from exchange.api.app import create_app
 from exchange.api.settings import ApiSettings
 from exchange.objects import LocalObjectStore
-from exchange.tables import change_log, dataset_table, ensure_schema
+from exchange.tables import change_log, dataset_table, ensure_schema, snapshots
 from tests.exchange.rows import LATER, NOW, T0, publish, sample, station
 from waterhub.derived import Derivation, declared_derivations
 from waterhub.lineage import dataset_lineage
@@ -170,3 +170,18 @@ def test_the_catalogue_shows_a_derived_dataset_with_its_inputs_and_dag(
         "dags": ["water_quality_class"],
         "upstream": ["water_quality.samples", "water_quality.stations"],
     }
+
+
+def test_before_any_input_is_published_a_run_derives_nothing_and_snapshots_nothing(derivation: Derivation) -> None:
+    assert derivation.publish(run_id="derive-0", now=NOW) == []
+    assert derivation.snapshot(now=NOW) == {}
+
+
+def test_snapshots_of_the_outputs_hold_their_rows(derivation: Derivation, pg_engine: Engine) -> None:
+    publish(pg_engine, WaterQualityStation, _stations(), run_id="wq-1")
+    publish(pg_engine, WaterQualitySample, _samples(), run_id="wq-1")
+    derivation.publish(run_id="derive-1", now=NOW)
+    assert set(derivation.snapshot(now=NOW)) == {HOURLY, DAILY}
+    with pg_engine.connect() as conn:
+        rows = dict(conn.execute(select(snapshots.c.dataset, snapshots.c.row_count)).all())
+    assert rows == {HOURLY: len(_samples()), DAILY: 3}

@@ -189,13 +189,20 @@ class Derivation(Hub):
         return {"sent": send_outbox(self.settings, self.engine, self.declaration.name, now=now or datetime.now(UTC))}
 
     def snapshot(self, now: datetime | None = None) -> dict[str, str]:
-        """A Parquet snapshot of each output at its last sequence, unless one exists for that sequence."""
+        """A Parquet snapshot of each output at its last sequence, unless one exists for that sequence. An output
+        never published (no input has published yet) has nothing to snapshot."""
+        from sqlalchemy import select
+
         from exchange.snapshots import write_snapshot
+        from exchange.tables import datasets
 
         now = now or datetime.now(UTC)
+        with self.engine.connect() as conn:
+            published = set(conn.execute(select(datasets.c.key)).scalars())
         return {
             contract.meta.key: write_snapshot(self.engine, self.store, contract, now=now).uri
             for contract in self.declaration.output_contracts()
+            if contract.meta.key in published
         }
 
 
