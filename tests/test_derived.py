@@ -25,8 +25,9 @@ from exchange.access.tokens import create_token
 from exchange.api.app import create_app
 from exchange.api.settings import ApiSettings
 from exchange.objects import LocalObjectStore
+from exchange.publish import publish_frame
 from exchange.tables import change_log, dataset_table, ensure_schema, snapshots
-from tests.exchange.rows import LATER, NOW, T0, publish, sample, station
+from tests.exchange.rows import LATER, NOW, T0, publish, sample, station, typed_frame
 from waterhub.derived import Derivation, declared_derivations
 from waterhub.lineage import dataset_lineage
 from waterhub.settings import Settings
@@ -185,3 +186,19 @@ def test_snapshots_of_the_outputs_hold_their_rows(derivation: Derivation, pg_eng
     with pg_engine.connect() as conn:
         rows = dict(conn.execute(select(snapshots.c.dataset, snapshots.c.row_count)).all())
     assert rows == {HOURLY: len(_samples()), DAILY: 3}
+
+
+def test_a_deleted_sample_deletes_its_hour_and_recomputes_its_day(derivation: Derivation, pg_engine: Engine) -> None:
+    publish(pg_engine, WaterQualityStation, _stations(), run_id="wq-1")
+    publish(pg_engine, WaterQualitySample, _samples(), run_id="wq-1")
+    derivation.publish(run_id="derive-1", now=NOW)
+    gone = pd.DataFrame({"station_code": [A], "sampled_at": [T0 + timedelta(hours=1)], "updated_at": [LATER]})
+    with pg_engine.begin() as conn:
+        empty = typed_frame(WaterQualitySample, [])
+        publish_frame(conn, WaterQualitySample, empty, run_id="wq-2", now=LATER, tombstones=gone)
+
+    assert derivation.publish(run_id="derive-2", now=LATER) == [HOURLY, DAILY]
+    assert _changes(pg_engine, HOURLY)[6:] == [(f'["{A}","{_hour(1)}"]', "delete")]
+    day = _rows(pg_engine, DailyWaterClass).iloc[0]
+    # without hour 1 (DO 4.0): DO (6.5 + 6.5 + 7.6) / 3, three samples
+    assert (day["samples"], day["dissolved_oxygen"]) == (3, pytest.approx((6.5 + 6.5 + 7.6) / 3, abs=1e-4))
