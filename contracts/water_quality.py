@@ -54,11 +54,12 @@ def _status(factor: str) -> object:
 
 
 class WaterQualityStation(Contract):
-    """An automatic water-quality station: where it is and what kind of water body it watches."""
+    """An automatic water-quality station: where it is, what kind of water body it watches, and the class its section
+    must meet."""
 
     meta: ClassVar[ContractMeta] = ContractMeta(
         key="water_quality.stations",
-        version="1.0.0",
+        version="1.1.0",  # 1.1: target_class added, optional, so 1.0 rows stay valid and the table gains a column
         owner="ecology-environment-bureau",
         classification=Classification.PUBLIC,
         primary_key=("station_code",),
@@ -80,6 +81,10 @@ class WaterQualityStation(Contract):
     ]
     latitude: Annotated[float, Field(ge=3, le=54, description="Latitude, WGS 84", json_schema_extra={"unit": "degree"})]
     updated_at: Annotated[BeijingTime, Field(description="When the bureau last changed the record (UTC)")]
+    target_class: Annotated[
+        Literal["I", "II", "III", "IV", "V"] | None,
+        Field(description="GB 3838-2002 class the section's water-function zone must meet (水质目标); null: none set"),
+    ] = None
 
 
 class WaterQualitySample(Contract):

@@ -1,5 +1,6 @@
-"""The one builder of every source DAG: extract → validate → publish → one `changed_<stream>` task per dataset,
-then notify and snapshot side by side.
+"""The one builder of every source DAG (extract → validate → publish → one `changed_<stream>` task per dataset, then
+notify and snapshot side by side) and of every derived DAG (publish → one `changed_<output>` task per output, then
+notify and snapshot).
 
 A DAG file calls `source_dag("<name>", __doc__)` and nothing else. What differs between sources (schedule, owner,
 streams and the datasets they publish) comes from `waterhub/sources.toml`, read here by path with `tomllib`: the
@@ -10,6 +11,10 @@ them) at parse time is what the DAG-integrity test forbids. `importlib.util.find
 Each dataset has an Asset, and a small `changed_<stream>` task after publish is the only task with that Asset as
 outlet: it succeeds, and so emits the asset event, only when the run changed the dataset; otherwise it is skipped
 (a skipped task emits none), so a DAG scheduled on the Asset does not run every hour for nothing.
+
+A derived DAG (`derived_dag("<name>", __doc__)`, declared in `waterhub/derived.toml`) is scheduled on its inputs'
+Assets, any of them: it runs when a run changed one of its inputs, never on a clock. Its `publish` task derives and
+publishes in one transaction (`waterhub.derived.Derivation`).
 """
 
 from __future__ import annotations
@@ -22,21 +27,21 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Asset, dag, task
+from airflow.sdk import DAG, Asset, AssetAny, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-__all__ = ["dataset_asset", "source_dag"]
+__all__ = ["dataset_asset", "derived_dag", "source_dag"]
 
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 
 
-def _declaration(name: str) -> dict[str, Any]:
+def _declaration(name: str, file: str = "sources.toml") -> dict[str, Any]:
     spec = importlib.util.find_spec("waterhub")  # finds the package without importing it
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("the waterhub package is not installed where Airflow runs")
-    table = tomllib.loads((Path(spec.submodule_search_locations[0]) / "sources.toml").read_text(encoding="utf-8"))
+    table = tomllib.loads((Path(spec.submodule_search_locations[0]) / file).read_text(encoding="utf-8"))
     if name not in table:
-        raise KeyError(f"no source {name!r} in waterhub/sources.toml; declared: {', '.join(table)}")
+        raise KeyError(f"no entry {name!r} in waterhub/{file}; declared: {', '.join(table)}")
     declaration: dict[str, Any] = table[name]
     return declaration
 
@@ -46,22 +51,37 @@ def dataset_asset(dataset: str) -> Asset:
     return Asset(name=dataset, uri=f"x-waterhub://datasets/{dataset}")
 
 
+def _dag_arguments(name: str, declaration: dict[str, Any], doc_md: str | None, kind: str) -> dict[str, Any]:
+    """What every DAG of ours shares: one run at a time, no catch-up, the declared owner and title, retries."""
+    return {
+        "dag_id": name,
+        "start_date": START,
+        "catchup": False,
+        "max_active_runs": 1,
+        "tags": [kind, name],
+        "doc_md": doc_md,
+        "description": declaration["title"],
+        "default_args": {"owner": declaration["owner"], "retries": 3, "retry_delay": timedelta(minutes=2)},
+    }
+
+
+def _changed(short_name: str, dataset: str) -> Callable[..., Any]:
+    """The one task with ``dataset``'s Asset as outlet: skipped (no asset event) unless the run changed it."""
+
+    @task(task_id=f"changed_{short_name}", outlets=[dataset_asset(dataset)])
+    def emit_if_changed(changed_datasets: list[str]) -> None:
+        if dataset not in changed_datasets:
+            raise AirflowSkipException(f"{dataset} did not change in this run: no asset event")
+
+    return emit_if_changed
+
+
 def source_dag(name: str, doc_md: str | None) -> DAG:
     """The DAG of source `name` as `sources.toml` declares it; `doc_md` is the DAG file's own docstring."""
     declaration = _declaration(name)
     streams: dict[str, str] = declaration["streams"]
 
-    @dag(
-        dag_id=name,
-        schedule=declaration["schedule"],
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
-        tags=["source", name],
-        doc_md=doc_md,
-        description=declaration["title"],
-        default_args={"owner": declaration["owner"], "retries": 3, "retry_delay": timedelta(minutes=2)},
-    )
+    @dag(schedule=declaration["schedule"], **_dag_arguments(name, declaration, doc_md, "source"))
     def source() -> None:
         @task
         def extract(*, run_id: str | None = None, data_interval_end: datetime | None = None) -> str:
@@ -88,14 +108,6 @@ def source_dag(name: str, doc_md: str | None) -> DAG:
             pipeline.publish(batch_id)
             return pipeline.changed_datasets(batch_id)
 
-        def changed(stream: str, dataset: str) -> Callable[..., Any]:
-            @task(task_id=f"changed_{stream}", outlets=[dataset_asset(dataset)])
-            def emit_if_changed(changed_datasets: list[str]) -> None:
-                if dataset not in changed_datasets:
-                    raise AirflowSkipException(f"{dataset} did not change in this run: no asset event")
-
-            return emit_if_changed
-
         @task
         def notify(batch_id: str) -> dict[str, int]:
             from waterhub.pipeline import Pipeline
@@ -111,8 +123,45 @@ def source_dag(name: str, doc_md: str | None) -> DAG:
         batch_id = validate(extract())
         published = publish(batch_id)
         for stream, dataset in streams.items():
-            changed(stream, dataset)(published)
+            _changed(stream, dataset)(published)
         published >> [notify(batch_id), snapshot(batch_id)]
 
     built: DAG = source()
+    return built
+
+
+def derived_dag(name: str, doc_md: str | None) -> DAG:
+    """The DAG of derived dataset `name` as `derived.toml` declares it, run by any change of one of its inputs."""
+    declaration = _declaration(name, "derived.toml")
+    outputs: dict[str, str] = declaration["outputs"]
+    inputs = AssetAny(*(dataset_asset(dataset) for dataset in declaration["inputs"]))
+
+    @dag(schedule=inputs, **_dag_arguments(name, declaration, doc_md, "derived"))
+    def derived() -> None:
+        @task
+        def publish(*, run_id: str | None = None) -> list[str]:
+            from waterhub.derived import Derivation
+
+            if run_id is None:
+                raise ValueError(f"{name}: publish ran without a run id; run it from a DAG run")
+            return Derivation.from_environment(name).publish(run_id=run_id)
+
+        @task
+        def notify() -> dict[str, int]:
+            from waterhub.derived import Derivation
+
+            return Derivation.from_environment(name).notify()
+
+        @task
+        def snapshot() -> dict[str, str]:
+            from waterhub.derived import Derivation
+
+            return Derivation.from_environment(name).snapshot()
+
+        published = publish()
+        for short_name, dataset in outputs.items():
+            _changed(short_name, dataset)(published)
+        published >> [notify(), snapshot()]
+
+    built: DAG = derived()
     return built

@@ -46,6 +46,7 @@ __all__ = [
     "datasets",
     "deliveries",
     "departments",
+    "derived_state",
     "devices",
     "ensure_schema",
     "grants",
@@ -210,6 +211,17 @@ stream_state = Table(
     Column("run_id", String(250), nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     comment="Incremental watermark per stream and partition; advanced only in the publish transaction.",
+)
+
+derived_state = Table(
+    "derived_state",
+    metadata,
+    Column("derivation", String(100), primary_key=True, comment="The derived dataset's name in waterhub/derived.toml"),
+    Column("input_dataset", String(100), primary_key=True),
+    Column("last_seq", BigInteger, nullable=False, comment="The input's change-log sequence derived up to"),
+    Column("run_id", String(250), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    comment="Per derivation and input, how far its change log was read; advanced only in the derived publish.",
 )
 
 batches = Table(

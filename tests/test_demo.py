@@ -6,22 +6,31 @@ The DAG test covers PostgreSQL and Mosquitto; this one covers the zero-setup pat
 from __future__ import annotations
 
 import io
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from rich.console import Console
+from sqlalchemy import Engine, select
 
 from connectors.water_quality import WaterQualitySimulator
+from connectors.water_quality.simulator import SimulatorTruth
+from contracts.water_quality import FACTOR_CODES
+from contracts.water_quality_class import HourlyWaterClass
 from exchange.consumer import changes_since, list_datasets
 from exchange.db import make_engine
+from exchange.tables import dataset_table
+from quality.gb3838 import classify
 from waterhub.demo import run_demo
 from waterhub.settings import Settings
 
 pytestmark = pytest.mark.slow
 
 SEED = 7
+FACTOR_CODES_BY_NAME = {name: code for code, name in FACTOR_CODES.items()}
 
 
+@pytest.mark.timeout(900)  # four Airflow runs, each a fresh process: minutes on a loaded machine
 def test_the_demo_publishes_on_embedded_defaults_and_a_second_run_changes_nothing(
     tmp_path: Path, free_port: int
 ) -> None:
@@ -39,7 +48,13 @@ def test_the_demo_publishes_on_embedded_defaults_and_a_second_run_changes_nothin
         reason: sum(r == reason for r in truth.reasons) for reason in set(truth.reasons) - {None}
     }
     assert {event.event_id for event in first.events} == first.expected_event_ids
-    assert len(first.expected_event_ids) == 2
+    assert len(first.expected_event_ids) == 4  # stations, samples, and the two class datasets derived from them
+    valid_keys = truth.valid_sample_keys()
+    station_days = {(code, (at + timedelta(hours=8)).date().isoformat()) for code, at in valid_keys}
+    assert [(d.dataset, d.rows, d.first_seq) for d in first.derived] == [
+        ("water_quality.hourly_classes", len(valid_keys), 1),
+        ("water_quality.daily_classes", len(station_days), 1),
+    ]
     assert Path(samples["snapshot"].removeprefix("file://")).is_file()
 
     second = run_demo(settings, seed=SEED, console=console)
@@ -47,9 +62,35 @@ def test_the_demo_publishes_on_embedded_defaults_and_a_second_run_changes_nothin
     assert second.expected_event_ids == frozenset()
     assert second.events == ()
     assert all(entry["inserted"] == entry["updated"] == 0 for entry in second.manifest["streams"].values())
+    assert [d.first_seq for d in second.derived] == [None, None]
 
     engine = make_engine(settings.resolved_database_url)
     summaries = {summary.key: summary for summary in list_datasets(engine)}
     assert summaries["water_quality.samples"].rows == len(truth.valid_samples())
     assert len(changes_since(engine, "water_quality.samples", 0, limit=10_000)) == len(truth.valid_samples())
+    assert _hourly_classes(engine) == _classes_of_the_truth(truth)
     engine.dispose()
+
+
+def _hourly_classes(engine: Engine) -> dict[tuple[str, datetime], tuple[str | None, str | None]]:
+    table = dataset_table(HourlyWaterClass)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(table.c.station_code, table.c.sampled_at, table.c.water_class, table.c.deciding_factors)
+        )
+        return {(code, at): (water_class, deciding) for code, at, water_class, deciding in rows}
+
+
+def _classes_of_the_truth(truth: SimulatorTruth) -> dict[tuple[str, datetime], tuple[str | None, str | None]]:
+    """Each published sample classed from the simulator's own record of what must be published: its values and
+    statuses, and its station's water body."""
+    bodies = {station["station_code"]: station["water_body_type"] for station in truth.stations}
+    classes = {}
+    for (code, at), outcomes in truth.published_outcomes().items():
+        values = {FACTOR_CODES_BY_NAME[name]: o.value for name, o in outcomes.items() if name in FACTOR_CODES_BY_NAME}
+        statuses = {
+            FACTOR_CODES_BY_NAME[name]: o.status for name, o in outcomes.items() if name in FACTOR_CODES_BY_NAME
+        }
+        result = classify(values, bodies[code], statuses=statuses)  # type: ignore[arg-type]
+        classes[(code, at)] = (result.water_class, ",".join(result.deciding_factors) or None)
+    return classes

@@ -1,8 +1,9 @@
 """`make demo`: the whole path on embedded defaults, driven by Airflow, watched by a subscriber.
 
 It starts the bureau's simulator and (unless WATERHUB_MQTT_URL names a broker) the embedded broker in this process,
-subscribes to every dataset's change topic, runs the `water_quality` DAG through Airflow in a child process, and
-reads back what the run did from the hub itself: the batch manifest, the outbox and the events that arrived.
+subscribes to every dataset's change topic, runs the `water_quality` DAG through Airflow in a child process, then
+the `water_quality_class` DAG derived from it (in production its inputs' Asset events start it), and reads back what
+the runs did from the hub itself: the batch manifest, the derived datasets, the outbox and the events that arrived.
 """
 
 from __future__ import annotations
@@ -28,10 +29,21 @@ from waterhub.local_airflow import LocalAirflow
 from waterhub.pipeline import Pipeline
 from waterhub.settings import Settings
 
-__all__ = ["DemoReport", "run_demo"]
+__all__ = ["DemoReport", "DerivedSummary", "run_demo"]
 
 SOURCE = "water_quality"
+DERIVED = "water_quality_class"
 DAGS_FOLDER = Path(__file__).resolve().parents[1] / "dags"
+
+
+@dataclass(frozen=True)
+class DerivedSummary:
+    """One derived dataset after the derived DAG's run: its rows, and the sequence range that run added (if any)."""
+
+    dataset: str
+    rows: int
+    first_seq: int | None
+    last_seq: int | None
 
 
 @dataclass(frozen=True)
@@ -40,6 +52,8 @@ class DemoReport:
 
     run_id: str
     manifest: dict[str, Any]
+    derived_run_id: str
+    derived: tuple[DerivedSummary, ...]
     expected_event_ids: frozenset[str]
     events: tuple[ChangeEvent, ...]
     airflow_log: Path
@@ -78,12 +92,35 @@ def run_demo(settings: Settings, *, seed: int, console: Console) -> DemoReport:
         }
         with step("Running the water_quality DAG through Airflow") as line, _watch_batches(pipeline, line):
             run_id = airflow.test_dag(SOURCE, log_path=log_path, extra=hub_env)
+        with step(f"Running the {DERIVED} DAG derived from it through Airflow"):
+            derived_run_id = airflow.test_dag(
+                DERIVED, log_path=data_dir / "logs" / "airflow-derived.log", extra=hub_env
+            )
         batch_id = batch_id_for(SOURCE, run_id)
         with pipeline.engine.connect() as conn:
-            expected = frozenset(conn.execute(select(outbox.c.event_id).where(outbox.c.run_id == run_id)).scalars())
+            query = select(outbox.c.event_id).where(outbox.c.run_id.in_([run_id, derived_run_id]))
+            expected = frozenset(conn.execute(query).scalars())
         with step(f"Waiting for {len(expected)} change event(s)"):
             events = subscriber.wait_for(expected, timeout_s=15)
-        return DemoReport(run_id, pipeline.manifest(batch_id), expected, tuple(events), log_path)
+        derived = _derived(pipeline, derived_run_id)
+        return DemoReport(
+            run_id, pipeline.manifest(batch_id), derived_run_id, derived, expected, tuple(events), log_path
+        )
+
+
+def _derived(pipeline: Pipeline, run_id: str) -> tuple[DerivedSummary, ...]:
+    from exchange.consumer import list_datasets
+    from exchange.runs import run_publication
+    from waterhub.derived import derivation_declaration
+
+    rows = {summary.key: summary.rows for summary in list_datasets(pipeline.engine)}
+    summaries = []
+    with pipeline.engine.connect() as conn:
+        for dataset in derivation_declaration(DERIVED).outputs.values():
+            published = run_publication(conn, dataset, run_id)
+            first, last = (published.first_seq, published.last_seq) if published else (None, None)
+            summaries.append(DerivedSummary(dataset, rows.get(dataset, 0), first, last))
+    return tuple(summaries)
 
 
 class _StepProgress:

@@ -21,11 +21,9 @@ from sqlalchemy import Engine
 from connectors.http.stream import partition_key
 from contracts import Contract, get_contract
 from contracts.types import CLOCK_TOLERANCE
-from exchange.db import make_engine
 from exchange.errors import BatchNotFoundError
-from exchange.objects import ObjectStore, open_object_store
 from exchange.staging import STAGING_REMOVED, Batch, BatchStaging
-from exchange.tables import ensure_schema
+from waterhub.hub import Hub
 from waterhub.settings import Settings
 from waterhub.sources import build_source
 
@@ -38,7 +36,7 @@ if TYPE_CHECKING:
     from exchange.runs import RunPublication
     from quality.runner import ValidationOutcome
 
-__all__ = ["Pipeline", "run_interval_end"]
+__all__ = ["Pipeline", "run_interval_end", "send_outbox"]
 
 log = structlog.get_logger(__name__)
 
@@ -48,13 +46,13 @@ CHUNK_RECORDS = 2_000
 _STEPS = ("open", "extracted", "validated", "published", "snapshotted")
 
 
-class Pipeline:
+class Pipeline(Hub):
     """The steps of one source, bound to one hub (database, object store, broker) from ``Settings``."""
 
     def __init__(self, settings: Settings, source_name: str, *, source: Source | None = None) -> None:
         """``source`` is the connector to read, for a source not declared in ``sources.toml`` (a test's small
         API); by default it is built from the declaration of ``source_name``."""
-        self.settings = settings
+        super().__init__(settings)
         self.source_name = source_name
         self._given_source = source
 
@@ -65,16 +63,6 @@ class Pipeline:
         settings = Settings()
         settings.require_absolute_data_dir(f"DAG task of {source_name}")
         return cls(settings, source_name)
-
-    @cached_property
-    def engine(self) -> Engine:
-        engine = make_engine(self.settings.resolved_database_url)
-        ensure_schema(engine)
-        return engine
-
-    @cached_property
-    def store(self) -> ObjectStore:
-        return open_object_store(self.settings.resolved_object_store_url, self.settings.object_store_credentials)
 
     @cached_property
     def staging(self) -> BatchStaging:
@@ -294,27 +282,9 @@ class Pipeline:
         retries it: subscribers must not wait for the next hourly run to hear of a change. The batch's status is
         left alone: notify and snapshot run side by side after publish.
         """
-        from exchange.errors import StoreUnavailableError
-        from exchange.notify import MqttNotifier, dispatch_outbox
-        from waterhub.freshness import check_freshness
-
-        now = now or datetime.now(UTC)
         batch = self._batch(batch_id, after="published")
         with self._bound(batch):
-            check_freshness(self.engine, self.settings, now=now, raise_events=True)  # any run sees any stale source
-            sent = 0
-            with MqttNotifier(self.settings.resolved_mqtt_url) as notifier:
-                while True:  # the outbox is read in pages; stop when a page sent nothing more
-                    result = dispatch_outbox(self.engine, notifier, hub_id=self.settings.hub_id, now=now)
-                    sent += result.sent
-                    if result.failed:
-                        raise StoreUnavailableError(
-                            f"{self.source_name}: {result.failed} change event(s) could not be sent to "
-                            f"{notifier.where}; they and the events behind them stay in the outbox, and the task's "
-                            "retry sends them with the same ids"
-                        )
-                    if result.sent == 0:
-                        return {"sent": sent}
+            return {"sent": send_outbox(self.settings, self.engine, self.source_name, now=now or datetime.now(UTC))}
 
     def snapshot(self, batch_id: str, now: datetime | None = None) -> dict[str, str]:
         """Write a Parquet snapshot of each dataset this batch touched, unless one exists for its sequence.
@@ -427,6 +397,31 @@ def _distinct_scalars(column: pd.Series) -> list[object]:
         return list(column.unique())
     except TypeError:
         return list({value for value in column if isinstance(value, str | int | float) and not isinstance(value, bool)})
+
+
+def send_outbox(settings: Settings, engine: Engine, sender: str, *, now: datetime) -> int:
+    """Send every pending outbox row (this run's events and any an earlier run could not send); returns how many.
+
+    Shared by source and derived DAGs' notify tasks. An event that could not be sent stays pending with its error
+    recorded and this raises, so Airflow retries the task: subscribers must not wait for the next run.
+    """
+    from exchange.errors import StoreUnavailableError
+    from exchange.notify import MqttNotifier, dispatch_outbox
+    from waterhub.freshness import check_freshness
+
+    check_freshness(engine, settings, now=now, raise_events=True)  # any run sees any stale source
+    sent = 0
+    with MqttNotifier(settings.resolved_mqtt_url) as notifier:
+        while True:  # the outbox is read in pages; stop when a page sent nothing more
+            result = dispatch_outbox(engine, notifier, hub_id=settings.hub_id, now=now)
+            sent += result.sent
+            if result.failed:
+                raise StoreUnavailableError(
+                    f"{sender}: {result.failed} change event(s) could not be sent to {notifier.where}; they and the "
+                    "events behind them stay in the outbox, and the task's retry sends them with the same ids"
+                )
+            if result.sent == 0:
+                return sent
 
 
 def run_interval_end(data_interval_end: datetime | None, now: datetime | None = None) -> datetime:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel
 
@@ -22,7 +22,15 @@ if TYPE_CHECKING:
     from connectors.http.settings import HttpClientSettings
     from waterhub.settings import Settings
 
-__all__ = ["SOURCES_FILE", "SourceDeclaration", "build_source", "declared_sources", "source_declaration"]
+__all__ = [
+    "SOURCES_FILE",
+    "SourceDeclaration",
+    "build_source",
+    "declaration_tables",
+    "declared_sources",
+    "imported",
+    "source_declaration",
+]
 
 SOURCES_FILE = Path(__file__).with_name("sources.toml")
 """Shipped inside the ``waterhub`` package, so an installed hub and the DAG folder read the same file."""
@@ -49,7 +57,7 @@ class SourceDeclaration:
 
     def settings_class(self) -> type[BaseModel]:
         """The source's settings block, composed on ``Settings`` under the source's name."""
-        block = _imported(self.settings)
+        block = imported(self.settings)
         if not (isinstance(block, type) and issubclass(block, BaseModel)):
             raise TypeError(f"{SOURCES_FILE.name}: {self.name}.settings = {self.settings!r} is not a pydantic model")
         return block
@@ -58,28 +66,35 @@ class SourceDeclaration:
         """The source's connector class: built from its settings block and the shared HTTP settings."""
         from connectors.http import Source
 
-        connector = _imported(self.connector)
+        connector = imported(self.connector)
         if not (isinstance(connector, type) and issubclass(connector, Source)):
             raise TypeError(f"{SOURCES_FILE.name}: {self.name}.connector = {self.connector!r} is not a Source")
         return cast("Callable[[BaseModel, HttpClientSettings], Source]", connector)
 
 
-def _imported(path: str) -> object:
+def imported(path: str) -> object:
+    """The object a ``module:attribute`` path of a declaration names."""
     module_name, _, attribute = path.partition(":")
     return getattr(importlib.import_module(module_name), attribute)
 
 
+def declaration_tables(path: Path, keys: frozenset[str]) -> dict[str, dict[str, Any]]:
+    """Each top-level table of a declaration file by name, in file order; an entry without exactly ``keys`` fails
+    here, naming the file and the entry."""
+    tables = tomllib.loads(path.read_text(encoding="utf-8"))
+    for name, entry in tables.items():
+        if not isinstance(entry, dict) or set(entry) != keys:
+            found = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
+            raise ValueError(f"{path}: [{name}] must have exactly {sorted(keys)}, not {found}")
+    return tables
+
+
 @cache
 def declared_sources() -> dict[str, SourceDeclaration]:
-    """Every declared source by name, in file order; a malformed entry fails here, naming the file and the key."""
-    table = tomllib.loads(SOURCES_FILE.read_text(encoding="utf-8"))
-    sources: dict[str, SourceDeclaration] = {}
-    for name, entry in table.items():
-        if not isinstance(entry, dict) or set(entry) != _KEYS:
-            found = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
-            raise ValueError(f"{SOURCES_FILE}: [{name}] must have exactly {sorted(_KEYS)}, not {found}")
-        sources[name] = SourceDeclaration(name=name, **entry)
-    return sources
+    """Every declared source by name, in file order."""
+    return {
+        name: SourceDeclaration(name=name, **entry) for name, entry in declaration_tables(SOURCES_FILE, _KEYS).items()
+    }
 
 
 def source_declaration(name: str) -> SourceDeclaration:

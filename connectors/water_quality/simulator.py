@@ -339,32 +339,36 @@ class _Site:
     """An urban creek: storms flush sewage (ammonia) into it."""
     clean: bool = False
     """Ammonia and phosphorus around zero: below-detection readings."""
+    target_class: Literal["I", "II", "III", "IV", "V"] | None = "III"
+    """The GB 3838 class its water-function zone must meet; None: the bureau set none (the field is optional)."""
 
 
 _SITES: tuple[_Site, ...] = (
-    _Site("流溪河李溪坝", "流溪河", "从化区", "river", 113.586, 23.562),
-    _Site("流溪河街口", "流溪河", "从化区", "river", 113.594, 23.548),
+    _Site("流溪河李溪坝", "流溪河", "从化区", "river", 113.586, 23.562, target_class="II"),
+    _Site("流溪河街口", "流溪河", "从化区", "river", 113.594, 23.548, target_class="II"),
     _Site("流溪河人和", "流溪河", "白云区", "river", 113.283, 23.349, flood=200.0),
     _Site("珠江猎德", "珠江广州河段", "天河区", "river", 113.331, 23.112),
     _Site("珠江黄埔港", "珠江广州河段", "黄埔区", "river", 113.452, 23.091),
     _Site("珠江西航道鸦岗", "珠江西航道", "白云区", "river", 113.203, 23.268),
-    _Site("白坭河石井", "白坭河", "白云区", "river", 113.212, 23.221),
-    _Site("增江九龙潭", "增江", "增城区", "river", 113.832, 23.298, flood=250.0, turbidity_cap=9999.0),
+    _Site("白坭河石井", "白坭河", "白云区", "river", 113.212, 23.221, target_class="IV"),
+    _Site(
+        "增江九龙潭", "增江", "增城区", "river", 113.832, 23.298, flood=250.0, turbidity_cap=9999.0, target_class="II"
+    ),
     _Site("东江北干流大墩", "东江北干流", "增城区", "river", 113.702, 23.118),
     _Site("沙湾水道三沙口", "沙湾水道", "番禺区", "river", 113.501, 22.932, salt=0.15),
     _Site("蕉门水道南沙", "蕉门水道", "南沙区", "river", 113.573, 22.751, salt=0.6),
     _Site("洪奇沥水道万顷沙", "洪奇沥水道", "南沙区", "river", 113.552, 22.684, salt=1.0),
-    _Site("石井河口", "石井河", "白云区", "river", 113.231, 23.183, sewage=True),
-    _Site("车陂涌口", "车陂涌", "天河区", "river", 113.392, 23.128, sewage=True),
-    _Site("沙河涌口", "沙河涌", "天河区", "river", 113.312, 23.148, sewage=True),
+    _Site("石井河口", "石井河", "白云区", "river", 113.231, 23.183, sewage=True, target_class="V"),
+    _Site("车陂涌口", "车陂涌", "天河区", "river", 113.392, 23.128, sewage=True, target_class="V"),
+    _Site("沙河涌口", "沙河涌", "天河区", "river", 113.312, 23.148, sewage=True, target_class="V"),
     _Site("海珠湖", "海珠湖", "海珠区", "lake", 113.331, 23.081, flood=2.0),
     _Site("白云湖", "白云湖", "白云区", "lake", 113.243, 23.229, flood=2.0),
-    _Site("麓湖", "麓湖", "越秀区", "lake", 113.281, 23.153, flood=2.0, clean=True),
+    _Site("麓湖", "麓湖", "越秀区", "lake", 113.281, 23.153, flood=2.0, clean=True, target_class="II"),
     _Site("流花湖", "流花湖", "越秀区", "lake", 113.262, 23.141, flood=2.0),
-    _Site("东山湖", "东山湖", "越秀区", "lake", 113.301, 23.121, flood=2.0),
-    _Site("荔湾湖", "荔湾湖", "荔湾区", "lake", 113.241, 23.131, flood=2.0),
-    _Site("芙蓉嶂水库", "芙蓉嶂水库", "花都区", "lake", 113.221, 23.502, flood=2.0, clean=True),
-    _Site("新街河花都", "新街河", "花都区", "river", 113.214, 23.401),
+    _Site("东山湖", "东山湖", "越秀区", "lake", 113.301, 23.121, flood=2.0, target_class="IV"),
+    _Site("荔湾湖", "荔湾湖", "荔湾区", "lake", 113.241, 23.131, flood=2.0, target_class="IV"),
+    _Site("芙蓉嶂水库", "芙蓉嶂水库", "花都区", "lake", 113.221, 23.502, flood=2.0, clean=True, target_class="II"),
+    _Site("新街河花都", "新街河", "花都区", "river", 113.214, 23.401, target_class=None),
     _Site("市桥水道", "市桥水道", "番禺区", "river", 113.362, 22.948),
 )
 
@@ -579,6 +583,7 @@ class WaterQualitySimulator(HttpSimulator):
                 "longitude": round(site.longitude + rng.uniform(-0.004, 0.004), 6),
                 "latitude": round(site.latitude + rng.uniform(-0.004, 0.004), 6),
                 "updated_at": beijing_text(updated),
+                "target_class": site.target_class,
             }
         )
         is_lake = site.water_body_type == "lake"

@@ -48,10 +48,12 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Lineage:
-    """Where a dataset comes from: the source systems and DAGs that publish it."""
+    """Where a dataset comes from: the source systems and DAGs that publish it, and for a derived dataset the
+    datasets it is derived from."""
 
     sources: tuple[str, ...] = ()
     dags: tuple[str, ...] = ()
+    upstream: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -42,11 +42,13 @@ def test_registry_lists_every_contract_in_key_order() -> None:
         ("hydrology.rainfall", "1.0.0"),
         ("hydrology.reservoir", "1.0.0"),
         ("hydrology.river", "1.0.0"),
+        ("water_quality.daily_classes", "1.0.0"),
+        ("water_quality.hourly_classes", "1.0.0"),
         ("water_quality.samples", "2.0.0"),
-        ("water_quality.stations", "1.0.0"),
+        ("water_quality.stations", "1.1.0"),
     ]
     assert get_contract("water_quality.samples") is WaterQualitySample
-    assert get_contract("water_quality.stations", "1.0.0") is WaterQualityStation
+    assert get_contract("water_quality.stations", "1.1.0") is WaterQualityStation
 
 
 def test_unknown_contract_names_the_registered_keys() -> None:

@@ -68,3 +68,16 @@ def test_importing_a_dag_file_loads_none_of_the_heavy_modules(dag_file: Path) ->
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+def test_a_derived_dag_runs_on_any_of_its_inputs_assets_and_emits_one_asset_per_output(dagbag: Any) -> None:
+    from waterhub.derived import declared_derivations
+
+    for name, declaration in declared_derivations().items():
+        dag = dagbag.dags[name]
+        condition = dag.timetable.asset_condition
+        assert type(condition).__name__ == "AssetAny"  # any one input's change, not all of them
+        assert sorted(asset.name for asset in condition.objects) == sorted(declaration.inputs)
+        outlets = {task.task_id: [asset.name for asset in task.outlets] for task in dag.tasks if task.outlets}
+        assert outlets == {f"changed_{short}": [dataset] for short, dataset in declaration.outputs.items()}
+        assert dag.task_dict["publish"].downstream_task_ids == {"notify", "snapshot"} | set(outlets)

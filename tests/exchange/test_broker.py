@@ -85,7 +85,7 @@ def test_the_outbox_reaches_a_change_subscriber_through_the_embedded_broker(
         "latitude": 39.95,
         "updated_at": pd.Timestamp(NOW).as_unit("us"),
     }
-    frame = pd.DataFrame([{spec.name: values[spec.name] for spec in specs}])
+    frame = pd.DataFrame([{spec.name: values.get(spec.name) for spec in specs}])
     with sqlite_engine.begin() as conn:
         publish_frame(conn, WaterQualityStation, frame, run_id="embedded-run", now=NOW)
     with sqlite_engine.connect() as conn:

@@ -44,7 +44,9 @@ def test_list_datasets_summarises_each_published_dataset_with_its_quarantine(eng
 
     assert list_datasets(engine) == [
         DatasetSummary(SAMPLES, SAMPLES_VERSION, rows=5, last_seq=6, last_published_at=LATER, quarantined=2),
-        DatasetSummary(STATIONS, "1.0.0", rows=2, last_seq=2, last_published_at=NOW, quarantined=0),
+        DatasetSummary(
+            STATIONS, WaterQualityStation.meta.version, rows=2, last_seq=2, last_published_at=NOW, quarantined=0
+        ),
     ]
 
 

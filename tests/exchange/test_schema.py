@@ -33,6 +33,7 @@ BOOKKEEPING = {
     "withheld",
     "validation_runs",
     "stream_state",
+    "derived_state",
     "batches",
     "snapshots",
     "devices",

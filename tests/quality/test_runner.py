@@ -105,6 +105,7 @@ def _station(**overrides: object) -> dict[str, object]:
         "longitude": 113.33,
         "latitude": 23.12,
         "updated_at": "2026-11-20 08:00:00",
+        "target_class": "III",
     }
     return record | overrides
 

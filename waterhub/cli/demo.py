@@ -56,6 +56,11 @@ def demo(seed: Annotated[int, typer.Option(help="Seed of the simulated bureau's 
     reasons = [[e["dataset"], reason, count] for e in streams.values() for reason, count in e["reasons"].items()]
     if reasons:
         print_table("Quarantined by reason", ["dataset", "reason", "records"], reasons)
+    print_table(
+        f"Derived by run {report.derived_run_id}",
+        ["dataset", "rows", "change-log seq"],
+        [[d.dataset, d.rows, _seq_range({"first_seq": d.first_seq, "last_seq": d.last_seq})] for d in report.derived],
+    )
     for entry in streams.values():
         made = "written" if entry.get("snapshot_created") else "already there"
         line = f"Snapshot of {entry['dataset']} at seq {entry['snapshot_seq']} ({made}): {entry['snapshot']}"
@@ -72,7 +77,10 @@ def demo(seed: Annotated[int, typer.Option(help="Seed of the simulated bureau's 
     else:
         stdout.print(f"Change events: {len(report.expected_event_ids)} sent, {len(report.events)} received")
     stdout.print(f"Airflow's log: {report.airflow_log}")
-    stdout.print("Next: [bold]waterhub datasets[/] · [bold]waterhub changes water_quality.samples --since 0[/]")
+    stdout.print(
+        "Next: [bold]waterhub datasets[/] · [bold]waterhub changes water_quality.samples --since 0[/]"
+        " · [bold]waterhub changes water_quality.daily_classes --since 0[/]"
+    )
     if {e.event_id for e in report.events} != report.expected_event_ids:
         raise fail("not every change event reached the subscriber", "check the broker named by WATERHUB_MQTT_URL")
 

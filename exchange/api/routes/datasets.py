@@ -93,6 +93,8 @@ def describe_dataset(dataset: DatasetDep, context: ContextDep) -> dict[str, Any]
         "lineage": {
             "sources": list(lineage.sources) if lineage else [],
             "dags": list(lineage.dags) if lineage else [],
-            "upstream": sorted({reference.dataset for reference in meta.references}),
+            "upstream": sorted(
+                {reference.dataset for reference in meta.references} | set(lineage.upstream if lineage else ())
+            ),
         },
     }
