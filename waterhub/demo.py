@@ -1,8 +1,9 @@
 """`make demo`: the whole path on embedded defaults, driven by Airflow, watched by a subscriber.
 
-It starts the bureau's simulator and (unless WATERHUB_MQTT_URL names a broker) the embedded broker in this process,
-subscribes to every dataset's change topic, runs the `water_quality` DAG through Airflow in a child process, and
-reads back what the run did from the hub itself: the batch manifest, the outbox and the events that arrived.
+It starts every declared source's simulator (``SourceDeclaration.demo_simulator``) and (unless WATERHUB_MQTT_URL
+names a broker) the embedded broker in this process, subscribes to every dataset's change topic, runs each source's
+DAG through Airflow in a child process, and reads back what each run did from the hub itself: the batch manifest,
+the outbox and the events that arrived.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from sqlalchemy import select
@@ -27,63 +29,86 @@ from exchange.urls import redacted_url
 from waterhub.local_airflow import LocalAirflow
 from waterhub.pipeline import Pipeline
 from waterhub.settings import Settings
+from waterhub.sources import declared_sources
 
-__all__ = ["DemoReport", "run_demo"]
+__all__ = ["DemoReport", "SourceRun", "run_demo"]
 
-SOURCE = "water_quality"
 DAGS_FOLDER = Path(__file__).resolve().parents[1] / "dags"
 
 
 @dataclass(frozen=True)
-class DemoReport:
-    """What one demo run did, read back from the hub and the broker."""
+class SourceRun:
+    """What one source's DAG run did, read back from the hub."""
 
+    source: str
     run_id: str
     manifest: dict[str, Any]
     expected_event_ids: frozenset[str]
-    events: tuple[ChangeEvent, ...]
     airflow_log: Path
 
 
-def run_demo(settings: Settings, *, seed: int, console: Console) -> DemoReport:
-    """Run the DAG once against a fresh simulator with ``seed``; a second call with the same seed changes nothing."""
-    from connectors.water_quality import WaterQualitySimulator
-    from connectors.water_quality.settings import WaterQualitySourceSettings
+@dataclass(frozen=True)
+class DemoReport:
+    """What one demo did: a run per declared source, and the change events the subscriber received."""
 
+    runs: tuple[SourceRun, ...]
+    events: tuple[ChangeEvent, ...]
+
+    @property
+    def expected_event_ids(self) -> frozenset[str]:
+        return frozenset().union(*(run.expected_event_ids for run in self.runs))
+
+    def run(self, source: str) -> SourceRun:
+        return next(run for run in self.runs if run.source == source)
+
+
+def run_demo(settings: Settings, *, seed: int, console: Console) -> DemoReport:
+    """Run every source's DAG once against a fresh simulator with ``seed``; a second call with the same seed changes
+    nothing."""
     data_dir = settings.data_dir.resolve()
     airflow = LocalAirflow(home=data_dir / "airflow", dags_folder=DAGS_FOLDER)
-    pipeline = Pipeline(settings, SOURCE)
+    sources = declared_sources()
     with ExitStack() as stack, _steps(console) as step:
-        with step("Starting the bureau's simulator"):
-            block = settings.source_settings(SOURCE, WaterQualitySourceSettings)
-            simulator = WaterQualitySimulator(seed=seed, api_key=block.api_key.get_secret_value())
-            running = stack.enter_context(simulator.serve(host="127.0.0.1", port=0))
+        urls: dict[str, str] = {}
+        for name, declaration in sources.items():
+            with step(f"Starting the simulator of {declaration.title}"):
+                simulator = declaration.demo_simulator(settings.source_settings(name, BaseModel), seed)
+                urls[name] = stack.enter_context(simulator.served(host="127.0.0.1", port=0)).base_url
         with step(f"Connecting to the change topics at {redacted_url(settings.resolved_mqtt_url)}"):
             if settings.mqtt_url is None:
                 from exchange.broker import EmbeddedBroker
 
                 stack.enter_context(EmbeddedBroker(host="127.0.0.1", port=settings.embedded_mqtt_port))
             subscriber = stack.enter_context(ChangeSubscriber(settings.resolved_mqtt_url))
+        pipelines = {name: Pipeline(settings, name) for name in sources}
         with step("Preparing the hub's and Airflow's databases"):
-            pipeline.engine  # noqa: B018 - creates the hub's tables before Airflow's tasks and our watcher race to
-            seed_departments(pipeline.engine, now=datetime.now(UTC))  # the consumer API's principals
+            engine = next(iter(pipelines.values())).engine  # creates the hub's tables before Airflow's tasks race to
+            seed_departments(engine, now=datetime.now(UTC))  # the consumer API's principals
             airflow.migrate(log_path=data_dir / "logs" / "airflow-migrate.log")
-        log_path = data_dir / "logs" / "airflow-dags-test.log"
         hub_env = {
             "WATERHUB_DATA_DIR": str(data_dir),
             "WATERHUB_DATABASE_URL": settings.resolved_database_url,
             "WATERHUB_OBJECT_STORE_URL": settings.resolved_object_store_url,
             "WATERHUB_MQTT_URL": settings.resolved_mqtt_url,
-            "WATERHUB_WATER_QUALITY__BASE_URL": running.base_url,
         }
-        with step("Running the water_quality DAG through Airflow") as line, _watch_batches(pipeline, line):
-            run_id = airflow.test_dag(SOURCE, log_path=log_path, extra=hub_env)
-        batch_id = batch_id_for(SOURCE, run_id)
-        with pipeline.engine.connect() as conn:
-            expected = frozenset(conn.execute(select(outbox.c.event_id).where(outbox.c.run_id == run_id)).scalars())
-        with step(f"Waiting for {len(expected)} change event(s)"):
-            events = subscriber.wait_for(expected, timeout_s=15)
-        return DemoReport(run_id, pipeline.manifest(batch_id), expected, tuple(events), log_path)
+        runs = []
+        for name, pipeline in pipelines.items():
+            url_field = pipeline.source.url_field or "base_url"
+            extra = hub_env | {f"WATERHUB_{name.upper()}__{url_field.upper()}": urls[name]}
+            log_path = data_dir / "logs" / f"airflow-dags-test-{name}.log"
+            with step(f"Running the {name} DAG through Airflow") as line, _watch_batches(pipeline, line):
+                run_id = airflow.test_dag(name, log_path=log_path, extra=extra)
+            with pipeline.engine.connect() as conn:
+                expected = conn.execute(select(outbox.c.event_id).where(outbox.c.run_id == run_id)).scalars()
+                runs.append(
+                    SourceRun(
+                        name, run_id, pipeline.manifest(batch_id_for(name, run_id)), frozenset(expected), log_path
+                    )
+                )
+        report = DemoReport(tuple(runs), ())
+        with step(f"Waiting for {len(report.expected_event_ids)} change event(s)"):
+            events = subscriber.wait_for(report.expected_event_ids, timeout_s=15)
+        return DemoReport(report.runs, tuple(events))
 
 
 class _StepProgress:
@@ -124,7 +149,7 @@ def _watch_batches(pipeline: Pipeline, line: _StepLine) -> Iterator[None]:
 
     def watch() -> None:
         while not stop.wait(0.5):
-            latest = pipeline.staging.latest(SOURCE)
+            latest = pipeline.staging.latest(pipeline.source_name)
             if latest is not None:
                 line.note(f"batch {latest.status}")
 

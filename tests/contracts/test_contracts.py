@@ -41,7 +41,11 @@ def test_registry_lists_every_contract_in_key_order() -> None:
         ("devices.status", "1.0.0"),
         ("hydrology.rainfall", "1.0.0"),
         ("hydrology.reservoir", "1.0.0"),
+        ("hydrology.reservoir_flood_characteristics", "1.0.0"),
+        ("hydrology.reservoir_flood_season_limits", "1.0.0"),
         ("hydrology.river", "1.0.0"),
+        ("hydrology.river_thresholds", "1.0.0"),
+        ("hydrology.stations", "1.0.0"),
         ("water_quality.samples", "2.0.0"),
         ("water_quality.stations", "1.0.0"),
     ]
