@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from connectors.http import CursorParam, HttpStream, PageNumberPaginator, Tombstone
-from connectors.http.paginators import value_at
+from connectors.http.stream import coded_envelope_error
 from contracts.base import Contract
 from contracts.hydrology import (
     RainfallRecord,
@@ -53,11 +53,7 @@ class Sl323Stream(HttpStream):
     tombstone = Tombstone("DELETED", True)
 
     def page_error(self, body: object) -> str | None:
-        code = value_at(body, "code")
-        if code == 0:
-            return None
-        message = str(value_at(body, "message") or "")[:200]
-        return f"error code {code!r} ({message or 'no message'})"
+        return coded_envelope_error(body)
 
     def post_process(self, raw: Mapping[str, object]) -> dict[str, object]:
         return sl323_row(raw)
