@@ -20,7 +20,7 @@ from waterhub.demo import run_demo
 from waterhub.settings import Settings
 from waterhub.sources import declared_sources
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # four DAG runs through Airflow: every source, twice
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]  # four DAG runs through Airflow: every source, twice
 
 SEED = 7
 
