@@ -9,23 +9,30 @@ uvicorn are imported here: import this module only where a simulator runs, never
 
 from __future__ import annotations
 
+import json
+import secrets
 import socket
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from types import TracebackType
-from typing import ClassVar, Generic, Literal, NamedTuple, Protocol, Self, TypeVar
+from typing import Any, ClassVar, Generic, Literal, NamedTuple, Protocol, Self, TypeVar
+from urllib.parse import parse_qsl
 
 import uvicorn
 from fastapi import FastAPI, Request, Response
 
+from contracts.types import BEIJING
+
 __all__ = [
+    "MAX_PAGE_SIZE",
+    "TIME_FORMAT",
     "Answer",
     "AppServer",
     "Fault",
@@ -35,9 +42,19 @@ __all__ = [
     "RequestLogEntry",
     "Running",
     "ServedSimulator",
+    "TokenIssuer",
+    "as_read",
+    "beijing_text",
+    "encode_json",
+    "envelope_page",
+    "parse_beijing",
 ]
 
-FaultKind = Literal["rate_limit", "server_error", "slow", "malformed_page", "repeat_page"]
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+"""How the sources in this domain write times: Beijing time without an offset."""
+MAX_PAGE_SIZE = 10_000
+
+FaultKind = Literal["pass", "rate_limit", "server_error", "slow", "malformed_page", "repeat_page"]
 
 
 class Answer(NamedTuple):
@@ -64,6 +81,10 @@ class Faults:
     def __init__(self) -> None:
         self._queue: deque[Fault] = deque()
         self._lock = threading.Lock()
+
+    def let_through(self, times: int = 1) -> None:
+        """Answer the next ``times`` requests normally, so the faults queued after them strike mid-run."""
+        self._add(times, Fault("pass"))
 
     def rate_limit(self, times: int = 1, retry_after_s: int = 1, *, as_http_date: bool = False) -> None:
         """Answer 429 with ``Retry-After`` in seconds, or as an HTTP-date (with a matching ``Date`` header)."""
@@ -122,6 +143,69 @@ class RequestLogEntry:
     authorized: bool
     fault: FaultKind | None = None
     user_agent: str | None = None
+
+
+class TokenIssuer:
+    """OAuth 2.0 client credentials (RFC 6749 §4.4) as a platform issues them: a ``POST`` of the right client id
+    (None: any) and secret gets a bearer token valid for ``lifetime_s``, refused afterwards.
+
+    ``expire_after(n)`` revokes every token issued so far once ``n`` more data requests have been let in, as a
+    platform does when it expires tokens early (a restart, a key rotation) in the middle of a reader's run.
+    ``requests`` keeps each token request's form without the secret.
+    """
+
+    path = "/oauth/token"
+
+    def __init__(
+        self,
+        client_secret: str,
+        *,
+        client_id: str | None = None,
+        lifetime_s: int = 3600,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client_id = client_id
+        self.lifetime_s = lifetime_s
+        self.issued: list[str] = []
+        self.revoked: set[str] = set()
+        self.requests: list[dict[str, str]] = []
+        self._secret = client_secret
+        self._clock = clock
+        self._expires: dict[str, float] = {}
+        self._revoke_in: int | None = None
+        self._lock = threading.Lock()
+
+    def expire_after(self, requests: int) -> None:
+        """Revoke every token issued so far once ``requests`` more data requests have been let in."""
+        with self._lock:
+            self._revoke_in = requests
+
+    def issue(self, body: bytes) -> Answer:
+        """The answer to a token request (a form body)."""
+        form = dict(parse_qsl(body.decode(errors="replace")))
+        with self._lock:
+            self.requests.append({key: value for key, value in form.items() if key != "client_secret"})
+            secret_ok = secrets.compare_digest(form.get("client_secret", "").encode(), self._secret.encode())
+            if not secret_ok or (self.client_id is not None and form.get("client_id") != self.client_id):
+                return Answer(401, json.dumps({"error": "invalid_client"}).encode(), {})
+            token = f"tok-{len(self.issued) + 1}"
+            self.issued.append(token)
+            self._expires[token] = self._clock() + self.lifetime_s
+        body_out = {"access_token": token, "token_type": "Bearer", "expires_in": self.lifetime_s}
+        return Answer(200, json.dumps(body_out).encode(), {})
+
+    def refusal(self, headers: Mapping[str, str]) -> str | None:
+        """Why a data request's bearer token is refused, or None (and the request counts toward ``expire_after``)."""
+        token = headers.get("Authorization", "").removeprefix("Bearer ")
+        with self._lock:
+            if token not in self._expires or token in self.revoked or self._clock() >= self._expires[token]:
+                return "invalid or expired token"
+            if self._revoke_in is not None:
+                self._revoke_in -= 1
+                if self._revoke_in <= 0:
+                    self.revoked.update(self.issued)
+                    self._revoke_in = None
+        return None
 
 
 class AppServer:
@@ -245,6 +329,9 @@ class HttpSimulator(ABC):
     thread_name: ClassVar[str]
     """Name of the serving thread, and how errors name the simulator."""
 
+    tokens: TokenIssuer | None = None
+    """A simulator behind OAuth 2.0 sets one: its token endpoint is served next to the data."""
+
     def __init__(self) -> None:
         self.faults = Faults()
         self._lock = threading.RLock()
@@ -293,7 +380,7 @@ class HttpSimulator(ABC):
             query,
             answer.status,
             authorized=refusal is None,
-            fault=fault.kind if fault else None,
+            fault=fault.kind if fault is not None and fault.kind != "pass" else None,
             user_agent=headers.get("User-Agent"),
         )
         with self._lock:
@@ -322,6 +409,14 @@ class HttpSimulator(ABC):
         """Thin routes over ``respond``, so the log and the faults see every request the same way."""
         app = FastAPI(title=f"Simulated {self.thread_name}", openapi_url=None, docs_url=None, redoc_url=None)
 
+        tokens = self.tokens
+        if tokens is not None:
+
+            @app.post(tokens.path)
+            async def token(request: Request) -> Response:
+                status, body, headers = tokens.issue(await request.body())
+                return Response(content=body, status_code=status, headers=headers, media_type="application/json")
+
         @app.get("/{path:path}")
         def any_path(path: str, request: Request) -> Response:
             status, body, headers = self.respond(request.url.path, dict(request.query_params), request.headers)
@@ -335,3 +430,59 @@ class HttpSimulator(ABC):
         self._stopping.clear()
         with AppServer(self.app(), host, port, name=self.thread_name, on_stop=self._stopping.set) as server:
             yield server
+
+
+def beijing_text(value: datetime) -> str:
+    """An aware datetime as the sources write it: Beijing time, no offset."""
+    return value.astimezone(BEIJING).strftime(TIME_FORMAT)
+
+
+def parse_beijing(text: str) -> datetime:
+    """A source's time text as an aware UTC datetime (raises ``ValueError`` for another format)."""
+    return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=BEIJING).astimezone(UTC)
+
+
+def encode_json(value: object) -> bytes:
+    """JSON as these sources write it: UTF-8, Chinese unescaped, and NaN as a bare token (Python's default)."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=True, separators=(",", ":")).encode()
+
+
+def as_read(record: Mapping[str, Any]) -> dict[str, object]:
+    """A deep copy as a reader decodes it: a float NaN becomes the string "NaN" (see ``client.parse_json_page``)."""
+    decoded: dict[str, object] = json.loads(encode_json(record), parse_constant=str)
+    return decoded
+
+
+def envelope_page(
+    items: Sequence[Mapping[str, Any]],
+    query: Mapping[str, str],
+    *,
+    since_param: str,
+    since_field: str,
+    error: Callable[[int, str], bytes],
+    repeat_previous: bool,
+) -> Answer:
+    """One page of ``items`` (already in feed order) in the envelope the city's and province's platforms share,
+    ``{"code": 0, "message": "ok", "data": {"items": [...], "page": n, "page_size": m, "total": N}}``.
+
+    ``page`` counts from 1; ``since_param`` (Beijing time ``YYYY-MM-DD HH:MM:SS``, inclusive) keeps the items whose
+    ``since_field`` is not earlier; ``repeat_previous`` answers the page before the one asked for (a pagination loop).
+    A malformed query is 400 in the source's own ``error`` envelope.
+    """
+    try:
+        page = int(query.get("page", "1"))
+        size = int(query.get("page_size", "100"))
+        since = query.get(since_param)
+        if since is not None:
+            since = beijing_text(parse_beijing(since))
+    except ValueError:
+        return Answer(400, error(400, f"page, page_size must be integers; {since_param} is YYYY-MM-DD HH:MM:SS"), {})
+    if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
+        return Answer(400, error(400, f"page must be >= 1 and page_size between 1 and {MAX_PAGE_SIZE}"), {})
+    if repeat_previous:
+        page -= 1
+    if since is not None:
+        items = [item for item in items if item[since_field] >= since]
+    chunk = list(items[(page - 1) * size : page * size])
+    data = {"items": chunk, "page": page, "page_size": size, "total": len(items)}
+    return Answer(200, encode_json({"code": 0, "message": "ok", "data": data}), {})

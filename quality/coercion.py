@@ -307,6 +307,9 @@ def _text(series: pd.Series, types: npt.NDArray[np.object_] | None, *, strip: bo
     return text.where(~has_nul), unstorable | has_nul
 
 
+_INT64_LIMIT = 2.0**63
+
+
 def _numbers(spec: FieldSpec, series: pd.Series) -> tuple[pd.Series, dict[str, _Mask]]:
     """Numbers and numeric text (pydantic's lax mode takes ``"7.3"``); never booleans, NaN or infinity."""
     import pandas as pd
@@ -356,10 +359,15 @@ def _overflows(value: object) -> bool:
 
 
 def _integral(spec: FieldSpec, values: pd.Series, reasons: dict[str, _Mask]) -> tuple[pd.Series, dict[str, _Mask]]:
+    """An integer field's numbers as integers: a fraction is no integer, and a whole number beyond 64 bits (``1e300``)
+    is out of any integer column's range (cast as it is, it would wrap around to some other number)."""
     if spec.type != "integer":
         return values, reasons
-    fractional = values.notna().to_numpy() & (values.fillna(0).to_numpy() % 1 != 0)
-    return values.where(~fractional).astype("Int64"), {**reasons, "not_an_integer": fractional}
+    present, filled = values.notna().to_numpy(), values.fillna(0).to_numpy()
+    fractional = present & (filled % 1 != 0)
+    too_large = present & ~fractional & (np.abs(filled) >= _INT64_LIMIT)
+    typed = values.where(~(fractional | too_large)).astype("Int64")
+    return typed, {**reasons, "not_an_integer": fractional, "out_of_range": too_large}
 
 
 def _strings(spec: FieldSpec, series: pd.Series) -> tuple[pd.Series, dict[str, _Mask]]:

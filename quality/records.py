@@ -45,6 +45,7 @@ _REASON_BY_ERROR: dict[str, str] = {
     "int_parsing": "not_a_number",
     "int_type": "not_a_number",
     "int_from_float": "not_a_number",
+    "int_parsing_size": "out_of_range",
     "datetime_parsing": "not_a_time",
     "datetime_type": "not_a_time",
     "datetime_from_date_parsing": "not_a_time",

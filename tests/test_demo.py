@@ -13,6 +13,8 @@ import pytest
 from rich.console import Console
 from sqlalchemy import Engine, select
 
+from connectors.hydrology.simulator import RAINFALL, TABLES, demo_simulator
+from connectors.hydrology.streams import HYDROLOGY_STREAMS
 from connectors.water_quality import WaterQualitySimulator
 from connectors.water_quality.simulator import SimulatorTruth
 from contracts.water_quality import FACTOR_CODES
@@ -23,8 +25,9 @@ from exchange.tables import dataset_table
 from quality.gb3838 import classify
 from waterhub.demo import run_demo
 from waterhub.settings import Settings
+from waterhub.sources import declared_sources
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]  # four DAG runs through Airflow: every source, twice
 
 SEED = 7
 FACTOR_CODES_BY_NAME = {name: code for code, name in FACTOR_CODES.items()}
@@ -39,16 +42,26 @@ def test_the_demo_publishes_on_embedded_defaults_and_a_second_run_changes_nothin
     assert settings.mqtt_url is None
     console = Console(file=io.StringIO(), width=140)
     truth = WaterQualitySimulator(seed=SEED, api_key=settings.water_quality.api_key.get_secret_value()).truth
+    hydrology = demo_simulator(settings.hydrology, SEED).truth
 
     first = run_demo(settings, seed=SEED, console=console)
-    samples = first.manifest["streams"]["samples"]
+    assert [run.source for run in first.runs] == list(declared_sources())
+    samples = first.run("water_quality").manifest["streams"]["samples"]
     assert samples["fetched"] == len(truth.samples)
     assert (samples["valid"], samples["inserted"]) == (len(truth.valid_samples()), len(truth.valid_samples()))
     assert samples["reasons"] == {
         reason: sum(r == reason for r in truth.reasons) for reason in set(truth.reasons) - {None}
     }
+    tables = {stream.name: stream.table for stream in HYDROLOGY_STREAMS}
+    for name, entry in first.run("hydrology").manifest["streams"].items():
+        table = tables[name]
+        assert entry["fetched"] == len(hydrology.rows[table]), name
+        assert entry["inserted"] == len(hydrology.published(table)), name
+        assert entry["reasons"] == dict(hydrology.quarantined(table)), name
+    assert len(hydrology.published(RAINFALL)) > 2000  # 200 stations, every 5 minutes for an hour
     assert {event.event_id for event in first.events} == first.expected_event_ids
-    assert len(first.expected_event_ids) == 4  # stations, samples, and the two class datasets derived from them
+    # stations, samples, the two class datasets derived from them, and each hydrology table
+    assert len(first.expected_event_ids) == 4 + len(TABLES)
     valid_keys = truth.valid_sample_keys()
     station_days = {(code, (at + timedelta(hours=8)).date().isoformat()) for code, at in valid_keys}
     assert [(d.dataset, d.rows, d.first_seq) for d in first.derived] == [
@@ -58,10 +71,11 @@ def test_the_demo_publishes_on_embedded_defaults_and_a_second_run_changes_nothin
     assert Path(samples["snapshot"].removeprefix("file://")).is_file()
 
     second = run_demo(settings, seed=SEED, console=console)
-    assert second.run_id != first.run_id
+    assert {run.run_id for run in second.runs}.isdisjoint(run.run_id for run in first.runs)
     assert second.expected_event_ids == frozenset()
     assert second.events == ()
-    assert all(entry["inserted"] == entry["updated"] == 0 for entry in second.manifest["streams"].values())
+    for run in second.runs:
+        assert all(entry["inserted"] == entry["updated"] == 0 for entry in run.manifest["streams"].values())
     assert [d.first_seq for d in second.derived] == [None, None]
 
     engine = make_engine(settings.resolved_database_url)

@@ -1,9 +1,10 @@
 """`make demo`: the whole path on embedded defaults, driven by Airflow, watched by a subscriber.
 
-It starts the bureau's simulator and (unless WATERHUB_MQTT_URL names a broker) the embedded broker in this process,
-subscribes to every dataset's change topic, runs the `water_quality` DAG through Airflow in a child process, then
-the `water_quality_class` DAG derived from it (in production its inputs' Asset events start it), and reads back what
-the runs did from the hub itself: the batch manifest, the derived datasets, the outbox and the events that arrived.
+It starts every declared source's simulator (``SourceDeclaration.demo_simulator``) and (unless WATERHUB_MQTT_URL
+names a broker) the embedded broker in this process, subscribes to every dataset's change topic, runs each source's
+DAG through Airflow in a child process, then every derived DAG (``waterhub/derived.toml``; in production their
+inputs' Asset events start them), and reads back what each run did from the hub itself: the batch manifest, the
+derived datasets, the outbox and the events that arrived.
 """
 
 from __future__ import annotations
@@ -16,30 +17,44 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from exchange.access.departments import seed_departments
 from exchange.staging import batch_id_for
 from exchange.subscriber import ChangeEvent, ChangeSubscriber
 from exchange.tables import outbox
 from exchange.urls import redacted_url
+from waterhub.derived import declared_derivations, derivation_declaration
 from waterhub.local_airflow import LocalAirflow
 from waterhub.pipeline import Pipeline
 from waterhub.settings import Settings
+from waterhub.sources import declared_sources
 
-__all__ = ["DemoReport", "DerivedSummary", "run_demo"]
+__all__ = ["DemoReport", "DerivedSummary", "SourceRun", "run_demo"]
 
-SOURCE = "water_quality"
-DERIVED = "water_quality_class"
 DAGS_FOLDER = Path(__file__).resolve().parents[1] / "dags"
 
 
 @dataclass(frozen=True)
-class DerivedSummary:
-    """One derived dataset after the derived DAG's run: its rows, and the sequence range that run added (if any)."""
+class SourceRun:
+    """What one source's DAG run did, read back from the hub."""
 
+    source: str
+    run_id: str
+    manifest: dict[str, Any]
+    expected_event_ids: frozenset[str]
+    airflow_log: Path
+
+
+@dataclass(frozen=True)
+class DerivedSummary:
+    """One derived dataset after its derived DAG's run: its rows, and the sequence range that run added (if any)."""
+
+    derivation: str
+    run_id: str
     dataset: str
     rows: int
     first_seq: int | None
@@ -48,79 +63,93 @@ class DerivedSummary:
 
 @dataclass(frozen=True)
 class DemoReport:
-    """What one demo run did, read back from the hub and the broker."""
+    """What one demo did: a run per declared source and per derivation, and the change events received."""
 
-    run_id: str
-    manifest: dict[str, Any]
-    derived_run_id: str
+    runs: tuple[SourceRun, ...]
     derived: tuple[DerivedSummary, ...]
-    expected_event_ids: frozenset[str]
+    derived_event_ids: frozenset[str]
     events: tuple[ChangeEvent, ...]
-    airflow_log: Path
+
+    @property
+    def expected_event_ids(self) -> frozenset[str]:
+        return frozenset().union(self.derived_event_ids, *(run.expected_event_ids for run in self.runs))
+
+    def run(self, source: str) -> SourceRun:
+        return next(run for run in self.runs if run.source == source)
 
 
 def run_demo(settings: Settings, *, seed: int, console: Console) -> DemoReport:
-    """Run the DAG once against a fresh simulator with ``seed``; a second call with the same seed changes nothing."""
-    from connectors.water_quality import WaterQualitySimulator
-    from connectors.water_quality.settings import WaterQualitySourceSettings
-
+    """Run every source's DAG once against a fresh simulator with ``seed``; a second call with the same seed changes
+    nothing."""
     data_dir = settings.data_dir.resolve()
     airflow = LocalAirflow(home=data_dir / "airflow", dags_folder=DAGS_FOLDER)
-    pipeline = Pipeline(settings, SOURCE)
+    sources = declared_sources()
     with ExitStack() as stack, _steps(console) as step:
-        with step("Starting the bureau's simulator"):
-            block = settings.source_settings(SOURCE, WaterQualitySourceSettings)
-            simulator = WaterQualitySimulator(seed=seed, api_key=block.api_key.get_secret_value())
-            running = stack.enter_context(simulator.serve(host="127.0.0.1", port=0))
+        urls: dict[str, str] = {}
+        for name, declaration in sources.items():
+            with step(f"Starting the simulator of {declaration.title}"):
+                simulator = declaration.demo_simulator(settings.source_settings(name, BaseModel), seed)
+                urls[name] = stack.enter_context(simulator.served(host="127.0.0.1", port=0)).base_url
         with step(f"Connecting to the change topics at {redacted_url(settings.resolved_mqtt_url)}"):
             if settings.mqtt_url is None:
                 from exchange.broker import EmbeddedBroker
 
                 stack.enter_context(EmbeddedBroker(host="127.0.0.1", port=settings.embedded_mqtt_port))
             subscriber = stack.enter_context(ChangeSubscriber(settings.resolved_mqtt_url))
+        pipelines = {name: Pipeline(settings, name) for name in sources}
         with step("Preparing the hub's and Airflow's databases"):
-            pipeline.engine  # noqa: B018 - creates the hub's tables before Airflow's tasks and our watcher race to
-            seed_departments(pipeline.engine, now=datetime.now(UTC))  # the consumer API's principals
+            engine = next(iter(pipelines.values())).engine  # creates the hub's tables before Airflow's tasks race to
+            seed_departments(engine, now=datetime.now(UTC))  # the consumer API's principals
             airflow.migrate(log_path=data_dir / "logs" / "airflow-migrate.log")
-        log_path = data_dir / "logs" / "airflow-dags-test.log"
         hub_env = {
             "WATERHUB_DATA_DIR": str(data_dir),
             "WATERHUB_DATABASE_URL": settings.resolved_database_url,
             "WATERHUB_OBJECT_STORE_URL": settings.resolved_object_store_url,
             "WATERHUB_MQTT_URL": settings.resolved_mqtt_url,
-            "WATERHUB_WATER_QUALITY__BASE_URL": running.base_url,
         }
-        with step("Running the water_quality DAG through Airflow") as line, _watch_batches(pipeline, line):
-            run_id = airflow.test_dag(SOURCE, log_path=log_path, extra=hub_env)
-        with step(f"Running the {DERIVED} DAG derived from it through Airflow"):
-            derived_run_id = airflow.test_dag(
-                DERIVED, log_path=data_dir / "logs" / "airflow-derived.log", extra=hub_env
-            )
-        batch_id = batch_id_for(SOURCE, run_id)
-        with pipeline.engine.connect() as conn:
-            query = select(outbox.c.event_id).where(outbox.c.run_id.in_([run_id, derived_run_id]))
-            expected = frozenset(conn.execute(query).scalars())
-        with step(f"Waiting for {len(expected)} change event(s)"):
-            events = subscriber.wait_for(expected, timeout_s=15)
-        derived = _derived(pipeline, derived_run_id)
-        return DemoReport(
-            run_id, pipeline.manifest(batch_id), derived_run_id, derived, expected, tuple(events), log_path
-        )
+        runs = []
+        for name, pipeline in pipelines.items():
+            url_field = pipeline.source.url_field or "base_url"
+            extra = hub_env | {f"WATERHUB_{name.upper()}__{url_field.upper()}": urls[name]}
+            log_path = data_dir / "logs" / f"airflow-dags-test-{name}.log"
+            with step(f"Running the {name} DAG through Airflow") as line, _watch_batches(pipeline, line):
+                run_id = airflow.test_dag(name, log_path=log_path, extra=extra)
+            with pipeline.engine.connect() as conn:
+                expected = conn.execute(select(outbox.c.event_id).where(outbox.c.run_id == run_id)).scalars()
+                runs.append(
+                    SourceRun(
+                        name, run_id, pipeline.manifest(batch_id_for(name, run_id)), frozenset(expected), log_path
+                    )
+                )
+        derived: list[DerivedSummary] = []
+        derived_events: set[str] = set()
+        for name in declared_derivations():
+            with step(f"Running the {name} DAG derived from them through Airflow"):
+                log_path = data_dir / "logs" / f"airflow-dags-test-{name}.log"
+                run_id = airflow.test_dag(name, log_path=log_path, extra=hub_env)
+            derived += _derived(engine, name, run_id)
+            with engine.connect() as conn:
+                derived_events |= set(
+                    conn.execute(select(outbox.c.event_id).where(outbox.c.run_id == run_id)).scalars()
+                )
+        report = DemoReport(tuple(runs), tuple(derived), frozenset(derived_events), ())
+        with step(f"Waiting for {len(report.expected_event_ids)} change event(s)"):
+            events = subscriber.wait_for(report.expected_event_ids, timeout_s=15)
+        return DemoReport(report.runs, report.derived, report.derived_event_ids, tuple(events))
 
 
-def _derived(pipeline: Pipeline, run_id: str) -> tuple[DerivedSummary, ...]:
+def _derived(engine: Engine, name: str, run_id: str) -> list[DerivedSummary]:
     from exchange.consumer import list_datasets
     from exchange.runs import run_publication
-    from waterhub.derived import derivation_declaration
 
-    rows = {summary.key: summary.rows for summary in list_datasets(pipeline.engine)}
+    rows = {summary.key: summary.rows for summary in list_datasets(engine)}
     summaries = []
-    with pipeline.engine.connect() as conn:
-        for dataset in derivation_declaration(DERIVED).outputs.values():
+    with engine.connect() as conn:
+        for dataset in derivation_declaration(name).outputs.values():
             published = run_publication(conn, dataset, run_id)
             first, last = (published.first_seq, published.last_seq) if published else (None, None)
-            summaries.append(DerivedSummary(dataset, rows.get(dataset, 0), first, last))
-    return tuple(summaries)
+            summaries.append(DerivedSummary(name, run_id, dataset, rows.get(dataset, 0), first, last))
+    return summaries
 
 
 class _StepProgress:
@@ -161,7 +190,7 @@ def _watch_batches(pipeline: Pipeline, line: _StepLine) -> Iterator[None]:
 
     def watch() -> None:
         while not stop.wait(0.5):
-            latest = pipeline.staging.latest(SOURCE)
+            latest = pipeline.staging.latest(pipeline.source_name)
             if latest is not None:
                 line.note(f"batch {latest.status}")
 

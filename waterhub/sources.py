@@ -20,6 +20,7 @@ from pydantic import BaseModel
 if TYPE_CHECKING:
     from connectors.http import Source
     from connectors.http.settings import HttpClientSettings
+    from connectors.simulation import HttpSimulator
     from waterhub.settings import Settings
 
 __all__ = [
@@ -70,6 +71,18 @@ class SourceDeclaration:
         if not (isinstance(connector, type) and issubclass(connector, Source)):
             raise TypeError(f"{SOURCES_FILE.name}: {self.name}.connector = {self.connector!r} is not a Source")
         return cast("Callable[[BaseModel, HttpClientSettings], Source]", connector)
+
+    def demo_simulator(self, block: BaseModel, seed: int) -> HttpSimulator:
+        """The simulator ``make demo`` serves for this source: ``demo_simulator(block, seed)`` of the ``simulator``
+        module beside its connector (``connectors.<source>.simulator``), given the source's settings block."""
+        from connectors.simulation import HttpSimulator
+
+        package = self.connector.partition(":")[0]
+        factory = imported(f"{package}.simulator:demo_simulator")
+        simulator = factory(block, seed) if callable(factory) else None
+        if not isinstance(simulator, HttpSimulator):
+            raise TypeError(f"{package}.simulator.demo_simulator must return an HttpSimulator for the demo")
+        return simulator
 
 
 def imported(path: str) -> object:

@@ -47,7 +47,6 @@ polling it finds new hours and some corrected ones, as it would at the bureau.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import random
 import secrets
@@ -59,7 +58,18 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar, Literal, NamedTuple
 
-from connectors.simulation import Answer, HttpSimulator, Running
+from pydantic import BaseModel
+
+from connectors.simulation import (
+    Answer,
+    HttpSimulator,
+    Running,
+    beijing_text,
+    encode_json,
+    envelope_page,
+    parse_beijing,
+)
+from connectors.simulation import as_read as _as_read
 from connectors.water_quality.source import API_KEY_HEADER
 from contracts.types import BEIJING
 from contracts.water_quality import FACTOR_CODES, WaterQualitySample
@@ -77,6 +87,7 @@ __all__ = [
     "SimulatorTruth",
     "WaterQualitySimulator",
     "beijing_text",
+    "demo_simulator",
     "parse_beijing",
     "sample_key",
 ]
@@ -84,10 +95,8 @@ __all__ = [
 DEFAULT_END = datetime(2026, 11, 23, 0, tzinfo=UTC)
 """End of the simulated period unless told otherwise: fixed, so two runs with one seed agree byte for byte."""
 
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 STATIONS_PATH = "/api/v1/stations"
 SAMPLES_PATH = "/api/v1/samples"
-MAX_PAGE_SIZE = 10_000
 
 NUTRIENTS = ("w01019", "w21003", "w21011", "w21001")
 """Codes measured by the 4-hourly nutrient analysers (CODMn, NH3-N, TP, TN)."""
@@ -149,16 +158,6 @@ UNITS: dict[str, str] = {
 """HJ 212 code → the contract's unit, read off the contract so the two cannot drift apart."""
 
 _Json = dict[str, Any]
-
-
-def beijing_text(value: datetime) -> str:
-    """An aware datetime as the bureau writes it: Beijing time, no offset."""
-    return value.astimezone(BEIJING).strftime(TIME_FORMAT)
-
-
-def parse_beijing(text: str) -> datetime:
-    """The bureau's time text as an aware UTC datetime (raises ``ValueError`` for another format)."""
-    return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=BEIJING).astimezone(UTC)
 
 
 LIVE_LAG = timedelta(minutes=20)
@@ -823,40 +822,23 @@ class WaterQualitySimulator(HttpSimulator):
         return f"missing or invalid {API_KEY_HEADER}"
 
     def _error(self, status: int, message: str) -> bytes:
-        return _encode({"code": status, "message": message, "data": None})
+        return encode_json({"code": status, "message": message, "data": None})
 
     def _page(self, path: str, query: dict[str, str], *, repeat_previous: bool) -> Answer:
-        try:
-            page = int(query.get("page", "1"))
-            size = int(query.get("page_size", "100"))
-            since = query.get("updated_since")
-            if since is not None:
-                since = beijing_text(parse_beijing(since))
-        except ValueError:
-            return Answer(
-                400, self._error(400, "page, page_size must be integers; updated_since is YYYY-MM-DD HH:MM:SS"), {}
-            )
-        if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
-            return Answer(400, self._error(400, f"page must be >= 1 and page_size between 1 and {MAX_PAGE_SIZE}"), {})
-        if repeat_previous:
-            page -= 1
         self._catch_up()
         with self._lock:
             if path == STATIONS_PATH:
                 items = self._sorted_stations()
             else:
                 items = [sample.record for sample in sorted(self._samples, key=_Sample.order)]
-            if since is not None:
-                items = [item for item in items if item["updated_at"] >= since]
-            chunk = items[(page - 1) * size : page * size]
-            body = _encode(
-                {
-                    "code": 0,
-                    "message": "ok",
-                    "data": {"items": chunk, "page": page, "page_size": size, "total": len(items)},
-                }
+            return envelope_page(
+                items,
+                query,
+                since_param="updated_since",
+                since_field="updated_at",
+                error=self._error,
+                repeat_previous=repeat_previous,
             )
-        return Answer(200, body, {})
 
     def _sorted_stations(self) -> list[_Json]:
         return sorted(self._stations, key=lambda s: (s["updated_at"], s["station_code"]))
@@ -872,6 +854,15 @@ class RunningSimulator(Running[WaterQualitySimulator]):
 
     def advance(self, hours: int = 1, corrections: int = 0) -> None:
         self.simulator.advance(hours=hours, corrections=corrections)
+
+
+def demo_simulator(block: BaseModel, seed: int) -> WaterQualitySimulator:
+    """What ``make demo`` serves: the default network (20 stations, 48 hours), with the source's API key."""
+    from connectors.water_quality.settings import WaterQualitySourceSettings
+
+    if not isinstance(block, WaterQualitySourceSettings):
+        raise TypeError(f"the water-quality simulator takes WaterQualitySourceSettings, not {type(block).__name__}")
+    return WaterQualitySimulator(seed=seed, api_key=block.api_key.get_secret_value())
 
 
 def _ammonia_base(rng: random.Random, site: _Site) -> float:
@@ -917,17 +908,6 @@ def _planted_reason(sample: _Sample) -> str:
     field_ = sample.planted_field
     assert field_ is not None  # noqa: S101 - every factor-level kind names its field
     return sample.outcomes[field_].reasons[0]
-
-
-def _encode(value: object) -> bytes:
-    """JSON as the bureau writes it: UTF-8, Chinese unescaped, and NaN as a bare token (Python's default)."""
-    return json.dumps(value, ensure_ascii=False, allow_nan=True, separators=(",", ":")).encode()
-
-
-def _as_read(record: _Json) -> dict[str, object]:
-    """A deep copy as a reader decodes it: a float NaN becomes the string "NaN" (see ``client.parse_json_page``)."""
-    decoded: dict[str, object] = json.loads(_encode(record), parse_constant=str)
-    return decoded
 
 
 def _clamp(value: float, low: float, high: float) -> float:

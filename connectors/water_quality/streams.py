@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from connectors.http import CursorParam, HttpStream, PageNumberPaginator
-from connectors.http.paginators import value_at
+from connectors.http.stream import coded_envelope_error
 from contracts.water_quality import FACTOR_CODES, WaterQualitySample, WaterQualityStation
 
 __all__ = ["WaterQualitySamplesStream", "WaterQualityStationsStream"]
@@ -21,11 +21,7 @@ class _BureauStream(HttpStream):
     records_path = "data.items"
 
     def page_error(self, body: object) -> str | None:
-        code = value_at(body, "code")
-        if code == 0:
-            return None
-        message = str(value_at(body, "message") or "")[:200]
-        return f"error code {code!r} ({message or 'no message'})"
+        return coded_envelope_error(body)
 
 
 class WaterQualityStationsStream(_BureauStream):

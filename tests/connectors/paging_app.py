@@ -8,10 +8,8 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import ClassVar
-from urllib.parse import parse_qsl
 
 import httpx
-from fastapi import FastAPI, Request, Response
 from pydantic import SecretStr
 
 from connectors.http import (
@@ -24,7 +22,7 @@ from connectors.http import (
     Source,
 )
 from connectors.http.settings import HttpClientSettings
-from connectors.simulation import Answer, HttpSimulator
+from connectors.simulation import Answer, HttpSimulator, TokenIssuer
 from contracts import Classification, Contract, ContractMeta
 
 KEY = "paging-test-key"
@@ -167,50 +165,33 @@ def _json(body: object) -> Answer:
 
 
 class OAuthPagingSimulator(PagingSimulator):
-    """The same API behind OAuth 2.0 client credentials: ``POST /oauth/token`` issues a token valid for
+    """The same API behind OAuth 2.0 client credentials (the shared ``TokenIssuer``): tokens valid for
     ``expires_in`` seconds; ``revoke_after`` data requests revoke every token issued so far (answered 401, as a
     platform does when a token expires early mid-run). ``expired_cursor`` answers 400 to a problems request that
     carries that page token."""
 
     def __init__(self, *, expires_in: int = 3600, revoke_after: int | None = None, expired_cursor: str | None = None):
         super().__init__()
-        self.expires_in = expires_in
-        self.revoke_after = revoke_after
+        self.tokens: TokenIssuer = TokenIssuer(CLIENT_SECRET, lifetime_s=expires_in)
+        if revoke_after is not None:
+            self.tokens.expire_after(revoke_after)
         self.expired_cursor = expired_cursor
-        self.issued: list[str] = []
-        self.revoked: set[str] = set()
-        self.token_requests: list[dict[str, str]] = []
-        self._served = 0
+
+    @property
+    def issued(self) -> list[str]:
+        return self.tokens.issued
+
+    @property
+    def token_requests(self) -> list[dict[str, str]]:
+        return self.tokens.requests
 
     def _refusal(self, headers: Mapping[str, str]) -> str | None:
-        token = headers.get("Authorization", "").removeprefix("Bearer ")
-        if token not in self.issued or token in self.revoked:
-            return "invalid or expired token"
-        self._served += 1
-        if self.revoke_after is not None and self._served == self.revoke_after:
-            self.revoked |= set(self.issued)
-        return None
+        return self.tokens.refusal(headers)
 
     def _page(self, path: str, query: dict[str, str], *, repeat_previous: bool) -> Answer:
         if self.expired_cursor is not None and query.get("cursor") == self.expired_cursor:
             return Answer(400, self._error(400, "cursor expired"), {})
         return super()._page(path, query, repeat_previous=repeat_previous)
-
-    def app(self) -> FastAPI:
-        app = super().app()
-
-        @app.post("/oauth/token")
-        async def token(request: Request) -> Response:
-            form = dict(parse_qsl((await request.body()).decode()))
-            self.token_requests.append({k: str(v) for k, v in form.items() if k != "client_secret"})
-            if form.get("client_secret") != CLIENT_SECRET:
-                return Response(json.dumps({"error": "invalid_client"}), status_code=401)
-            issued = f"tok-{len(self.issued) + 1}"
-            self.issued.append(issued)
-            body = {"access_token": issued, "token_type": "Bearer", "expires_in": self.expires_in}
-            return Response(json.dumps(body), media_type="application/json")
-
-        return app  # the catch-all route only answers GET, so this POST route is reached
 
 
 CLIENT_SECRET = "province-client-secret"
