@@ -18,9 +18,10 @@ class AddressesSimulator(PlatformSimulator):
     """``size`` addresses per register entry: by default the ``DEFAULT_ADDRESSES`` the other simulators point at."""
 
     source = AddressesSource
-    thread_name = "standard address simulator"
-    counts: ClassVar[dict[str, int]] = {"standard_addresses": DEFAULT_ADDRESSES, "buildings": DEFAULT_ADDRESSES // 2}
-    corrected_field: ClassVar[dict[str, str]] = {"standard_addresses": "community", "buildings": "name"}
+    volumes: ClassVar[dict[str, tuple[int, str | None]]] = {
+        "standard_addresses": (DEFAULT_ADDRESSES, "community"),
+        "buildings": (DEFAULT_ADDRESSES // 2, "name"),
+    }
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**{"size": 1} | options)

@@ -6,7 +6,25 @@ Each source (``connectors.drainage_facilities``, ``connectors.drainage_household
 (``connectors.city_platform.simulator``) loads FastAPI: import it only where a simulator runs.
 """
 
-from connectors.city_platform.settings import PlatformSourceSettings
-from connectors.city_platform.source import TOKEN_PATH, ChangeFeed, PlatformSource, PlatformStream, Register
+from connectors.city_platform.settings import PlatformSourceSettings, platform_settings
+from connectors.city_platform.source import (
+    TOKEN_PATH,
+    ChangeFeed,
+    PlatformSource,
+    PlatformStream,
+    Register,
+    StreamDeclaration,
+    platform_source,
+)
 
-__all__ = ["TOKEN_PATH", "ChangeFeed", "PlatformSource", "PlatformSourceSettings", "PlatformStream", "Register"]
+__all__ = [
+    "TOKEN_PATH",
+    "ChangeFeed",
+    "PlatformSource",
+    "PlatformSourceSettings",
+    "PlatformStream",
+    "Register",
+    "StreamDeclaration",
+    "platform_settings",
+    "platform_source",
+]

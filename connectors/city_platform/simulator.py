@@ -39,6 +39,7 @@ __all__ = [
     "RunningPlatform",
     "address_code",
     "beijing_text",
+    "parse_beijing",
 ]
 
 DEFAULT_END = datetime(2026, 11, 23, 0, tzinfo=UTC)
@@ -114,15 +115,14 @@ class PlatformSimulator(HttpSimulator):
     """
 
     source: ClassVar[type[PlatformSource]]
-    counts: ClassVar[Mapping[str, int]]
-    """Stream name → records per register entry (a register itself: 1)."""
-    corrected_field: ClassVar[Mapping[str, str]]
-    """Change feed → the field a late correction changes."""
+    volumes: ClassVar[Mapping[str, tuple[int, str | None]]]
+    """Stream name → (records per register entry, the field a late correction changes; None for a register)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "source" in vars(cls):
             cls.paths = frozenset(stream.path for stream in cls.source.stream_types)
+            cls.thread_name = f"{cls.source.name} simulator"
 
     def __init__(
         self,
@@ -154,7 +154,7 @@ class PlatformSimulator(HttpSimulator):
         self._made = dict.fromkeys(self._streams, 0)
         start = self.now - timedelta(days=7)
         for name in self._streams:
-            for _ in range(size * self.counts[name]):
+            for _ in range(size * self.volumes[name][0]):
                 self._add_new(name, start, self.now)
         if bad_records:
             for name, stream in self._streams.items():
@@ -273,7 +273,8 @@ class PlatformSimulator(HttpSimulator):
         return values
 
     def _correct(self, stream: str, entry: _Entry) -> None:
-        field = self.corrected_field[stream]
+        field = self.volumes[stream][1]
+        assert field is not None  # noqa: S101 - only change feeds are corrected, and each names its field
         spec = self._streams[stream].contract.field_spec(field)
         old = entry.record.get(field)
         if spec.allowed is not None:

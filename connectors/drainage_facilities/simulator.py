@@ -18,9 +18,11 @@ _ROADS = ("天河路", "黄埔大道", "广州大道", "新港东路", "机场�
 
 class DrainageFacilitiesSimulator(PlatformSimulator):
     source = DrainageFacilitiesSource
-    thread_name = "drainage facility simulator"
-    counts: ClassVar[dict[str, int]] = {"facilities": 1, "inspections": 2, "defects": 1}
-    corrected_field: ClassVar[dict[str, str]] = {"inspections": "result", "defects": "handling_status"}
+    volumes: ClassVar[dict[str, tuple[int, str | None]]] = {
+        "facilities": (1, None),
+        "inspections": (2, "result"),
+        "defects": (1, "handling_status"),
+    }
 
     def _make(self, stream: str, n: int, at: datetime) -> dict[str, Any]:
         rng = self.rng

@@ -25,9 +25,11 @@ _VIOLATIONS = ("no_permit", "expired_permit", "no_pretreatment", "illicit_connec
 
 class DrainageHouseholdsSimulator(PlatformSimulator):
     source = DrainageHouseholdsSource
-    thread_name = "drainage household simulator"
-    counts: ClassVar[dict[str, int]] = {"households": 1, "inspections": 2, "violations": 1}
-    corrected_field: ClassVar[dict[str, str]] = {"inspections": "result", "violations": "status"}
+    volumes: ClassVar[dict[str, tuple[int, str | None]]] = {
+        "households": (1, None),
+        "inspections": (2, "result"),
+        "violations": (1, "status"),
+    }
 
     def _make(self, stream: str, n: int, at: datetime) -> dict[str, Any]:
         rng = self.rng

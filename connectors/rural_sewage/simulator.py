@@ -17,9 +17,11 @@ _PROCESSES = ("a2o", "ao", "mbr", "biofilm", "constructed_wetland", "oxidation_p
 
 class RuralSewageSimulator(PlatformSimulator):
     source = RuralSewageSource
-    thread_name = "rural sewage simulator"
-    counts: ClassVar[dict[str, int]] = {"facilities": 1, "inspections": 2, "effluent_samples": 2}
-    corrected_field: ClassVar[dict[str, str]] = {"inspections": "running_status", "effluent_samples": "cod"}
+    volumes: ClassVar[dict[str, tuple[int, str | None]]] = {
+        "facilities": (1, None),
+        "inspections": (2, "running_status"),
+        "effluent_samples": (2, "cod"),
+    }
 
     def _make(self, stream: str, n: int, at: datetime) -> dict[str, Any]:
         rng = self.rng
