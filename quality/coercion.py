@@ -348,11 +348,20 @@ def _overflows(value: object) -> bool:
     return False
 
 
+_INT64_LIMIT = 2.0**63
+"""An integral value at or beyond this magnitude fits no 64-bit integer column: out of range, whatever the
+field's own bounds (the contract's model reads ``1e20`` as an integer, and its bounds refuse it the same way)."""
+
+
 def _integral(spec: FieldSpec, values: pd.Series, reasons: dict[str, _Mask]) -> tuple[pd.Series, dict[str, _Mask]]:
     if spec.type != "integer":
         return values, reasons
-    fractional = values.notna().to_numpy() & (values.fillna(0).to_numpy() % 1 != 0)
-    return values.where(~fractional).astype("Int64"), {**reasons, "not_an_integer": fractional}
+    present = values.notna().to_numpy()
+    numbers = values.fillna(0).to_numpy()
+    fractional = present & (numbers % 1 != 0)
+    too_large = present & ~fractional & (np.abs(numbers) >= _INT64_LIMIT)
+    kept = values.where(~fractional & ~too_large).astype("Int64")
+    return kept, {**reasons, "not_an_integer": fractional, "out_of_range": too_large}
 
 
 def _strings(spec: FieldSpec, series: pd.Series) -> tuple[pd.Series, dict[str, _Mask]]:

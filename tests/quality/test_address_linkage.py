@@ -95,7 +95,8 @@ def test_published_inspections_link_to_published_addresses_as_the_simulators_say
             batch = pipe.extract(run_id=f"run-{name}", interval_end=now, now=now)
             pipe.validate(batch, now=now)
             pipe.publish(batch, now=now)
-            engine = pipe.engine
+            pipe.engine.dispose()
+        engine = pipe.engine
         truth_addresses = served_addresses.truth.published["standard_addresses"]
         truth_inspections = served_facilities.truth.published["inspections"]
     with engine.connect() as conn:
