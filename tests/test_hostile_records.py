@@ -212,29 +212,29 @@ def _pipeline(source: str, base_url: str, database_url: str, data_dir: Path) -> 
 
 
 def _every_record_is_published_or_quarantined(
-    data: st.DataObject, feeds: dict[str, tuple[Feed, str]], database_url: str, data_dir: Path
+    data: st.DataObject, source: str, feeds: dict[str, tuple[Feed, str]], database_url: str, data_dir: Path
 ) -> None:
-    for source, (feed, base_url) in feeds.items():
-        served = _draw_feed(data.draw, source, feed)
-        pipeline = _pipeline(source, base_url, database_url, data_dir)
-        try:
-            batch_id = pipeline.extract(run_id=f"run-{uuid.uuid4().hex}", interval_end=RUN_END)
-            pipeline.validate(batch_id)
-            published = pipeline.publish(batch_id)
-            streams = pipeline.manifest(batch_id)["streams"]
-            with pipeline.engine.connect() as conn:
-                for stream in feed.streams:
-                    entry, key = streams[stream.name], stream.contract.meta.key
-                    table = dataset_table(stream.contract)
-                    rows = conn.execute(select(table)).all()  # every published value reads back
-                    in_quarantine = select(func.count()).select_from(quarantine).where(quarantine.c.dataset == key)
-                    held = conn.execute(in_quarantine).scalar_one()
-                    assert entry["fetched"] == len(served[stream.name])
-                    assert entry["valid"] + entry["quarantined"] == entry["fetched"]
-                    assert published[stream.name]["inserted"] == len(rows) == entry["valid"]
-                    assert held == entry["quarantined"]
-        finally:
-            pipeline.engine.dispose()
+    feed, base_url = feeds[source]
+    served = _draw_feed(data.draw, source, feed)
+    pipeline = _pipeline(source, base_url, database_url, data_dir)
+    try:
+        batch_id = pipeline.extract(run_id=f"run-{uuid.uuid4().hex}", interval_end=RUN_END)
+        pipeline.validate(batch_id)
+        published = pipeline.publish(batch_id)
+        streams = pipeline.manifest(batch_id)["streams"]
+        with pipeline.engine.connect() as conn:
+            for stream in feed.streams:
+                entry, key = streams[stream.name], stream.contract.meta.key
+                table = dataset_table(stream.contract)
+                rows = conn.execute(select(table)).all()  # every published value reads back
+                in_quarantine = select(func.count()).select_from(quarantine).where(quarantine.c.dataset == key)
+                held = conn.execute(in_quarantine).scalar_one()
+                assert entry["fetched"] == len(served[stream.name])
+                assert entry["valid"] + entry["quarantined"] == entry["fetched"]
+                assert published[stream.name]["inserted"] == len(rows) == entry["valid"]
+                assert held == entry["quarantined"]
+    finally:
+        pipeline.engine.dispose()
 
 
 _HYPOTHESIS = settings(
@@ -247,26 +247,32 @@ _HYPOTHESIS = settings(
 )
 
 
+SOURCES = list(declared_sources())
+"""One test per source and database: each source's examples get the whole time a test may run."""
+
+
+@pytest.mark.parametrize("source", SOURCES)
 @_HYPOTHESIS
 @given(data=st.data())
 def test_every_hostile_record_is_published_or_quarantined_on_sqlite(
-    data: st.DataObject, feeds: dict[str, tuple[Feed, str]], tmp_path: Path
+    data: st.DataObject, source: str, feeds: dict[str, tuple[Feed, str]], tmp_path: Path
 ) -> None:
     run_dir = tmp_path / uuid.uuid4().hex  # a fresh hub for each example
-    _every_record_is_published_or_quarantined(data, feeds, f"sqlite:///{run_dir / 'hub.db'}", run_dir)
+    _every_record_is_published_or_quarantined(data, source, feeds, f"sqlite:///{run_dir / 'hub.db'}", run_dir)
 
 
+@pytest.mark.parametrize("source", SOURCES)
 @_HYPOTHESIS
 @given(data=st.data())
 def test_every_hostile_record_is_published_or_quarantined_on_postgresql(
-    data: st.DataObject, feeds: dict[str, tuple[Feed, str]], tmp_path: Path, pg_schema_url: str
+    data: st.DataObject, source: str, feeds: dict[str, tuple[Feed, str]], tmp_path: Path, pg_schema_url: str
 ) -> None:
     engine = make_engine(pg_schema_url)
     everything = MetaData()
     everything.reflect(engine)  # the migrations' own version table and the contract tables included
     everything.drop_all(engine)  # a fresh hub for each example
     engine.dispose()
-    _every_record_is_published_or_quarantined(data, feeds, pg_schema_url, tmp_path / uuid.uuid4().hex)
+    _every_record_is_published_or_quarantined(data, source, feeds, pg_schema_url, tmp_path / uuid.uuid4().hex)
 
 
 def test_a_page_nested_deeper_than_the_recursion_limit_is_a_data_error(
