@@ -110,7 +110,7 @@ class PlatformTruth:
 class PlatformSimulator(HttpSimulator):
     """A platform's API with its data, planted bad records, OAuth tokens that can expire, faults and a request log.
 
-    ``size`` is the register's length; each stream makes ``size * counts[stream]`` records. ``bad_records`` plants
+    ``size`` is the register's length; each stream makes ``size * volumes[stream][0]`` records. ``bad_records`` plants
     one record of each applicable bad kind in every change feed.
     """
 
