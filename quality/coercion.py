@@ -358,16 +358,22 @@ def _overflows(value: object) -> bool:
     return False
 
 
+_INT64_LIMIT = 2.0**63
+"""An integral value at or beyond this magnitude fits no 64-bit integer column: out of range, whatever the
+field's own bounds (the contract's model reads ``1e20`` as an integer, and its bounds refuse it the same way)."""
+
+
 def _integral(spec: FieldSpec, values: pd.Series, reasons: dict[str, _Mask]) -> tuple[pd.Series, dict[str, _Mask]]:
     """An integer field's numbers as integers: a fraction is no integer, and a whole number beyond 64 bits (``1e300``)
     is out of any integer column's range (cast as it is, it would wrap around to some other number)."""
     if spec.type != "integer":
         return values, reasons
-    present, filled = values.notna().to_numpy(), values.fillna(0).to_numpy()
-    fractional = present & (filled % 1 != 0)
-    too_large = present & ~fractional & (np.abs(filled) >= _INT64_LIMIT)
-    typed = values.where(~(fractional | too_large)).astype("Int64")
-    return typed, {**reasons, "not_an_integer": fractional, "out_of_range": too_large}
+    present = values.notna().to_numpy()
+    numbers = values.fillna(0).to_numpy()
+    fractional = present & (numbers % 1 != 0)
+    too_large = present & ~fractional & (np.abs(numbers) >= _INT64_LIMIT)
+    kept = values.where(~fractional & ~too_large).astype("Int64")
+    return kept, {**reasons, "not_an_integer": fractional, "out_of_range": too_large}
 
 
 def _strings(spec: FieldSpec, series: pd.Series) -> tuple[pd.Series, dict[str, _Mask]]:

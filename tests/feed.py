@@ -4,9 +4,9 @@ The simulators imitate their sources and plant known faults; this feed sends rec
 a clock gone wrong), so that they travel the same way a source's do: JSON over HTTP, paged as the stream's
 paginator asks, read by the real connector. It answers every stream of a source at the stream's ``path`` with the
 records at its ``records_path`` and the total at its paginator's ``total_path``, inside the bureau's envelope
-(``{"code": 0, "message": "ok", "data": {"items": [...], "page": n, "page_size": m, "total": N}}``), and hands any
-client a token at ``POST /oauth/token`` for sources behind OAuth 2.0. A source with another envelope gets its own
-here when it is registered.
+(``{"code": 0, "message": "ok", "data": {"items": [...], "page": n, "page_size": m, "total": N}}``, which the city
+platforms share), and issues a token to sources behind OAuth 2.0. A source with another envelope gets its own here
+when it is registered.
 """
 
 from __future__ import annotations
@@ -75,9 +75,10 @@ class Feed:
         app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 
         @app.post("/oauth/token")
-        def token() -> Response:  # sources behind OAuth 2.0 client credentials; any client is let in
+        def token() -> Response:
+            """Sources behind OAuth 2.0 client credentials (the city platforms) get a token; the feed checks none."""
             body = {"access_token": "feed-token", "token_type": "Bearer", "expires_in": 3600}
-            return Response(content=wire(body), media_type="application/json")
+            return Response(content=json.dumps(body), media_type="application/json")
 
         @app.get("/{path:path}")
         def page(path: str, request: Request) -> Response:

@@ -36,7 +36,7 @@ from contracts.types import BEIJING
 if TYPE_CHECKING:
     from connectors.http.settings import HttpClientSettings
 
-__all__ = ["CursorParam", "HttpStream", "Source", "SourceSession", "Tombstone", "coded_envelope_error", "partition_key"]
+__all__ = ["CursorParam", "HttpStream", "Source", "SourceSession", "Tombstone", "partition_key"]
 
 log = structlog.get_logger(__name__)
 
@@ -154,16 +154,6 @@ class HttpStream:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, page_size={self.paginator.size})"
-
-
-def coded_envelope_error(body: object) -> str | None:
-    """The error a ``{"code": ..., "message": ...}`` envelope reports (a code other than 0), or None: the city's
-    and the province's platforms answer errors with status 200 and such an envelope."""
-    code = value_at(body, "code")
-    if code == 0:
-        return None
-    message = str(value_at(body, "message") or "")[:200]
-    return f"error code {code!r} ({message or 'no message'})"
 
 
 def partition_key(context: Mapping[str, str] | None) -> str:

@@ -14,7 +14,7 @@ class HydrologySourceSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
 
-    base_url: str = Field("http://127.0.0.1:8766", description="Base URL of the flood-control platform's SL 323 API")
+    base_url: str = Field("http://127.0.0.1:8770", description="Base URL of the flood-control platform's SL 323 API")
     token_url: str = Field("/oauth/token", description="Token endpoint (OAuth 2.0 client credentials), under BASE_URL")
     client_id: str = Field("waterhub", min_length=1, description="OAuth 2.0 client id of the hub")
     client_secret: SecretStr = Field(SecretStr("waterhub-demo-secret"), description="OAuth 2.0 client secret")

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from connectors.http import CursorParam, HttpStream, PageNumberPaginator, Tombstone
-from connectors.http.stream import coded_envelope_error
+from connectors.http import CursorParam, PageNumberPaginator, Tombstone
+from connectors.http.envelope import CodeEnvelopeStream
 from contracts.base import Contract
 from contracts.hydrology import (
     RainfallRecord,
@@ -43,17 +43,13 @@ def sl323_row(raw: Mapping[str, object]) -> dict[str, object]:
     return row
 
 
-class Sl323Stream(HttpStream):
+class Sl323Stream(CodeEnvelopeStream):
     """One SL 323 table of the platform, read from its ``MODITIME`` watermark (each subclass names the table)."""
 
     table: ClassVar[str]
-    records_path = "data.items"
     paginator = PageNumberPaginator(size=1000)
     cursor = CursorParam(field="updated_at", param="moditime_since")
     tombstone = Tombstone("DELETED", True)
-
-    def page_error(self, body: object) -> str | None:
-        return coded_envelope_error(body)
 
     def post_process(self, raw: Mapping[str, object]) -> dict[str, object]:
         return sl323_row(raw)

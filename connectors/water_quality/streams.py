@@ -8,23 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from connectors.http import CursorParam, HttpStream, PageNumberPaginator
-from connectors.http.stream import coded_envelope_error
+from connectors.http import CursorParam, PageNumberPaginator
+from connectors.http.envelope import CodeEnvelopeStream
 from contracts.water_quality import FACTOR_CODES, WaterQualitySample, WaterQualityStation
 
 __all__ = ["WaterQualitySamplesStream", "WaterQualityStationsStream"]
 
 
-class _BureauStream(HttpStream):
-    """What every endpoint of the bureau shares: the envelope and where the records sit in it."""
-
-    records_path = "data.items"
-
-    def page_error(self, body: object) -> str | None:
-        return coded_envelope_error(body)
-
-
-class WaterQualityStationsStream(_BureauStream):
+class WaterQualityStationsStream(CodeEnvelopeStream):
     """Station master data: a few hundred rows that rarely change, so read in full every run.
 
     The contract has an ``updated_at`` cursor field, but reading all stations each run costs one or two pages and
@@ -37,7 +28,7 @@ class WaterQualityStationsStream(_BureauStream):
     paginator = PageNumberPaginator(size=500)
 
 
-class WaterQualitySamplesStream(_BureauStream):
+class WaterQualitySamplesStream(CodeEnvelopeStream):
     """Hourly samples. The bureau re-sends corrected hours with a later ``updated_at``, so we follow update time,
     not sample time: a correction of last week's sample is read by the next run."""
 

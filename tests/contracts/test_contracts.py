@@ -38,7 +38,16 @@ SAMPLE = {
 def test_registry_lists_every_contract_in_key_order() -> None:
     keys = [(c.meta.key, c.meta.version) for c in all_contracts()]
     assert keys == [
+        ("addresses.buildings", "1.0.0"),
+        ("addresses.record_links", "1.0.0"),
+        ("addresses.standard_addresses", "1.0.0"),
         ("devices.status", "1.0.0"),
+        ("drainage.defects", "1.0.0"),
+        ("drainage.facilities", "1.0.0"),
+        ("drainage.facility_inspections", "1.0.0"),
+        ("drainage.household_inspections", "1.0.0"),
+        ("drainage.households", "1.0.0"),
+        ("drainage.violations", "1.0.0"),
         ("hydrology.rainfall", "1.0.0"),
         ("hydrology.reservoir", "1.0.0"),
         ("hydrology.reservoir_flood_characteristics", "1.0.0"),
@@ -46,6 +55,9 @@ def test_registry_lists_every_contract_in_key_order() -> None:
         ("hydrology.river", "1.0.0"),
         ("hydrology.river_thresholds", "1.0.0"),
         ("hydrology.stations", "1.0.0"),
+        ("rural_sewage.effluent_samples", "1.0.0"),
+        ("rural_sewage.facilities", "1.0.0"),
+        ("rural_sewage.inspections", "1.0.0"),
         ("water_quality.daily_classes", "1.0.0"),
         ("water_quality.hourly_classes", "1.0.0"),
         ("water_quality.samples", "2.0.0"),
@@ -56,7 +68,10 @@ def test_registry_lists_every_contract_in_key_order() -> None:
 
 
 def test_unknown_contract_names_the_registered_keys() -> None:
-    with pytest.raises(UnknownContractError, match=r"registered: devices\.status, hydrology\.rainfall, .*stations"):
+    with pytest.raises(
+        UnknownContractError,
+        match=r"registered: addresses\.buildings, .*devices\.status, .*hydrology\.rainfall, .*stations",
+    ):
         get_contract("hydrology.groundwater")
 
 
