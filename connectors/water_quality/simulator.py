@@ -68,6 +68,7 @@ __all__ = [
     "CALIBRATION_STANDARDS",
     "DEFAULT_END",
     "DETECTION_LIMITS",
+    "LIVE_LAG",
     "RANGE_CAPS",
     "BadKind",
     "FactorOutcome",
@@ -77,6 +78,7 @@ __all__ = [
     "SimulatorTruth",
     "WaterQualitySimulator",
     "beijing_text",
+    "live_end",
     "parse_beijing",
     "sample_key",
 ]
