@@ -78,6 +78,7 @@ __all__ = [
     "CALIBRATION_STANDARDS",
     "DEFAULT_END",
     "DETECTION_LIMITS",
+    "LIVE_LAG",
     "RANGE_CAPS",
     "BadKind",
     "FactorOutcome",
@@ -88,6 +89,7 @@ __all__ = [
     "WaterQualitySimulator",
     "beijing_text",
     "demo_simulator",
+    "live_end",
     "parse_beijing",
     "sample_key",
 ]
