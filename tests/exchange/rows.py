@@ -58,6 +58,7 @@ def station(code: str, name: str = "Xiaoguan bridge") -> dict[str, object]:
         "longitude": 116.45,
         "latitude": 39.95,
         "updated_at": T0,
+        "target_class": None,
     }
 
 
