@@ -45,7 +45,7 @@ CalendarDate = Annotated[
     # A date, not an instant: deadlines and permit expiry lie in the future, where no observed time may.
     str,
     Field(
-        pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
+        pattern=r"^[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])$",
         max_length=10,
         description="A calendar date in Beijing, YYYY-MM-DD",
     ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -320,3 +321,12 @@ def test_a_contract_module_nobody_lists_is_found_and_registered(
         assert get_contract("water_quality.samples") is WaterQualitySample
     finally:
         sys.modules.pop("contracts.probe_domain", None)
+
+
+@pytest.mark.parametrize("contract", list(all_contracts()), ids=lambda contract: contract.meta.key)
+def test_no_pattern_has_a_capturing_group(contract: type[Contract]) -> None:
+    """Great Expectations warns on a regex with capturing groups and then judges nothing with it; patterns use
+    ``(?:...)`` so every pattern check really runs."""
+    for spec in contract.field_specs():
+        if spec.pattern is not None:
+            assert re.compile(spec.pattern).groups == 0, f"{contract.meta.key}.{spec.name}: {spec.pattern}"
