@@ -9,6 +9,7 @@ uvicorn are imported here: import this module only where a simulator runs, never
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -20,12 +21,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from types import TracebackType
-from typing import ClassVar, Generic, Literal, NamedTuple, Protocol, Self, TypeVar
+from typing import Any, ClassVar, Generic, Literal, NamedTuple, Protocol, Self, TypeVar
+from urllib.parse import parse_qsl
 
 import uvicorn
 from fastapi import FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from contracts.types import BEIJING
 
 __all__ = [
+    "TIME_FORMAT",
     "Answer",
     "AppServer",
     "Fault",
@@ -35,9 +41,38 @@ __all__ = [
     "RequestLogEntry",
     "Running",
     "ServedSimulator",
+    "as_read",
+    "beijing_text",
+    "encode_json",
+    "parse_beijing",
 ]
 
-FaultKind = Literal["rate_limit", "server_error", "slow", "malformed_page", "repeat_page"]
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+"""How the sources in this domain write times: Beijing time, no offset."""
+
+
+def beijing_text(value: datetime) -> str:
+    """An aware datetime as the sources write it: Beijing time, no offset."""
+    return value.astimezone(BEIJING).strftime(TIME_FORMAT)
+
+
+def parse_beijing(text: str) -> datetime:
+    """A source's time text as an aware UTC datetime (raises ``ValueError`` for another format)."""
+    return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=BEIJING).astimezone(UTC)
+
+
+def encode_json(value: object) -> bytes:
+    """JSON as the sources write it: UTF-8, Chinese unescaped, and NaN as a bare token (Python's default)."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=True, separators=(",", ":")).encode()
+
+
+def as_read(record: Mapping[str, Any]) -> dict[str, object]:
+    """A deep copy as a reader decodes it: a float NaN becomes the string "NaN" (see ``client.parse_json_page``)."""
+    decoded: dict[str, object] = json.loads(encode_json(record), parse_constant=str)
+    return decoded
+
+
+FaultKind = Literal["rate_limit", "server_error", "slow", "malformed_page", "repeat_page", "expired_token"]
 
 
 class Answer(NamedTuple):
@@ -84,6 +119,10 @@ class Faults:
     def repeat_page(self, times: int = 1) -> None:
         """Answer the next request for a page n > 1 with page n - 1 again (a pagination loop)."""
         self._add(times, Fault("repeat_page"))
+
+    def expire_token(self, times: int = 1) -> None:
+        """Let the caller's access token expire now: answer 401 and forget the token (an OAuth2 source)."""
+        self._add(times, Fault("expired_token"))
 
     def clear(self) -> None:
         with self._lock:
@@ -236,6 +275,9 @@ class HttpSimulator(ABC):
     """A source API over real HTTP: every GET is judged in one order (known path, then authorisation, then the next
     queued fault), logged on arrival (before a ``slow`` fault's delay), then answered by the subclass.
 
+    A POST to ``token_path`` (an OAuth2 token endpoint) is answered by ``_token`` with no fault; a POST to one of
+    ``post_paths`` is judged as a GET is and answered by ``_post``.
+
     ``_lock`` guards the log and whatever data the subclass serves; subclasses hold it while changing their data.
     """
 
@@ -244,6 +286,12 @@ class HttpSimulator(ABC):
 
     thread_name: ClassVar[str]
     """Name of the serving thread, and how errors name the simulator."""
+
+    post_paths: ClassVar[frozenset[str]] = frozenset()
+    """Endpoints that take a POST (a report sent to the source)."""
+
+    token_path: ClassVar[str | None] = None
+    """The OAuth2 token endpoint, if the source hands out tokens."""
 
     def __init__(self) -> None:
         self.faults = Faults()
@@ -269,6 +317,22 @@ class HttpSimulator(ABC):
     def _page(self, path: str, query: dict[str, str], *, repeat_previous: bool) -> Answer:
         """The answer to a data request; ``repeat_previous`` asks for the page before the one requested."""
 
+    def _serves(self, method: str, path: str) -> bool:
+        """Whether ``method path`` is an endpoint of the source; a source with paths holding an id overrides it."""
+        return path in (self.post_paths if method == "POST" else self.paths)
+
+    def _revoke_credentials(self) -> None:
+        """Forget the access tokens handed out (an ``expired_token`` fault); sources without tokens do nothing."""
+        return
+
+    def _token(self, form: Mapping[str, str]) -> Answer:
+        """The answer to a token request; only a source with a ``token_path`` is asked."""
+        return Answer(404, self._error(404, "no token endpoint"), {})
+
+    def _post(self, path: str, body: bytes, headers: Mapping[str, str]) -> Answer:
+        """The answer to an authorised POST to one of ``post_paths``."""
+        return Answer(405, self._error(405, "this endpoint takes no POST"), {})
+
     def _page_number(self, query: dict[str, str]) -> int:
         """Which page a request asks for, so a ``repeat_page`` fault can wait for a page after the first."""
         try:
@@ -276,30 +340,52 @@ class HttpSimulator(ABC):
         except ValueError:
             return 1
 
-    def respond(self, path: str, query: dict[str, str], headers: Mapping[str, str]) -> Answer:
-        """The answer to one GET; runs in the server's worker threads."""
+    def respond(
+        self, path: str, query: dict[str, str], headers: Mapping[str, str], *, method: str = "GET", body: bytes = b""
+    ) -> Answer:
+        """The answer to one request; runs in the server's worker threads."""
+        if method == "POST" and path == self.token_path:
+            form = dict(parse_qsl(body.decode("utf-8", "replace")))
+            return self._logged(method, path, query, headers, self._token(form), authorized=True)
         refusal = self._refusal(headers)
         fault: Fault | None = None
-        if path not in self.paths:
-            answer = Answer(404, self._error(404, f"no such endpoint: {path}"), {})
+        if not self._serves(method, path):
+            answer = Answer(404, self._error(404, f"no such endpoint: {method} {path}"), {})
         elif refusal is not None:
             answer = Answer(401, self._error(401, refusal), {})
         else:
             fault = self.faults.take(self._page_number(query))
-            answer = self._answer(path, query, fault)
+            if method == "POST" and (fault is None or fault.kind in ("slow", "repeat_page", "malformed_page")):
+                answer = self._post(path, body, headers)
+            else:
+                answer = self._answer(path, query, fault)
+        self._logged(method, path, query, headers, answer, authorized=refusal is None, fault=fault)
+        if fault is not None and fault.kind == "slow":
+            self._stopping.wait(fault.delay_s)
+        return answer
+
+    def _logged(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        headers: Mapping[str, str],
+        answer: Answer,
+        *,
+        authorized: bool,
+        fault: Fault | None = None,
+    ) -> Answer:
         entry = RequestLogEntry(
-            "GET",
+            method,
             path,
             query,
             answer.status,
-            authorized=refusal is None,
+            authorized=authorized,
             fault=fault.kind if fault else None,
             user_agent=headers.get("User-Agent"),
         )
         with self._lock:
             self._log.append(entry)
-        if fault is not None and fault.kind == "slow":
-            self._stopping.wait(fault.delay_s)
         return answer
 
     def _answer(self, path: str, query: dict[str, str], fault: Fault | None) -> Answer:
@@ -313,6 +399,9 @@ class HttpSimulator(ABC):
             return Answer(429, self._error(429, "too many requests"), headers)
         if fault is not None and fault.kind == "server_error":
             return Answer(500, self._error(500, "internal error"), {})
+        if fault is not None and fault.kind == "expired_token":
+            self._revoke_credentials()
+            return Answer(401, self._error(401, "access token expired"), {})
         answer = self._page(path, query, repeat_previous=fault is not None and fault.kind == "repeat_page")
         if fault is not None and fault.kind == "malformed_page" and answer.status == 200:
             return answer._replace(body=answer.body[: len(answer.body) // 2])
@@ -325,6 +414,14 @@ class HttpSimulator(ABC):
         @app.get("/{path:path}")
         def any_path(path: str, request: Request) -> Response:
             status, body, headers = self.respond(request.url.path, dict(request.query_params), request.headers)
+            return Response(content=body, status_code=status, headers=headers, media_type="application/json")
+
+        @app.post("/{path:path}")
+        async def any_post(path: str, request: Request) -> Response:
+            sent = await request.body()
+            status, body, headers = await run_in_threadpool(
+                self.respond, request.url.path, dict(request.query_params), request.headers, method="POST", body=sent
+            )
             return Response(content=body, status_code=status, headers=headers, media_type="application/json")
 
         return app

@@ -45,7 +45,6 @@ The data: ``stations`` stations around Guangzhou and ``hours`` hourly samples pe
 from __future__ import annotations
 
 import copy
-import json
 import math
 import random
 import secrets
@@ -56,7 +55,9 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar, Literal, NamedTuple
 
-from connectors.simulation import Answer, HttpSimulator, Running
+from connectors.simulation import Answer, HttpSimulator, Running, beijing_text, parse_beijing
+from connectors.simulation import as_read as _as_read
+from connectors.simulation import encode_json as _encode
 from connectors.water_quality.source import API_KEY_HEADER
 from contracts.types import BEIJING
 from contracts.water_quality import FACTOR_CODES, WaterQualitySample
@@ -81,7 +82,6 @@ __all__ = [
 DEFAULT_END = datetime(2026, 11, 23, 0, tzinfo=UTC)
 """End of the simulated period unless told otherwise: fixed, so two runs with one seed agree byte for byte."""
 
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 STATIONS_PATH = "/api/v1/stations"
 SAMPLES_PATH = "/api/v1/samples"
 MAX_PAGE_SIZE = 10_000
@@ -146,16 +146,6 @@ UNITS: dict[str, str] = {
 """HJ 212 code → the contract's unit, read off the contract so the two cannot drift apart."""
 
 _Json = dict[str, Any]
-
-
-def beijing_text(value: datetime) -> str:
-    """An aware datetime as the bureau writes it: Beijing time, no offset."""
-    return value.astimezone(BEIJING).strftime(TIME_FORMAT)
-
-
-def parse_beijing(text: str) -> datetime:
-    """The bureau's time text as an aware UTC datetime (raises ``ValueError`` for another format)."""
-    return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=BEIJING).astimezone(UTC)
 
 
 class BadKind(StrEnum):
@@ -872,17 +862,6 @@ def _planted_reason(sample: _Sample) -> str:
     field_ = sample.planted_field
     assert field_ is not None  # noqa: S101 - every factor-level kind names its field
     return sample.outcomes[field_].reasons[0]
-
-
-def _encode(value: object) -> bytes:
-    """JSON as the bureau writes it: UTF-8, Chinese unescaped, and NaN as a bare token (Python's default)."""
-    return json.dumps(value, ensure_ascii=False, allow_nan=True, separators=(",", ":")).encode()
-
-
-def _as_read(record: _Json) -> dict[str, object]:
-    """A deep copy as a reader decodes it: a float NaN becomes the string "NaN" (see ``client.parse_json_page``)."""
-    decoded: dict[str, object] = json.loads(_encode(record), parse_constant=str)
-    return decoded
 
 
 def _clamp(value: float, low: float, high: float) -> float:
