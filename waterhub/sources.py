@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -20,6 +20,7 @@ from pydantic import BaseModel
 if TYPE_CHECKING:
     from connectors.http import Source
     from connectors.http.settings import HttpClientSettings
+    from waterhub.pipeline import Pipeline
     from waterhub.settings import Settings
 
 __all__ = ["SOURCES_FILE", "SourceDeclaration", "build_source", "declared_sources", "source_declaration"]
@@ -28,6 +29,7 @@ SOURCES_FILE = Path(__file__).with_name("sources.toml")
 """Shipped inside the ``waterhub`` package, so an installed hub and the DAG folder read the same file."""
 
 _KEYS = frozenset({"title", "connector", "settings", "schedule", "owner", "streams"})
+_OPTIONAL_KEYS = frozenset({"after_publish"})
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,9 @@ class SourceDeclaration:
     owner: str
     streams: Mapping[str, str]
     """Stream name → the dataset key it publishes, in reading order."""
+    after_publish: Mapping[str, str] = field(default_factory=dict)
+    """Task id → ``module:function`` of a step the DAG runs after publish, beside notify and snapshot (the
+    river-chief platform's reports back up); the function takes the run's ``Pipeline`` and returns counts."""
 
     @property
     def datasets(self) -> tuple[str, ...]:
@@ -53,6 +58,15 @@ class SourceDeclaration:
         if not (isinstance(block, type) and issubclass(block, BaseModel)):
             raise TypeError(f"{SOURCES_FILE.name}: {self.name}.settings = {self.settings!r} is not a pydantic model")
         return block
+
+    def after_publish_step(self, task_id: str) -> Callable[[Pipeline], dict[str, int]]:
+        """The function of after-publish task ``task_id``."""
+        if task_id not in self.after_publish:
+            raise KeyError(f"{SOURCES_FILE.name}: [{self.name}.after_publish] has no task {task_id!r}")
+        step = _imported(self.after_publish[task_id])
+        if not callable(step):
+            raise TypeError(f"{SOURCES_FILE.name}: {self.name}.after_publish.{task_id} is not a function")
+        return cast("Callable[[Pipeline], dict[str, int]]", step)
 
     def connector_class(self) -> Callable[[BaseModel, HttpClientSettings], Source]:
         """The source's connector class: built from its settings block and the shared HTTP settings."""
@@ -75,9 +89,12 @@ def declared_sources() -> dict[str, SourceDeclaration]:
     table = tomllib.loads(SOURCES_FILE.read_text(encoding="utf-8"))
     sources: dict[str, SourceDeclaration] = {}
     for name, entry in table.items():
-        if not isinstance(entry, dict) or set(entry) != _KEYS:
+        if not isinstance(entry, dict) or not _KEYS <= set(entry) <= _KEYS | _OPTIONAL_KEYS:
             found = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
-            raise ValueError(f"{SOURCES_FILE}: [{name}] must have exactly {sorted(_KEYS)}, not {found}")
+            raise ValueError(
+                f"{SOURCES_FILE}: [{name}] must have exactly {sorted(_KEYS)} (and maybe {sorted(_OPTIONAL_KEYS)}), "
+                f"not {found}"
+            )
         sources[name] = SourceDeclaration(name=name, **entry)
     return sources
 

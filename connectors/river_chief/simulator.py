@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from connectors.river_chief.source import TOKEN_PATH
+from connectors.river_chief.source import REPORTS_PATH, TOKEN_PATH
 from connectors.river_chief.streams import API, PLATFORM_STREAMS, ProblemStepsStream
 from connectors.simulation import Answer, HttpSimulator, Running, as_read, beijing_text, encode_json, parse_beijing
 from contracts.river_chief import CHIEF_LEVELS
@@ -72,7 +72,6 @@ GUANGZHOU: dict[str, int] = {
 }
 """Guangzhou's registers (REFERENCE 6.5) and its daily patrols and problems (about 500,000 and 40,000 a year)."""
 
-REPORTS_PATH = f"{API}/reports/problems"
 STEPS_PREFIX, STEPS_SUFFIX = f"{API}/problems/", "/steps"
 MAX_PAGE_SIZE = 5_000
 _KEYS = {stream.name: stream.contract.meta.primary_key for stream in PLATFORM_STREAMS}
@@ -222,7 +221,7 @@ class RiverChiefSimulator(HttpSimulator):
         correction of an old record); returns their keys. Patrols get a corrected distance, others a new name."""
         with self._lock:
             feed, changed = self._feeds[stream], list[tuple[str, ...]]()
-            candidates = [e for _, e in feed.order() if "#" not in e and (stream, e) not in self._planted]
+            candidates = [e for _, e in feed.order() if self._plain(stream, e)]
             live = [e for e in candidates if not feed.records[e].get("deleted")]
             for entry in live[:count]:
                 record = dict(feed.records[entry])
@@ -243,12 +242,17 @@ class RiverChiefSimulator(HttpSimulator):
                 record = feed.records[entry]
                 if len(gone) == count:
                     break
-                if "#" in entry or record.get("deleted") or (stream, entry) in self._planted:
+                if record.get("deleted") or not self._plain(stream, entry):
                     continue
                 tombstone = {name: record[name] for name in _KEYS[stream]}
                 feed.put(entry, tombstone | {"updated_at": self._stamp(), "deleted": True})
                 gone.append(record_key(stream, record))
             return gone
+
+    def _plain(self, stream: str, entry: str) -> bool:
+        """Neither planted bad nor sent twice: a record whose correction or deletion the truth can follow."""
+        duplicated = "#" in entry or f"{entry}#1" in self._feeds[stream].records
+        return not duplicated and (stream, entry) not in self._planted
 
     def drop_report_answers(self, times: int = 1) -> None:
         """Take the next ``times`` reports, then answer 503 as if the answer were lost on the way back."""

@@ -11,10 +11,13 @@ if TYPE_CHECKING:
     from connectors.http.settings import HttpClientSettings
     from connectors.river_chief.settings import RiverChiefSourceSettings
 
-__all__ = ["TOKEN_PATH", "RiverChiefSource", "platform_auth"]
+__all__ = ["REPORTS_PATH", "TOKEN_PATH", "RiverChiefSource", "platform_auth"]
 
 TOKEN_PATH = "/oauth2/token"  # noqa: S105 - the token endpoint's path, not a credential
 """The platform's OAuth2 token endpoint (client credentials grant)."""
+
+REPORTS_PATH = "/api/v1/reports/problems"
+"""Where the city reports the problems it handled (see ``connectors.river_chief.reports``)."""
 
 
 def platform_auth(settings: RiverChiefSourceSettings) -> OAuth2ClientCredentials:

@@ -8,10 +8,8 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import ClassVar
-from urllib.parse import parse_qsl
 
 import httpx
-from fastapi import FastAPI, Request, Response
 from pydantic import SecretStr
 
 from connectors.http import (
@@ -172,6 +170,8 @@ class OAuthPagingSimulator(PagingSimulator):
     platform does when a token expires early mid-run). ``expired_cursor`` answers 400 to a problems request that
     carries that page token."""
 
+    token_path: ClassVar[str | None] = "/oauth/token"
+
     def __init__(self, *, expires_in: int = 3600, revoke_after: int | None = None, expired_cursor: str | None = None):
         super().__init__()
         self.expires_in = expires_in
@@ -196,21 +196,13 @@ class OAuthPagingSimulator(PagingSimulator):
             return Answer(400, self._error(400, "cursor expired"), {})
         return super()._page(path, query, repeat_previous=repeat_previous)
 
-    def app(self) -> FastAPI:
-        app = super().app()
-
-        @app.post("/oauth/token")
-        async def token(request: Request) -> Response:
-            form = dict(parse_qsl((await request.body()).decode()))
-            self.token_requests.append({k: str(v) for k, v in form.items() if k != "client_secret"})
-            if form.get("client_secret") != CLIENT_SECRET:
-                return Response(json.dumps({"error": "invalid_client"}), status_code=401)
-            issued = f"tok-{len(self.issued) + 1}"
-            self.issued.append(issued)
-            body = {"access_token": issued, "token_type": "Bearer", "expires_in": self.expires_in}
-            return Response(json.dumps(body), media_type="application/json")
-
-        return app  # the catch-all route only answers GET, so this POST route is reached
+    def _token(self, form: Mapping[str, str]) -> Answer:
+        self.token_requests.append({k: str(v) for k, v in form.items() if k != "client_secret"})
+        if form.get("client_secret") != CLIENT_SECRET:
+            return Answer(401, json.dumps({"error": "invalid_client"}).encode(), {})
+        issued = f"tok-{len(self.issued) + 1}"
+        self.issued.append(issued)
+        return _json({"access_token": issued, "token_type": "Bearer", "expires_in": self.expires_in})
 
 
 CLIENT_SECRET = "province-client-secret"

@@ -40,6 +40,7 @@ BOOKKEEPING = {
     "tokens",
     "grants",
     "read_audit",
+    "province_reports",
 }
 
 
