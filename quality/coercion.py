@@ -348,11 +348,17 @@ def _overflows(value: object) -> bool:
     return False
 
 
+_INT64_LIMIT = 2.0**63
+
+
 def _integral(spec: FieldSpec, values: pd.Series, reasons: dict[str, _Mask]) -> tuple[pd.Series, dict[str, _Mask]]:
     if spec.type != "integer":
         return values, reasons
     fractional = values.notna().to_numpy() & (values.fillna(0).to_numpy() % 1 != 0)
-    return values.where(~fractional).astype("Int64"), {**reasons, "not_an_integer": fractional}
+    # A whole number no 64-bit integer holds (1e300): beyond any integer field's bounds, and no Int64 cell holds it.
+    huge = values.notna().to_numpy() & (values.abs().fillna(0).to_numpy() >= _INT64_LIMIT)
+    typed = values.where(~fractional & ~huge).astype("Int64")
+    return typed, {**reasons, "not_an_integer": fractional, "out_of_range": huge & ~fractional}
 
 
 def _strings(spec: FieldSpec, series: pd.Series) -> tuple[pd.Series, dict[str, _Mask]]:
