@@ -17,43 +17,20 @@ import pytest
 from sqlalchemy import Engine, select
 
 from connectors.errors import SourceDataError
-from connectors.river_chief import RiverChiefSimulator
-from connectors.river_chief.settings import RiverChiefSourceSettings
 from connectors.river_chief.simulator import RunningPlatform, record_key
 from connectors.river_chief.streams import PLATFORM_STREAMS
 from connectors.simulation import beijing_text
 from exchange.state import read_watermark
 from exchange.tables import dataset_table, quarantine, stream_state
-from waterhub.pipeline import Pipeline
-from waterhub.settings import HttpClientSettings, Settings
+from tests.river_chief_hub import hub_pipeline, served_platform, sync
 
-CLIENT_ID, SECRET = "guangzhou-hub", "province-issued-secret"
 STREAMS = {stream.name: stream.contract for stream in PLATFORM_STREAMS}
 
 
 @pytest.fixture
 def platform() -> Iterator[RunningPlatform]:
-    simulator = RiverChiefSimulator(seed=11, client_id=CLIENT_ID, client_secret=SECRET, scale=0.005, days=14)
-    with simulator.serve() as running:
+    with served_platform(seed=11, days=14) as running:
         yield running
-
-
-def _pipeline(running: RunningPlatform, data_dir: Path, database_url: str) -> Pipeline:
-    settings = Settings(
-        data_dir=data_dir,
-        database_url=database_url,
-        river_chief=RiverChiefSourceSettings(
-            base_url=running.base_url, client_id=CLIENT_ID, client_secret=SECRET, page_size=20
-        ),
-        http=HttpClientSettings(max_attempts=3, backoff_initial_s=0.01, backoff_max_s=0.05, timeout_s=5),
-    )
-    return Pipeline(settings, "river_chief")
-
-
-def _run(pipeline: Pipeline, running: RunningPlatform, run_id: str) -> None:
-    batch_id = pipeline.extract(run_id=run_id, interval_end=running.simulator.clock + timedelta(hours=1))
-    pipeline.validate(batch_id)
-    pipeline.publish(batch_id)
 
 
 def _published(engine: Engine, stream: str) -> dict[tuple[str, ...], dict[str, object]]:
@@ -80,9 +57,9 @@ def _asked_since(running: RunningPlatform, path: str, after: int) -> list[str | 
 def test_full_then_incremental_sync_publishes_the_truth_with_corrections_deletes_and_partitions(
     platform: RunningPlatform, tmp_path: Path, pg_schema_url: str
 ) -> None:
-    pipeline = _pipeline(platform, tmp_path, pg_schema_url)
+    pipeline = hub_pipeline(platform, tmp_path, pg_schema_url)
     simulator = platform.simulator
-    _run(pipeline, platform, "run-1")
+    sync(pipeline, platform, "run-1")
     truth = platform.truth
     for stream in STREAMS:
         assert set(_published(pipeline.engine, stream)) == truth.keys(stream), stream
@@ -106,7 +83,7 @@ def test_full_then_incremental_sync_publishes_the_truth_with_corrections_deletes
     deleted = simulator.delete("patrols", 2) + simulator.delete("segments", 1)
     platform.faults.expire_token(1)  # the first data request of the run finds its token expired
     seen = len(platform.requests)
-    _run(pipeline, platform, "run-2")
+    sync(pipeline, platform, "run-2")
     truth = platform.truth
 
     assert simulator.tokens_issued == 2  # the first run's, kept until it expired mid-run, then one fetched again
@@ -127,7 +104,7 @@ def test_full_then_incremental_sync_publishes_the_truth_with_corrections_deletes
 def test_a_run_that_fails_mid_read_publishes_nothing_and_the_next_resumes_from_the_committed_state(
     platform: RunningPlatform, tmp_path: Path
 ) -> None:
-    pipeline = _pipeline(platform, tmp_path, f"sqlite:///{tmp_path / 'hub.db'}")
+    pipeline = hub_pipeline(platform, tmp_path, f"sqlite:///{tmp_path / 'hub.db'}")
     platform.faults.repeat_page(1)  # the first next-page request gets its previous page again: a loop
     with pytest.raises(SourceDataError, match="repeating a page"):
         pipeline.extract(run_id="run-1", interval_end=platform.simulator.clock + timedelta(hours=1))
@@ -135,7 +112,7 @@ def test_a_run_that_fails_mid_read_publishes_nothing_and_the_next_resumes_from_t
         assert conn.execute(select(stream_state)).all() == []
     assert all(not _published(pipeline.engine, stream) for stream in STREAMS)
 
-    _run(pipeline, platform, "run-2")
+    sync(pipeline, platform, "run-2")
     for stream in STREAMS:
         assert set(_published(pipeline.engine, stream)) == platform.truth.keys(stream), stream
     pipeline.engine.dispose()

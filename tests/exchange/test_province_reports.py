@@ -7,37 +7,26 @@ The platform's simulator is the judge of duplicates: it keeps every report it ac
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from connectors.errors import SourceUnavailableError
-from connectors.river_chief import RiverChiefSimulator
-from connectors.river_chief.settings import RiverChiefSourceSettings
 from connectors.river_chief.simulator import RunningPlatform
 from exchange.province_reports import REPORTED_STATUSES
 from exchange.tables import province_reports
-from waterhub.pipeline import Pipeline
+from tests.river_chief_hub import hub_pipeline, served_platform, sync
 from waterhub.province_push import push_to_province
-from waterhub.settings import HttpClientSettings, Settings
 
-CLIENT_ID, SECRET = "guangzhou-hub", "province-issued-secret"
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 
 
 @pytest.fixture
 def platform() -> Iterator[RunningPlatform]:
-    simulator = RiverChiefSimulator(seed=3, client_id=CLIENT_ID, client_secret=SECRET, scale=0.005, days=20)
-    with simulator.serve() as running:
+    with served_platform(seed=3, days=20) as running:
         yield running
-
-
-def _sync(pipeline: Pipeline, running: RunningPlatform, run_id: str) -> None:
-    batch_id = pipeline.extract(run_id=run_id, interval_end=running.simulator.clock + timedelta(hours=1))
-    pipeline.validate(batch_id)
-    pipeline.publish(batch_id)
 
 
 def _due(running: RunningPlatform) -> dict[str, str]:
@@ -54,15 +43,9 @@ def _due(running: RunningPlatform) -> dict[str, str]:
 def test_reports_are_acknowledged_once_resent_without_duplicates_and_failures_retried_next_run(
     platform: RunningPlatform, tmp_path: Path, pg_schema_url: str
 ) -> None:
-    settings = Settings(
-        data_dir=tmp_path,
-        database_url=pg_schema_url,
-        river_chief=RiverChiefSourceSettings(base_url=platform.base_url, client_id=CLIENT_ID, client_secret=SECRET),
-        http=HttpClientSettings(max_attempts=3, backoff_initial_s=0.01, backoff_max_s=0.05, timeout_s=5),
-    )
-    pipeline = Pipeline(settings, "river_chief")
+    pipeline = hub_pipeline(platform, tmp_path, pg_schema_url, page_size=500)
     simulator = platform.simulator
-    _sync(pipeline, platform, "run-1")
+    sync(pipeline, platform, "run-1")
     due = _due(platform)
     assert len(due) >= 3  # enough handled problems for the faults below to hit distinct ones
 
@@ -92,7 +75,7 @@ def test_reports_are_acknowledged_once_resent_without_duplicates_and_failures_re
     assert row.last_error is None
 
     simulator.advance(hours=72)  # handled problems move on to verified and closed
-    _sync(pipeline, platform, "run-2")
+    sync(pipeline, platform, "run-2")
     moved = {pid for pid, status in _due(platform).items() if pid in due and status != due[pid]}
     assert moved
     counts = push_to_province(pipeline, now=NOW)
