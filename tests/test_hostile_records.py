@@ -4,8 +4,9 @@ Hypothesis draws records for each stream of each registered source (``waterhub/s
 plausible values from the stream contract's own field specs, with some fields replaced by anything JSON can carry
 (control characters, U+2028, lone surrogates, NUL, huge and tiny numbers, NaN tokens, deep nesting, times in odd
 zones or out of range, lists and objects) and unknown extra fields. A test feed serves them over a real socket in
-the source's envelope, and the real pipeline extracts, validates and publishes them. Every record must end up
-published or quarantined, and nothing else may be raised. A new source joins by registering; a stream whose raw
+the source's envelope, and the real pipeline extracts, validates and publishes them; each example draws the source
+it feeds, since each costs a whole pipeline run. Every record must end up published or quarantined, and nothing
+else may be raised. A new source joins by registering; a stream whose raw
 records are not keyed by contract field names registers its shape in ``RAW_SHAPES``.
 """
 
@@ -219,27 +220,28 @@ def _pipeline(source: str, base_url: str, database_url: str, data_dir: Path) -> 
 def _every_record_is_published_or_quarantined(
     data: st.DataObject, feeds: dict[str, tuple[Feed, str]], database_url: str, data_dir: Path
 ) -> None:
-    for source, (feed, base_url) in feeds.items():
-        served = _draw_feed(data.draw, source, feed)
-        pipeline = _pipeline(source, base_url, database_url, data_dir)
-        try:
-            batch_id = pipeline.extract(run_id=f"run-{uuid.uuid4().hex}", interval_end=RUN_END)
-            pipeline.validate(batch_id)
-            published = pipeline.publish(batch_id)
-            streams = pipeline.manifest(batch_id)["streams"]
-            with pipeline.engine.connect() as conn:
-                for stream in feed.streams:
-                    entry, key = streams[stream.name], stream.contract.meta.key
-                    table = dataset_table(stream.contract)
-                    rows = conn.execute(select(table)).all()  # every published value reads back
-                    in_quarantine = select(func.count()).select_from(quarantine).where(quarantine.c.dataset == key)
-                    held = conn.execute(in_quarantine).scalar_one()
-                    assert entry["fetched"] == _fetched(stream, served, feed.streams)
-                    assert entry["valid"] + entry["quarantined"] == entry["fetched"]
-                    assert published[stream.name]["inserted"] == len(rows) == entry["valid"]
-                    assert held == entry["quarantined"]
-        finally:
-            pipeline.engine.dispose()
+    source = data.draw(st.sampled_from(sorted(feeds)))  # one source per example: each run costs a whole pipeline
+    feed, base_url = feeds[source]
+    served = _draw_feed(data.draw, source, feed)
+    pipeline = _pipeline(source, base_url, database_url, data_dir)
+    try:
+        batch_id = pipeline.extract(run_id=f"run-{uuid.uuid4().hex}", interval_end=RUN_END)
+        pipeline.validate(batch_id)
+        published = pipeline.publish(batch_id)
+        streams = pipeline.manifest(batch_id)["streams"]
+        with pipeline.engine.connect() as conn:
+            for stream in feed.streams:
+                entry, key = streams[stream.name], stream.contract.meta.key
+                table = dataset_table(stream.contract)
+                rows = conn.execute(select(table)).all()  # every published value reads back
+                in_quarantine = select(func.count()).select_from(quarantine).where(quarantine.c.dataset == key)
+                held = conn.execute(in_quarantine).scalar_one()
+                assert entry["fetched"] == _fetched(stream, served, feed.streams)
+                assert entry["valid"] + entry["quarantined"] == entry["fetched"]
+                assert published[stream.name]["inserted"] == len(rows) == entry["valid"]
+                assert held == entry["quarantined"]
+    finally:
+        pipeline.engine.dispose()
 
 
 _HYPOTHESIS = settings(
