@@ -53,6 +53,7 @@ __all__ = [
     "PlatformTruth",
     "RiverChiefSimulator",
     "RunningPlatform",
+    "record_key",
 ]
 
 DEFAULT_END = datetime(2026, 11, 23, 0, tzinfo=UTC)

@@ -28,7 +28,22 @@ from contracts.river_chief import (
     SmallWaterBody,
 )
 
-__all__ = ["PLATFORM_STREAMS", "ProblemStepsStream", "ProblemsStream", "RiverChiefStream"]
+__all__ = [
+    "API",
+    "PLATFORM_STREAMS",
+    "ChiefsStream",
+    "DepartmentsStream",
+    "LakesStream",
+    "OfficesStream",
+    "PatrolsStream",
+    "ProblemStepsStream",
+    "ProblemsStream",
+    "ReservoirsStream",
+    "RiverChiefStream",
+    "RiversStream",
+    "SegmentsStream",
+    "SmallWaterBodiesStream",
+]
 
 API = "/api/v1"
 
