@@ -254,6 +254,11 @@ _HYPOTHESIS = settings(
 )
 
 
+_WHOLE_RUNS = pytest.mark.timeout(900)
+"""Thirty whole pipeline runs, each of a source with up to eleven streams, on a machine that may be shared."""
+
+
+@_WHOLE_RUNS
 @_HYPOTHESIS
 @given(data=st.data())
 def test_every_hostile_record_is_published_or_quarantined_on_sqlite(
@@ -263,6 +268,7 @@ def test_every_hostile_record_is_published_or_quarantined_on_sqlite(
     _every_record_is_published_or_quarantined(data, feeds, f"sqlite:///{run_dir / 'hub.db'}", run_dir)
 
 
+@_WHOLE_RUNS
 @_HYPOTHESIS
 @given(data=st.data())
 def test_every_hostile_record_is_published_or_quarantined_on_postgresql(
