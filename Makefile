@@ -36,6 +36,7 @@ bench: $(VENV)/.synced
 	$(RUN)/python benchmarks/bench_publish.py
 	$(RUN)/python benchmarks/bench_gateway.py
 	$(RUN)/python benchmarks/bench_memory.py
+	$(RUN)/python benchmarks/bench_sync.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl
 
 import uvicorn
 from fastapi import FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
 
 from contracts.types import BEIJING
 
@@ -54,7 +55,7 @@ TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 """How the sources in this domain write times: Beijing time without an offset."""
 MAX_PAGE_SIZE = 10_000
 
-FaultKind = Literal["pass", "rate_limit", "server_error", "slow", "malformed_page", "repeat_page"]
+FaultKind = Literal["pass", "rate_limit", "server_error", "slow", "malformed_page", "repeat_page", "expired_token"]
 
 
 class Answer(NamedTuple):
@@ -105,6 +106,10 @@ class Faults:
     def repeat_page(self, times: int = 1) -> None:
         """Answer the next request for a page n > 1 with page n - 1 again (a pagination loop)."""
         self._add(times, Fault("repeat_page"))
+
+    def expire_token(self, times: int = 1) -> None:
+        """Let the caller's access token expire now: answer 401 and forget the token (an OAuth2 source)."""
+        self._add(times, Fault("expired_token"))
 
     def clear(self) -> None:
         with self._lock:
@@ -193,6 +198,11 @@ class TokenIssuer:
             self._expires[token] = self._clock() + self.lifetime_s
         body_out = {"access_token": token, "token_type": "Bearer", "expires_in": self.lifetime_s}
         return Answer(200, json.dumps(body_out).encode(), {})
+
+    def revoke_all(self) -> None:
+        """Every token issued so far stops working now (an ``expired_token`` fault)."""
+        with self._lock:
+            self.revoked.update(self.issued)
 
     def refusal(self, headers: Mapping[str, str]) -> str | None:
         """Why a data request's bearer token is refused, or None (and the request counts toward ``expire_after``)."""
@@ -320,6 +330,9 @@ class HttpSimulator(ABC):
     """A source API over real HTTP: every GET is judged in one order (known path, then authorisation, then the next
     queued fault), logged on arrival (before a ``slow`` fault's delay), then answered by the subclass.
 
+    A POST to the token endpoint of ``tokens`` (OAuth 2.0) is answered by the issuer with no fault; a POST to one
+    of ``post_paths`` is judged as a GET is and answered by ``_post``.
+
     ``_lock`` guards the log and whatever data the subclass serves; subclasses hold it while changing their data.
     """
 
@@ -331,6 +344,9 @@ class HttpSimulator(ABC):
 
     tokens: TokenIssuer | None = None
     """A simulator behind OAuth 2.0 sets one: its token endpoint is served next to the data."""
+
+    post_paths: ClassVar[frozenset[str]] = frozenset()
+    """Endpoints that take a POST (a report sent to the source)."""
 
     def __init__(self) -> None:
         self.faults = Faults()
@@ -356,6 +372,14 @@ class HttpSimulator(ABC):
     def _page(self, path: str, query: dict[str, str], *, repeat_previous: bool) -> Answer:
         """The answer to a data request; ``repeat_previous`` asks for the page before the one requested."""
 
+    def _serves(self, method: str, path: str) -> bool:
+        """Whether ``method path`` is an endpoint of the source; a source with paths holding an id overrides it."""
+        return path in (self.post_paths if method == "POST" else self.paths)
+
+    def _post(self, path: str, body: bytes, headers: Mapping[str, str]) -> Answer:
+        """The answer to an authorised POST to one of ``post_paths``."""
+        return Answer(405, self._error(405, "this endpoint takes no POST"), {})
+
     def _page_number(self, query: dict[str, str]) -> int:
         """Which page a request asks for, so a ``repeat_page`` fault can wait for a page after the first."""
         try:
@@ -363,30 +387,49 @@ class HttpSimulator(ABC):
         except ValueError:
             return 1
 
-    def respond(self, path: str, query: dict[str, str], headers: Mapping[str, str]) -> Answer:
-        """The answer to one GET; runs in the server's worker threads."""
+    def respond(
+        self, path: str, query: dict[str, str], headers: Mapping[str, str], *, method: str = "GET", body: bytes = b""
+    ) -> Answer:
+        """The answer to one request; runs in the server's worker threads."""
         refusal = self._refusal(headers)
         fault: Fault | None = None
-        if path not in self.paths:
-            answer = Answer(404, self._error(404, f"no such endpoint: {path}"), {})
+        if not self._serves(method, path):
+            answer = Answer(404, self._error(404, f"no such endpoint: {method} {path}"), {})
         elif refusal is not None:
             answer = Answer(401, self._error(401, refusal), {})
         else:
             fault = self.faults.take(self._page_number(query))
-            answer = self._answer(path, query, fault)
+            if method == "POST" and (fault is None or fault.kind in ("pass", "slow", "repeat_page", "malformed_page")):
+                answer = self._post(path, body, headers)
+            else:
+                answer = self._answer(path, query, fault)
+        self._logged(method, path, query, headers, answer, authorized=refusal is None, fault=fault)
+        if fault is not None and fault.kind == "slow":
+            self._stopping.wait(fault.delay_s)
+        return answer
+
+    def _logged(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        headers: Mapping[str, str],
+        answer: Answer,
+        *,
+        authorized: bool,
+        fault: Fault | None = None,
+    ) -> Answer:
         entry = RequestLogEntry(
-            "GET",
+            method,
             path,
             query,
             answer.status,
-            authorized=refusal is None,
+            authorized=authorized,
             fault=fault.kind if fault is not None and fault.kind != "pass" else None,
             user_agent=headers.get("User-Agent"),
         )
         with self._lock:
             self._log.append(entry)
-        if fault is not None and fault.kind == "slow":
-            self._stopping.wait(fault.delay_s)
         return answer
 
     def _answer(self, path: str, query: dict[str, str], fault: Fault | None) -> Answer:
@@ -400,6 +443,10 @@ class HttpSimulator(ABC):
             return Answer(429, self._error(429, "too many requests"), headers)
         if fault is not None and fault.kind == "server_error":
             return Answer(500, self._error(500, "internal error"), {})
+        if fault is not None and fault.kind == "expired_token":
+            if self.tokens is not None:
+                self.tokens.revoke_all()
+            return Answer(401, self._error(401, "access token expired"), {})
         answer = self._page(path, query, repeat_previous=fault is not None and fault.kind == "repeat_page")
         if fault is not None and fault.kind == "malformed_page" and answer.status == 200:
             return answer._replace(body=answer.body[: len(answer.body) // 2])
@@ -420,6 +467,14 @@ class HttpSimulator(ABC):
         @app.get("/{path:path}")
         def any_path(path: str, request: Request) -> Response:
             status, body, headers = self.respond(request.url.path, dict(request.query_params), request.headers)
+            return Response(content=body, status_code=status, headers=headers, media_type="application/json")
+
+        @app.post("/{path:path}")
+        async def any_post(path: str, request: Request) -> Response:
+            sent = await request.body()
+            status, body, headers = await run_in_threadpool(
+                self.respond, request.url.path, dict(request.query_params), request.headers, method="POST", body=sent
+            )
             return Response(content=body, status_code=status, headers=headers, media_type="application/json")
 
         return app

@@ -1,6 +1,7 @@
 """The one builder of every source DAG (extract → validate → publish → one `changed_<stream>` task per dataset, then
-notify and snapshot side by side) and of every derived DAG (publish → one `changed_<output>` task per output, then
-notify and snapshot).
+notify and snapshot side by side, and any `after_publish` step the source declares, such as the river-chief
+platform's `push_to_province`, beside them) and of every derived DAG (publish → one `changed_<output>` task per
+output, then notify and snapshot).
 
 A DAG file calls `source_dag("<name>", __doc__)` and nothing else. What differs between sources (schedule, owner,
 streams and the datasets they publish) comes from `waterhub/sources.toml`, read here by path with `tomllib`: the
@@ -120,11 +121,24 @@ def source_dag(name: str, doc_md: str | None) -> DAG:
 
             return Pipeline.from_environment(name).snapshot(batch_id)
 
+        def after_publish(task_id: str) -> Callable[..., Any]:
+            @task(task_id=task_id)
+            def run_step(batch_id: str) -> dict[str, int]:
+                from waterhub.pipeline import Pipeline
+                from waterhub.sources import source_declaration
+
+                step = source_declaration(name).after_publish_step(task_id)
+                return step(Pipeline.from_environment(name))
+
+            return run_step
+
         batch_id = validate(extract())
         published = publish(batch_id)
         for stream, dataset in streams.items():
             _changed(stream, dataset)(published)
         published >> [notify(batch_id), snapshot(batch_id)]
+        for task_id in declaration.get("after_publish", {}):
+            published >> after_publish(task_id)(batch_id)
 
     built: DAG = source()
     return built

@@ -52,6 +52,7 @@ __all__ = [
     "grants",
     "metadata",
     "outbox",
+    "province_reports",
     "published_keys",
     "quarantine",
     "read_audit",
@@ -222,6 +223,21 @@ derived_state = Table(
     Column("run_id", String(250), nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     comment="Per derivation and input, how far its change log was read; advanced only in the derived publish.",
+)
+
+province_reports = Table(
+    "province_reports",
+    metadata,
+    Column("dataset", String(100), primary_key=True),
+    Column("record_key", String(500), primary_key=True, comment="Primary key of the reported row as a JSON array"),
+    Column("content_hash", String(64), nullable=False, comment="sha256 of the report last sent for the row"),
+    Column("idempotency_key", String(64), nullable=False, comment="Sent with the report: a resend is not a new one"),
+    Column("ack_id", String(100), comment="The province's acknowledgement of that report; null until it arrives"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("acknowledged_at", UtcDateTime),
+    Column("updated_at", UtcDateTime, nullable=False),
+    comment="One row per record reported up to the provincial platform: what was sent and what the province said.",
 )
 
 batches = Table(

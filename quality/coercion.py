@@ -307,9 +307,6 @@ def _text(series: pd.Series, types: npt.NDArray[np.object_] | None, *, strip: bo
     return text.where(~has_nul), unstorable | has_nul
 
 
-_INT64_LIMIT = 2.0**63
-
-
 def _numbers(spec: FieldSpec, series: pd.Series) -> tuple[pd.Series, dict[str, _Mask]]:
     """Numbers and numeric text (pydantic's lax mode takes ``"7.3"``); never booleans, NaN or infinity."""
     import pandas as pd

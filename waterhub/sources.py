@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from connectors.http import Source
     from connectors.http.settings import HttpClientSettings
     from connectors.simulation import HttpSimulator
+    from waterhub.pipeline import Pipeline
     from waterhub.settings import Settings
 
 __all__ = [
@@ -37,6 +38,7 @@ SOURCES_FILE = Path(__file__).with_name("sources.toml")
 """Shipped inside the ``waterhub`` package, so an installed hub and the DAG folder read the same file."""
 
 _KEYS = frozenset({"title", "connector", "settings", "schedule", "owner", "streams"})
+_OPTIONAL_KEYS = frozenset({"after_publish"})
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,9 @@ class SourceDeclaration:
     owner: str
     streams: Mapping[str, str]
     """Stream name → the dataset key it publishes, in reading order."""
+    after_publish: Mapping[str, str] = field(default_factory=dict)
+    """Task id → ``module:function`` of a step the DAG runs after publish, beside notify and snapshot (the
+    river-chief platform's reports back up); the function takes the run's ``Pipeline`` and returns counts."""
 
     @property
     def datasets(self) -> tuple[str, ...]:
@@ -62,6 +67,15 @@ class SourceDeclaration:
         if not (isinstance(block, type) and issubclass(block, BaseModel)):
             raise TypeError(f"{SOURCES_FILE.name}: {self.name}.settings = {self.settings!r} is not a pydantic model")
         return block
+
+    def after_publish_step(self, task_id: str) -> Callable[[Pipeline], dict[str, int]]:
+        """The function of after-publish task ``task_id``."""
+        if task_id not in self.after_publish:
+            raise KeyError(f"{SOURCES_FILE.name}: [{self.name}.after_publish] has no task {task_id!r}")
+        step = imported(self.after_publish[task_id])
+        if not callable(step):
+            raise TypeError(f"{SOURCES_FILE.name}: {self.name}.after_publish.{task_id} is not a function")
+        return cast("Callable[[Pipeline], dict[str, int]]", step)
 
     def connector_class(self) -> Callable[[BaseModel, HttpClientSettings], Source]:
         """The source's connector class: built from its settings block and the shared HTTP settings."""
@@ -91,23 +105,25 @@ def imported(path: str) -> object:
     return getattr(importlib.import_module(module_name), attribute)
 
 
-def declaration_tables(path: Path, keys: frozenset[str]) -> dict[str, dict[str, Any]]:
-    """Each top-level table of a declaration file by name, in file order; an entry without exactly ``keys`` fails
-    here, naming the file and the entry."""
+def declaration_tables(
+    path: Path, keys: frozenset[str], *, optional: frozenset[str] = frozenset()
+) -> dict[str, dict[str, Any]]:
+    """Each top-level table of a declaration file by name, in file order; an entry without every one of ``keys``
+    (and nothing but those and ``optional``) fails here, naming the file and the entry."""
     tables = tomllib.loads(path.read_text(encoding="utf-8"))
     for name, entry in tables.items():
-        if not isinstance(entry, dict) or set(entry) != keys:
+        if not isinstance(entry, dict) or not keys <= set(entry) <= keys | optional:
             found = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
-            raise ValueError(f"{path}: [{name}] must have exactly {sorted(keys)}, not {found}")
+            maybe = f" (and maybe {sorted(optional)})" if optional else ""
+            raise ValueError(f"{path}: [{name}] must have exactly {sorted(keys)}{maybe}, not {found}")
     return tables
 
 
 @cache
 def declared_sources() -> dict[str, SourceDeclaration]:
     """Every declared source by name, in file order."""
-    return {
-        name: SourceDeclaration(name=name, **entry) for name, entry in declaration_tables(SOURCES_FILE, _KEYS).items()
-    }
+    tables = declaration_tables(SOURCES_FILE, _KEYS, optional=_OPTIONAL_KEYS)
+    return {name: SourceDeclaration(name=name, **entry) for name, entry in tables.items()}
 
 
 def source_declaration(name: str) -> SourceDeclaration:

@@ -145,45 +145,13 @@ class SourceClient:
         """
         where = f"{self.label.name}/{stream}"
         target = f"{path}?{urlencode(params)}" if params else path
-        started = time.monotonic()
-        attempts = 0
-        response: httpx.Response | None = None
-        try:
-            for attempt in build_retrying(self.settings, sleep=self._sleep):
-                with attempt:
-                    attempts += 1
-                    try:
-                        response = self._attempt(
-                            path, params, where=where, target=target, attempts=attempts, cursor_params=cursor_params
-                        )
-                    except RetriableError as exc:
-                        log.info(
-                            "request_failed",
-                            source=self.label.name,
-                            stream=stream,
-                            target=target,
-                            attempt=attempts,
-                            reason=exc.reason,
-                            retry_after_s=exc.retry_after_s,
-                        )
-                        raise
-        except RetriableError as exc:
-            elapsed = time.monotonic() - started
-            raise self._unavailable(
-                exc, where=where, target=target, attempts=attempts, elapsed_s=elapsed, resume=resume
-            ) from exc
-        except ConnectorError as exc:
-            if exc.stream is not None:  # already said where and what to do
-                raise
-            setting = exc.setting or self.label.setting(exc.setting_field)
-            raise type(exc)(
-                f"{where}: GET {target}: {exc} Nothing was published. Check {setting or 'the source settings'}.",
-                stream=where,
-                status=exc.status,
-                attempts=attempts,
-                setting=setting,
-            ) from exc
-        assert response is not None  # noqa: S101 - the loop only ends without raising after a successful attempt
+        response, attempts = self._with_retries(
+            lambda: self.client.get(path, params=dict(params)),
+            where=where,
+            target=target,
+            resume=resume,
+            refusable={name for name in cursor_params if name in params},
+        )
         outcome = f"Nothing was published; {resume}. Tell the owner of {self.label.title}."
         try:
             return Page(parse_json_page(response.content), response.headers, str(response.url))
@@ -204,18 +172,94 @@ class SourceClient:
                 attempts=attempts,
             ) from exc
 
+    def post_json(self, path: str, body: Mapping[str, object], *, headers: Mapping[str, str], what: str) -> object:
+        """POST ``body`` as JSON with the same retries as a page, and parse the answer; ``what`` names the request in
+        errors ("river_chief/reports"). Only for requests the receiver makes idempotent (an ``Idempotency-Key``):
+        a retry after a lost answer must not do the thing twice."""
+        where = f"{self.label.name}/{what}"
+        response, attempts = self._with_retries(
+            lambda: self.client.post(path, json=dict(body), headers=dict(headers)),
+            where=where,
+            target=path,
+            resume="the next run sends it again",
+            refusable=set(),
+            method="POST",
+        )
+        try:
+            return parse_json_page(response.content)
+        except (ValueError, RecursionError, UnicodeDecodeError) as exc:
+            raise SourceDataError(
+                f"{where}: POST {path} was answered with something that is not JSON ({type(exc).__name__}). "
+                f"Tell the owner of {self.label.title}.",
+                stream=where,
+                status=response.status_code,
+                attempts=attempts,
+            ) from exc
+
+    def _with_retries(
+        self,
+        send: Callable[[], httpx.Response],
+        *,
+        where: str,
+        target: str,
+        resume: str,
+        refusable: Collection[str],
+        method: str = "GET",
+    ) -> tuple[httpx.Response, int]:
+        """``send`` with the retry policy: the successful answer and the attempts it took, or the error a caller
+        can act on."""
+        started = time.monotonic()
+        attempts = 0
+        response: httpx.Response | None = None
+        try:
+            for attempt in build_retrying(self.settings, sleep=self._sleep):
+                with attempt:
+                    attempts += 1
+                    try:
+                        response = self._attempt(
+                            send, where=where, target=f"{method} {target}", attempts=attempts, refusable=refusable
+                        )
+                    except RetriableError as exc:
+                        log.info(
+                            "request_failed",
+                            source=self.label.name,
+                            stream=where.partition("/")[2],
+                            target=target,
+                            attempt=attempts,
+                            reason=exc.reason,
+                            retry_after_s=exc.retry_after_s,
+                        )
+                        raise
+        except RetriableError as exc:
+            elapsed = time.monotonic() - started
+            raise self._unavailable(
+                exc, where=where, target=f"{method} {target}", attempts=attempts, elapsed_s=elapsed, resume=resume
+            ) from exc
+        except ConnectorError as exc:
+            if exc.stream is not None:  # already said where and what to do
+                raise
+            setting = exc.setting or self.label.setting(exc.setting_field)
+            raise type(exc)(
+                f"{where}: {method} {target}: {exc} Nothing was published. Check {setting or 'the source settings'}.",
+                stream=where,
+                status=exc.status,
+                attempts=attempts,
+                setting=setting,
+            ) from exc
+        assert response is not None  # noqa: S101 - the loop only ends without raising after a successful attempt
+        return response, attempts
+
     def _attempt(
         self,
-        path: str,
-        params: Mapping[str, str | int],
+        send: Callable[[], httpx.Response],
         *,
         where: str,
         target: str,
         attempts: int,
-        cursor_params: Collection[str],
+        refusable: Collection[str],
     ) -> httpx.Response:
         try:
-            response = self.client.get(path, params=dict(params))
+            response = send()
         except httpx.HTTPError as exc:
             transport_rule = classify_exception(exc)
             if transport_rule is None:
@@ -224,7 +268,7 @@ class SourceClient:
                 what = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection failed"
                 raise RetriableError(f"{what}: {type(exc).__name__}") from exc
             raise SourceConfigError(
-                f"{where}: GET {target} could not be sent ({type(exc).__name__}). Nothing was published. "
+                f"{where}: {target} could not be sent ({type(exc).__name__}). Nothing was published. "
                 f"{self.label.hint(transport_rule.hint)}",
                 stream=where,
                 attempts=attempts,
@@ -241,10 +285,10 @@ class SourceClient:
                 retry_after_s=read_retry_after_s(response, now),
             )
         status = response.status_code
-        refused = sorted(name for name in cursor_params if name in params)
+        refused = sorted(refusable)
         if status == 400 and refused:
             raise SourceDataError(
-                f"{where}: GET {target} was refused (400 {response.reason_phrase}) for the value of "
+                f"{where}: {target} was refused (400 {response.reason_phrase}) for the value of "
                 f"{', '.join(refused)} we sent: a watermark or page token the source no longer accepts, not a "
                 "setting. Nothing was published; the next run starts again from the stored watermark. If it "
                 f"persists, tell the owner of {self.label.title}.",
@@ -253,7 +297,7 @@ class SourceClient:
                 attempts=attempts,
             )
         raise SourceConfigError(
-            f"{where}: GET {target} was refused ({status} {response.reason_phrase}). "
+            f"{where}: {target} was refused ({status} {response.reason_phrase}). "
             f"Nothing was published; this is not retried. {self.label.hint(rule.hint)}",
             stream=where,
             status=status,
@@ -273,7 +317,7 @@ class SourceClient:
         limit = self.settings.max_retry_after_s
         if exc.retry_after_s is not None and exc.retry_after_s > limit:
             return SourceUnavailableError(
-                f"{where}: GET {target} answered {exc.reason} asking us to retry after {exc.retry_after_s:.0f} s, "
+                f"{where}: {target} answered {exc.reason} asking us to retry after {exc.retry_after_s:.0f} s, "
                 f"longer than the {limit:.0f} s we wait (WATERHUB_HTTP__MAX_RETRY_AFTER_S). Nothing was published; "
                 f"{resume}. Airflow retries the task later.",
                 stream=where,
@@ -283,7 +327,7 @@ class SourceClient:
             )
         times = "once" if attempts == 1 else f"{attempts} times"
         return SourceUnavailableError(
-            f"{where}: GET {target} failed {times} in {elapsed_s:.0f} s ({exc.reason}). Nothing was published; "
+            f"{where}: {target} failed {times} in {elapsed_s:.0f} s ({exc.reason}). Nothing was published; "
             f"{resume}. Check that {self.label.title} is up.",
             stream=where,
             status=exc.status,

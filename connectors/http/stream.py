@@ -15,6 +15,7 @@ watermark, keyed by ``partition_key(context)``, so one station's late data never
 from __future__ import annotations
 
 import json
+import re
 import string
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -31,7 +32,7 @@ from connectors.errors import SourceDataError
 from connectors.http.client import SourceClient, SourceLabel, build_client
 from connectors.http.paginators import Paginator, value_at
 from contracts.base import Contract
-from contracts.types import BEIJING
+from contracts.types import BEIJING, is_storable_text
 
 if TYPE_CHECKING:
     from connectors.http.settings import HttpClientSettings
@@ -115,12 +116,21 @@ class HttpStream:
         return dict(raw)
 
     def context(self, parent_record: Mapping[str, object]) -> dict[str, str] | None:
-        """The context one parent record gives this child stream, or None when the record lacks a key field (the
-        parent's own quality check quarantines such a record; there is nothing to ask the child for)."""
+        """The context one parent record gives this child stream, or None when a key field is missing or is no key
+        this stream's contract takes (its pattern, its length, text a database stores): the parent's own quality
+        check quarantines such a record, and asking the source for ``/problems/<garbage>/steps`` would fail the run
+        on one bad record."""
         values = {key: parent_record.get(field) for key, field in self.parent_keys.items()}
         if any(value is None or isinstance(value, dict | list) for value in values.values()):
             return None
-        return {key: str(value) for key, value in values.items()}
+        context = {key: str(value) for key, value in values.items()}
+        for key, text in context.items():
+            spec = self.contract.field_spec(key)
+            too_long = spec.max_length is not None and len(text) > spec.max_length
+            unmatched = spec.pattern is not None and re.fullmatch(spec.pattern, text) is None
+            if too_long or unmatched or not is_storable_text(text):
+                return None
+        return context
 
     def partition_of(self, row: Mapping[str, object]) -> str:
         """The partition a row of this stream belongs to, read off its context fields."""

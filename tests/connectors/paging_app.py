@@ -170,6 +170,8 @@ class OAuthPagingSimulator(PagingSimulator):
     platform does when a token expires early mid-run). ``expired_cursor`` answers 400 to a problems request that
     carries that page token."""
 
+    token_path: ClassVar[str | None] = "/oauth/token"
+
     def __init__(self, *, expires_in: int = 3600, revoke_after: int | None = None, expired_cursor: str | None = None):
         super().__init__()
         self.tokens: TokenIssuer = TokenIssuer(CLIENT_SECRET, lifetime_s=expires_in)

@@ -44,6 +44,7 @@ BOOKKEEPING = {
     "read_audit",
     "subscriptions",
     "deliveries",
+    "province_reports",
 }
 
 

@@ -7,6 +7,7 @@ docker-compose stack) who wants one listening where ``WATERHUB_WATER_QUALITY__BA
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ from waterhub.settings import Settings
 if TYPE_CHECKING:
     from connectors.devices import DeviceSimulator
 
-__all__ = ["app", "devices", "sources"]
+__all__ = ["app", "devices", "river_chief", "sources"]
 
 app = typer.Typer(help="Simulators of the source systems and devices, on real sockets.", no_args_is_help=True)
 
@@ -77,6 +78,37 @@ def sources(
         try:
             while True:
                 time.sleep(3600)
+        except KeyboardInterrupt:
+            stdout.print("stopped")
+
+
+@app.command("river-chief")
+def river_chief(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port)")] = 8766,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated data")] = 7,
+    scale: Annotated[
+        float | None,
+        typer.Option(min=0.0001, max=10, help="Share of Guangzhou's volumes (default: the river_chief settings)"),
+    ] = None,
+    days: Annotated[int, typer.Option(min=0, max=3660, help="Days of patrols and problems (365: a year)")] = 7,
+) -> None:
+    """Serve the provincial river-chief platform simulator until Ctrl-C (or until stdin closes, under a parent)."""
+    from connectors.river_chief.settings import RiverChiefSourceSettings
+    from connectors.river_chief.simulator import demo_simulator
+
+    block = Settings().source_settings("river_chief", RiverChiefSourceSettings)
+    simulator = demo_simulator(block, seed, scale=scale, days=days)
+    counts = {name: len(records) for name, records in simulator.truth.live.items()}
+    with simulator.serve(host=host, port=port) as running:
+        stdout.print(f"river_chief simulator listening on [bold]{running.base_url}[/]", soft_wrap=True)
+        stdout.print(json.dumps(counts), soft_wrap=True, markup=False)
+        sys.stdout.flush()
+        try:
+            if sys.stdin.isatty():
+                time.sleep(10**9)
+            else:
+                sys.stdin.read()  # a parent process (a benchmark) stops the simulator by closing our stdin
         except KeyboardInterrupt:
             stdout.print("stopped")
 

@@ -1,0 +1,210 @@
+"""Benchmark: a source's sync through connector + quality + publish against bare httpx on the same pages, and the
+peak memory of a year of dynamic data against one month.
+
+Goals: the hub syncs at least 0.5× the rate of fetching the same pages with bare httpx (``sync_vs_bare_ratio``,
+records per second, same run, same simulator), and a year of dynamic data peaks at no more than 1.5× the memory of
+one month (``year_vs_month_memory_ratio``).
+
+Each entry of ``SYNCS`` is one sync measured that way: today the provincial river-chief platform's static registers
+at Guangzhou scale (1,368 rivers ... 3,120 chiefs); a day of hydrology is one more entry when that source lands.
+Simulators run as processes of their own (``waterhub simulate ...``), so only the hub's time and memory are
+measured; each pipeline runs in a fresh child process on an embedded SQLite hub that reports its own peak RSS
+(imports and migrations happen before the clock starts: every task process pays them once, whatever the volume).
+
+    .venv/bin/python benchmarks/bench_sync.py --memory-scale 0.05
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+CLIENT_ID, SECRET = "bench-hub", "bench-client-secret"
+
+CHILD = """
+import json, resource, sys, time
+from datetime import UTC, datetime, timedelta
+from waterhub.pipeline import Pipeline
+from waterhub.settings import Settings
+source, block_json, data_dir = sys.argv[1:4]
+settings = Settings(data_dir=data_dir, **{source: json.loads(block_json)})
+pipeline = Pipeline(settings, source)
+pipeline.engine  # migrations are set-up, not sync; so are the imports every task process pays once
+import great_expectations, pyarrow.parquet, quality.runner, exchange.publish  # noqa: E401
+now = datetime.now(UTC)
+started = time.perf_counter()
+batch_id = pipeline.extract(run_id="bench", interval_end=now, now=now)
+counts = pipeline.validate(batch_id, now=now)
+pipeline.publish(batch_id, now=now)
+elapsed = time.perf_counter() - started
+peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+records = sum(c["valid"] + c["quarantined"] for c in counts.values())
+print(json.dumps({"seconds": elapsed, "records": records, "peak_rss_mib": round(peak_kib / 1024, 1)}))
+"""
+"""One sync in a fresh process: extract, validate and publish, timed from the first request to the commit."""
+
+BARE = """
+import json, sys, time
+import httpx
+base_url, paths_json, page_size = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
+started = time.perf_counter()
+records = 0
+with httpx.Client(base_url=base_url, timeout=30) as client:
+    form = {"grant_type": "client_credentials", "client_id": sys.argv[4], "client_secret": sys.argv[5]}
+    token = client.post("/oauth2/token", data=form).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    for path in paths_json:
+        cursor = None
+        while True:
+            params = {"page_size": page_size} | ({"cursor": cursor} if cursor else {})
+            data = client.get(path, params=params, headers=headers).json()["data"]
+            records += len(data["records"])
+            cursor = data.get("next_cursor")
+            if not cursor:
+                break
+print(json.dumps({"seconds": time.perf_counter() - started, "records": records}))
+"""
+"""The baseline: the same pages, fetched with bare httpx and counted, nothing checked or stored."""
+
+
+@dataclass(frozen=True)
+class Sync:
+    """One source sync to measure: the simulator command that serves it and the paths bare httpx walks."""
+
+    name: str
+    source: str
+    simulator: tuple[str, ...]
+    paths: tuple[str, ...]
+    page_size: int = 500
+
+
+RIVER_CHIEF_REGISTERS = (
+    "rivers",
+    "segments",
+    "lakes",
+    "reservoirs",
+    "small-water-bodies",
+    "offices",
+    "departments",
+    "chiefs",
+)
+
+SYNCS = (
+    Sync(
+        "river_chief static registers, Guangzhou scale",
+        "river_chief",
+        ("river-chief", "--scale", "1", "--days", "0"),
+        tuple(f"/api/v1/{path}" for path in RIVER_CHIEF_REGISTERS),
+    ),
+)
+"""The syncs measured against bare httpx; a day of hydrology joins as one more entry."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _env() -> dict[str, str]:
+    return os.environ | {
+        "WATERHUB_RIVER_CHIEF__CLIENT_ID": CLIENT_ID,
+        "WATERHUB_RIVER_CHIEF__CLIENT_SECRET": SECRET,
+    }
+
+
+@contextmanager
+def simulator(args: tuple[str, ...]) -> Iterator[str]:
+    """A simulator in a process of its own; its base URL once it listens. Closing its stdin stops it."""
+    port = free_port()
+    command = [str(Path(sys.executable).with_name("waterhub")), "simulate", *args, "--port", str(port)]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=_env())  # noqa: S603
+    try:
+        assert process.stdout is not None  # noqa: S101 - piped just above
+        line = process.stdout.readline()
+        if "listening" not in line:
+            raise RuntimeError(f"the simulator did not start: {line!r}")
+        process.stdout.readline()  # its record counts
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        if process.stdin is not None:
+            process.stdin.close()
+        process.wait(timeout=30)
+
+
+def _child(code: str, *args: str) -> dict[str, float]:
+    result = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=False, env=_env()
+    )
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr[-3000:])
+    figures: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def _sync(source: str, base_url: str, page_size: int) -> dict[str, float]:
+    block = {"base_url": base_url, "client_id": CLIENT_ID, "client_secret": SECRET, "page_size": page_size}
+    with tempfile.TemporaryDirectory(prefix="bench-sync-") as data_dir:
+        return _child(CHILD, source, json.dumps(block), data_dir)
+
+
+def measure_sync(sync: Sync) -> dict[str, float]:
+    with simulator(sync.simulator) as base_url:
+        bare = _child(BARE, base_url, json.dumps(sync.paths), str(sync.page_size), CLIENT_ID, SECRET)
+        hub = _sync(sync.source, base_url, sync.page_size)
+    hub_rate, bare_rate = hub["records"] / hub["seconds"], bare["records"] / bare["seconds"]
+    print(
+        f"{sync.name}: {hub['records']:.0f} records in {hub['seconds']:.1f} s ({hub_rate:,.0f}/s, peak "
+        f"{hub['peak_rss_mib']:.0f} MiB); bare httpx {bare['records']:.0f} records in {bare['seconds']:.2f} s "
+        f"({bare_rate:,.0f}/s): ratio {hub_rate / bare_rate:.2f}"
+    )
+    return {"records": hub["records"], "hub_per_s": hub_rate, "bare_per_s": bare_rate, "ratio": hub_rate / bare_rate}
+
+
+def measure_memory(scale: float, days: int) -> dict[str, float]:
+    args = ("river-chief", "--scale", str(scale), "--days", str(days))
+    with simulator(args) as base_url:
+        figures = _sync("river_chief", base_url, 500)
+    print(
+        f"river_chief, {days} days of dynamic data at {scale:g}× Guangzhou: {figures['records']:.0f} records in "
+        f"{figures['seconds']:.1f} s, peak RSS {figures['peak_rss_mib']:.0f} MiB"
+    )
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--memory-scale", type=float, default=0.05, help="Share of Guangzhou's volumes for the year/month runs"
+    )
+    options = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    started = time.monotonic()
+    syncs = {sync.source: measure_sync(sync) for sync in SYNCS}
+    month = measure_memory(options.memory_scale, 30)
+    year = measure_memory(options.memory_scale, 365)
+    result = {
+        "sync_vs_bare_ratio": round(min(s["ratio"] for s in syncs.values()), 3),
+        "syncs": {name: {k: round(v, 3) for k, v in s.items()} for name, s in syncs.items()},
+        "month_peak_rss_mib": month["peak_rss_mib"],
+        "year_peak_rss_mib": year["peak_rss_mib"],
+        "year_vs_month_memory_ratio": round(year["peak_rss_mib"] / month["peak_rss_mib"], 3),
+        "memory_scale": options.memory_scale,
+        "wall_s": round(time.monotonic() - started, 1),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
