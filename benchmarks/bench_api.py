@@ -26,7 +26,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,13 +33,13 @@ import httpx
 from bench_publish import synthetic_samples
 from rich.console import Console
 from rich.table import Table as RichTable
-from sqlalchemy import make_url, select, text
+from scratch import scratch_schema
+from sqlalchemy import select
 
 from contracts.water_quality import WaterQualitySample
 from exchange.access.departments import seed_departments
 from exchange.access.tokens import create_token
 from exchange.api.settings import ApiSettings
-from exchange.db import make_engine
 from exchange.publish import publish_frame
 from exchange.tables import dataset_table, ensure_schema
 
@@ -156,12 +155,7 @@ def main() -> None:
     args = parser.parse_args()
     console = Console(stderr=True)
 
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(args.database_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'create schema "{schema}"'))
-    url = make_url(args.database_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    engine = make_engine(url.render_as_string(hide_password=False), pool_size=60, max_overflow=10)
+    engine, schema, drop_schema = scratch_schema(args.database_url, pool_size=60, max_overflow=10)
     server = None
     try:
         ensure_schema(engine)
@@ -238,10 +232,7 @@ def main() -> None:
     finally:
         if server is not None:
             server.stop()
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'drop schema "{schema}" cascade'))
-        admin.dispose()
+        drop_schema()
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import json
 import os
 import subprocess
 import tempfile
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,12 +25,11 @@ from bench_api import serve
 from bench_publish import synthetic_samples
 from rich.console import Console
 from rich.table import Table as RichTable
-from sqlalchemy import make_url, text
+from scratch import scratch_schema
 
 from contracts.water_quality import WaterQualitySample
 from exchange.access.departments import seed_departments
 from exchange.access.tokens import create_token
-from exchange.db import make_engine
 from exchange.objects import LocalObjectStore
 from exchange.publish import publish_frame
 from exchange.sharing.delta import open_shared_table, sync_dataset
@@ -75,12 +73,7 @@ def main() -> None:
     console = Console(stderr=True)
     python = client_python()
 
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(args.database_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'create schema "{schema}"'))
-    url = make_url(args.database_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    engine = make_engine(url.render_as_string(hide_password=False))
+    engine, _, drop_schema = scratch_schema(args.database_url)
     data_dir = Path(tempfile.mkdtemp(prefix="bench-sharing-"))
     server = None
     try:
@@ -137,8 +130,7 @@ def main() -> None:
     finally:
         if server is not None:
             server.stop()
-        with admin.begin() as conn:
-            conn.execute(text(f'drop schema "{schema}" cascade'))
+        drop_schema()
 
 
 if __name__ == "__main__":

@@ -32,12 +32,11 @@ from typing import Any
 import httpx
 from rich.console import Console
 from rich.table import Table as RichTable
-from sqlalchemy import make_url, text
+from scratch import scratch_schema
 
 from contracts.water_quality import WaterQualityStation
 from exchange.access.departments import seed_departments
 from exchange.access.tokens import create_token
-from exchange.db import make_engine
 from exchange.publish import publish_frame
 from exchange.tables import ensure_schema, subscriptions
 from exchange.webhooks.settings import WebhookSettings
@@ -155,12 +154,7 @@ def main() -> None:
     args = parser.parse_args()
     console = Console(stderr=True)
 
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(args.database_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'create schema "{schema}"'))
-    url = make_url(args.database_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    engine = make_engine(url.render_as_string(hide_password=False))
+    engine, schema, drop_schema = scratch_schema(args.database_url)
     receiver: multiprocessing.process.BaseProcess | None = None
     try:
         ensure_schema(engine)
@@ -172,6 +166,7 @@ def main() -> None:
             "river": "珠江",
             "district": "天河区",
             "water_body_type": "river",
+            "target_class": "III",
             "longitude": 113.33,
             "latitude": 23.11,
             "updated_at": NOW,
@@ -272,10 +267,7 @@ def main() -> None:
         if receiver is not None:
             receiver.terminate()
             receiver.join(timeout=10)
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'drop schema "{schema}" cascade'))
-        admin.dispose()
+        drop_schema()
 
 
 if __name__ == "__main__":

@@ -23,9 +23,10 @@ from exchange.webhooks.settings import WebhookSettings
 from exchange.webhooks.subscriptions import create_subscription
 from exchange.webhooks.worker import DeliveryWorker, RoundResult
 from tests.exchange.rows import NOW, publish, station
-from tests.exchange.webhooks.receivers import WebhookReceiver, serve
+from tests.exchange.webhooks.receivers import WebhookReceiver, WeComRobot, serve
 
 HUB_ID = "webhook-test"
+ROBOT_KEY = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
 DISTRICTS = {"44010001": "天河区", "44010002": "天河区", "44010003": "越秀区", "44010004": "海珠区"}
 
 
@@ -104,6 +105,15 @@ def city_hook(engine: Engine, receiver: tuple[WebhookReceiver, AppServer]) -> st
     subscription_id, secret = subscribe(engine, token, f"{server.base_url}/hooks/city")
     state.secrets["city"] = str(secret)
     return subscription_id
+
+
+@pytest.fixture
+def robot(clock: Clock) -> Iterator[tuple[WeComRobot, AppServer]]:
+    """A WeCom group robot on loopback that knows the key ``ROBOT_KEY`` and counts its limits on the test's clock."""
+    state = WeComRobot(clock, keys={ROBOT_KEY})
+    server = serve(state.app())
+    yield state, server
+    server.stop()
 
 
 @pytest.fixture

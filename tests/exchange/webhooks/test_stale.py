@@ -3,11 +3,9 @@ a filtered webhook too (it is about the source, not about rows), and a WeCom rob
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine, select
 
 from connectors.simulation import AppServer
@@ -16,19 +14,10 @@ from exchange.objects import LocalObjectStore
 from exchange.staging import BatchStaging
 from exchange.tables import STALE_EVENT_TYPE, outbox
 from tests.exchange.rows import NOW
-from tests.exchange.webhooks.conftest import Clock, grant, make_worker, publish_stations, rounds, subscribe
-from tests.exchange.webhooks.receivers import WebhookReceiver, WeComRobot, serve
+from tests.exchange.webhooks.conftest import ROBOT_KEY, Clock, grant, make_worker, publish_stations, rounds, subscribe
+from tests.exchange.webhooks.receivers import WebhookReceiver, WeComRobot
 
 STATIONS = "water_quality.stations"
-KEY = "5f1e1f57-0000-4bc4-97a0-0ec2sifa5aaa"
-
-
-@pytest.fixture
-def robot(clock: Clock) -> Iterator[tuple[WeComRobot, AppServer]]:
-    state = WeComRobot(clock, keys={KEY})
-    server = serve(state.app())
-    yield state, server
-    server.stop()
 
 
 def test_a_stale_event_reaches_filtered_webhooks_and_robots(
@@ -46,7 +35,7 @@ def test_a_stale_event_reaches_filtered_webhooks_and_robots(
     state.secrets["tianhe"] = str(tianhe_secret)
     prefix = f"{robot_server.base_url}/cgi-bin/webhook/send"
     duty = grant(hub, "gz-emergency", [STATIONS])
-    subscribe(hub, duty, f"{prefix}?key={KEY}", dataset=STATIONS, channel="wecom", prefix=prefix)
+    subscribe(hub, duty, f"{prefix}?key={ROBOT_KEY}", dataset=STATIONS, channel="wecom", prefix=prefix)
     publish_stations(hub, 1, ["44010003"])  # 越秀区: outside tianhe's filter, and no robot alert for stations
 
     staging = BatchStaging(hub, LocalObjectStore(tmp_path))

@@ -4,10 +4,8 @@ minute, against a local robot that answers with WeCom's errcodes and enforces it
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import Engine, select, update
 
 from connectors.simulation import AppServer
@@ -20,6 +18,7 @@ from exchange.webhooks.subscriptions import find_subscription, queue_ping
 from exchange.webhooks.wecom import MAX_CONTENT_BYTES
 from tests.exchange.webhooks.conftest import (
     HUB_ID,
+    ROBOT_KEY,
     Clock,
     delivery_rows,
     grant,
@@ -28,18 +27,10 @@ from tests.exchange.webhooks.conftest import (
     subscribe,
     subscription_state,
 )
-from tests.exchange.webhooks.receivers import WeComRobot, serve
+from tests.exchange.webhooks.receivers import WeComRobot
 
-KEY = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
+KEY = ROBOT_KEY
 INTERVAL_S = 300
-
-
-@pytest.fixture
-def robot(clock: Clock) -> Iterator[tuple[WeComRobot, AppServer]]:
-    state = WeComRobot(clock, keys={KEY})
-    server = serve(state.app())
-    yield state, server
-    server.stop()
 
 
 def _prefix(server: AppServer) -> str:
