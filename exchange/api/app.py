@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from exchange.api.deps import ApiContext, Lineage
 from exchange.api.metrics import install_metrics
-from exchange.api.problems import install_problem_handlers
+from exchange.api.problems import document_problems, install_problem_handlers
 from exchange.api.routes import changes, datasets, health, rows, sharing, snapshots, subscriptions
 from exchange.api.settings import ApiSettings
 from exchange.objects import ObjectStore
@@ -75,4 +75,5 @@ def create_app(
     for router in routers:
         app.include_router(router)
     install_metrics(app, collectors)
+    document_problems(app)
     return app

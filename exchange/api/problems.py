@@ -12,17 +12,19 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from exchange.errors import InvalidQueryError, StoreUnavailableError
 
-__all__ = ["PROBLEM_BASE", "Problem", "install_problem_handlers", "problem_response"]
+__all__ = ["PROBLEM_BASE", "Problem", "document_problems", "install_problem_handlers", "problem_response"]
 
 PROBLEM_BASE = "urn:waterhub:problem:"
 _MEDIA_TYPE = "application/problem+json"
 _TITLES = {
     400: "Bad request",
     401: "Unauthorized",
+    403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
     406: "Not acceptable",
@@ -57,6 +59,32 @@ def problem_response(problem: Problem, *, headers: dict[str, str] | None = None)
     if problem.status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="waterhub"'}
     return JSONResponse(body, status_code=problem.status, media_type=_MEDIA_TYPE, headers=headers)
+
+
+_DOCUMENTED = (400, 401, 403, 404, 409, 410, 422, 503)
+"""The problem statuses any path may answer: bad query, no or a dead token, a bad signed URL, not shared with you,
+a conflict, a cursor older than the log, an invalid parameter, the database away."""
+
+
+def document_problems(app: FastAPI) -> None:
+    """Name the problem answers in every operation's OpenAPI entry, so clients (and schemathesis) know them."""
+    problem_schema = {
+        "type": "object",
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+        },
+        "required": ["type", "title", "status"],
+    }
+    for route in app.routes:
+        if isinstance(route, APIRoute):
+            for status in _DOCUMENTED:
+                route.responses.setdefault(
+                    status,
+                    {"description": _TITLES.get(status, "Error"), "content": {_MEDIA_TYPE: {"schema": problem_schema}}},
+                )
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -28,8 +28,11 @@ class UrlSigner:
         return f"{self.base_url}/delta-sharing/files/{quote(object_key)}?expires={expires}&signature={signature}"
 
     def signature(self, object_key: str, expires: int) -> str:
-        return hmac.new(self.key, f"{object_key}\n{expires}".encode(), hashlib.sha256).hexdigest()
+        signed = f"{object_key}\n{expires}".encode("utf-8", "surrogatepass")  # any path a client sends is judged
+        return hmac.new(self.key, signed, hashlib.sha256).hexdigest()
 
     def is_valid(self, object_key: str, expires: int, signature: str, *, now: datetime) -> bool:
         """True when the signature is ours for this key and expiry, and the expiry has not passed."""
-        return hmac.compare_digest(self.signature(object_key, expires), signature) and now.timestamp() < expires
+        # Bytes, not text: compare_digest refuses non-ASCII strings, and a forged signature may hold any character.
+        given = signature.encode("utf-8", "surrogatepass")
+        return hmac.compare_digest(self.signature(object_key, expires).encode(), given) and now.timestamp() < expires
