@@ -37,6 +37,9 @@ bench: $(VENV)/.synced
 	$(RUN)/python benchmarks/bench_gateway.py
 	$(RUN)/python benchmarks/bench_memory.py
 	$(RUN)/python benchmarks/bench_sync.py
+	$(RUN)/python benchmarks/bench_api.py
+	$(RUN)/python benchmarks/bench_webhooks.py
+	$(RUN)/python benchmarks/bench_sharing.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
