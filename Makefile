@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 RUN := $(VENV)/bin
 
-.PHONY: demo test lint types pytest bench clean
+.PHONY: demo test lint types pytest bench clean stack stack-stop
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -40,6 +40,13 @@ bench: $(VENV)/.synced
 	$(RUN)/python benchmarks/bench_api.py
 	$(RUN)/python benchmarks/bench_webhooks.py
 	$(RUN)/python benchmarks/bench_sharing.py
+
+# Not a set-up command: the production-like stack on this machine (see "The production-like stack" in the README).
+stack: $(VENV)/.synced
+	$(RUN)/waterhub stack up
+
+stack-stop: $(VENV)/.synced
+	$(RUN)/waterhub stack down
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -19,8 +19,9 @@ from sqlalchemy import Engine, make_url, text
 
 from connectors.water_quality.simulator import RunningSimulator, WaterQualitySimulator
 from exchange.db import make_engine
-from tests.seaweed import WEED, S3Server, WeedStartError, running_weed
+from tests.seaweed import S3Server, running_weed
 from waterhub.settings import Settings
+from waterhub.stack.weed import WEED, WeedStartError
 
 # CI runs the examples a developer ran before submitting: a property test's random draws are fixed there (a new
 # failing draw is found on a developer's machine, where it can be kept as an explicit example), never in the gate.
@@ -30,6 +31,7 @@ if os.environ.get("CI") == "true":
 
 DEFAULT_TEST_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DEFAULT_TEST_MQTT_URL = "mqtt://127.0.0.1:1883"
+DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379"
 
 
 def _service_missing(what: str, variable: str, url: str, error: Exception) -> None:
@@ -97,6 +99,21 @@ def mqtt_url() -> str:
         socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 1883), timeout=3).close()
     except OSError as exc:
         _service_missing("The MQTT broker", "WATERHUB_TEST_MQTT_URL", url, exc)
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """URL of the real Redis server the stack test uses as Celery broker (``WATERHUB_TEST_REDIS_URL``)."""
+    url = os.environ.get("WATERHUB_TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL)
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379), timeout=3) as conn:
+            conn.sendall(b"PING\r\n")
+            if not conn.recv(16).startswith(b"+PONG"):
+                raise OSError("the server did not answer PING with PONG")
+    except OSError as exc:
+        _service_missing("Redis", "WATERHUB_TEST_REDIS_URL", url, exc)
     return url
 
 

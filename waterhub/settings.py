@@ -33,6 +33,7 @@ from exchange.s3_store import S3Credentials
 from exchange.sharing.settings import SharingSettings
 from exchange.webhooks.settings import WebhookSettings
 from waterhub.sources import declared_sources
+from waterhub.stack.settings import StackSettings
 
 __all__ = [
     "PLACEHOLDER_SECRETS",
@@ -106,6 +107,7 @@ class HubSettings(BaseSettings):
     api: ApiSettings = Field(default_factory=lambda: ApiSettings())
     webhooks: WebhookSettings = Field(default_factory=lambda: WebhookSettings())
     sharing: SharingSettings = Field(default_factory=lambda: SharingSettings())
+    stack: StackSettings = Field(default_factory=lambda: StackSettings())
 
     _data_dir_given_relative: bool = PrivateAttr(default=False)
 

@@ -26,6 +26,7 @@ from waterhub.cli import (
     serve,
     sharing,
     simulate,
+    stack,
 )
 from waterhub.cli.output import fail, one_line
 from waterhub.logs import configure_logging
@@ -46,6 +47,7 @@ app.add_typer(access.tokens_app, name="tokens")
 app.add_typer(serve.app, name="serve")
 app.add_typer(sharing.app, name="sharing")
 app.add_typer(quarantine.app, name="quarantine")
+app.add_typer(stack.app, name="stack")
 app.command("datasets")(consume.datasets)
 app.command("changes")(consume.changes)
 app.command("broker")(broker.broker)
