@@ -8,7 +8,6 @@ process behind.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy import Engine, func, select
 
 from contracts.water_quality import WaterQualitySample
 from contracts.water_quality_class import HourlyWaterClass
@@ -26,7 +25,6 @@ from exchange.tables import change_log, dataset_table, quarantine
 from waterhub.stack.airflow_api import AirflowApi
 from waterhub.stack.launcher import BUCKET, Stack
 from waterhub.stack.settings import StackSettings
-from waterhub.stack.weed import free_ports
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -37,20 +35,11 @@ RUN_TIMEOUT_S = 240
 def stack(tmp_path: Path, pg_url: str, redis_url: str, mqtt_url: str) -> Iterator[Stack]:
     """A stack on free ports with databases, Redis queue and state of its own; stopped and its databases dropped
     after the test, whatever happened."""
-    api_port, s3_port, simulator_port, log_port = free_ports(4)
-    suffix = uuid.uuid4().hex[:10]
-    settings = StackSettings(
-        state_dir=tmp_path / "stack",
+    settings = StackSettings.isolated(
+        tmp_path / "stack",
         postgres_url=SecretStr(pg_url),
-        airflow_database=f"stack_airflow_{suffix}",
-        hub_database=f"stack_hub_{suffix}",
         redis_url=redis_url,
-        queue=f"stack-test-{suffix}",
         mqtt_url=SecretStr(mqtt_url),
-        api_port=api_port,
-        s3_port=s3_port,
-        simulator_port=simulator_port,
-        worker_log_port=log_port,
         unpause="water_quality_class",  # the source DAG is unpaused by the test, after it triggered its run
     )
     stack = Stack(settings)
@@ -60,17 +49,7 @@ def stack(tmp_path: Path, pg_url: str, redis_url: str, mqtt_url: str) -> Iterato
     finally:
         stack.down()
         assert stack.processes.descendants_left() == []
-        _drop_databases(pg_url, settings.airflow_database, settings.hub_database)
-
-
-def _drop_databases(pg_url: str, *names: str) -> None:
-    engine = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            for name in names:
-                conn.execute(text(f'drop database if exists "{name}" with (force)'))
-    finally:
-        engine.dispose()
+        stack.drop_databases()
 
 
 @pytest.fixture

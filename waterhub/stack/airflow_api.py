@@ -77,6 +77,11 @@ class AirflowApi:
         instances: list[dict[str, Any]] = self._json(answer)["task_instances"]
         return instances
 
+    def downstream(self, dag_id: str) -> dict[str, list[str]]:
+        """Task id → the ids of the tasks right after it."""
+        tasks = self._json(self._call("GET", f"/dags/{dag_id}/tasks"))["tasks"]
+        return {task["task_id"]: list(task["downstream_task_ids"]) for task in tasks}
+
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self._token()}"}
         return self._http.request(method, f"/api/v2{path}", headers=headers, **kwargs)

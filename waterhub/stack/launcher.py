@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -162,7 +163,8 @@ class Stack:
 
     def _start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self._ensure_databases()
+        self.create_database(self.settings.airflow_database)
+        self.create_database(self.settings.hub_database)
         env = self.environment()
         weed = self.processes.start(
             "weed",
@@ -203,14 +205,25 @@ class Stack:
         self._unpause(deadline)
         (self.state_dir / "hub.env").write_text("".join(f"{k}={v}\n" for k, v in self.hub_environment().items()))
 
-    def _ensure_databases(self) -> None:
+    def drop_databases(self) -> None:
+        """Drop the stack's two databases (a stopped throwaway stack's: a test's, a benchmark's)."""
+        self.drop_database(self.settings.airflow_database)
+        self.drop_database(self.settings.hub_database)
+
+    def create_database(self, database: str) -> None:
+        self._admin_sql(database, "select 1 from pg_database where datname = :d", 'create database "{}"')
+
+    def drop_database(self, database: str) -> None:
+        self._admin_sql(database, None, 'drop database if exists "{}" with (force)')
+
+    def _admin_sql(self, database: str, unless: str | None, statement: str) -> None:
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", database):
+            raise StackError(f"{database!r} is not a database name the stack makes (a-z, 0-9, _)")
         engine = create_engine(self.settings.postgres_url.get_secret_value(), isolation_level="AUTOCOMMIT")
         try:
             with engine.connect() as conn:
-                for database in (self.settings.airflow_database, self.settings.hub_database):
-                    exists = conn.execute(text("select 1 from pg_database where datname = :d"), {"d": database})
-                    if exists.first() is None:
-                        conn.execute(text(f'create database "{database}"'))  # name checked by its pattern
+                if unless is None or conn.execute(text(unless), {"d": database}).first() is None:
+                    conn.execute(text(statement.format(database)))
         finally:
             engine.dispose()
 

@@ -60,7 +60,7 @@ class ProcessTable:
                 alive[pid_file.stem] = process
         return alive
 
-    def stop_all(self, timeout_s: float = 20.0) -> list[str]:
+    def stop_all(self, timeout_s: float = 10.0) -> list[str]:
         """SIGTERM every recorded process group, SIGKILL what is left after ``timeout_s``; returns the services
         stopped. Pid files go once their process has ended."""
         services = self.running()

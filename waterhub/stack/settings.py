@@ -6,7 +6,9 @@ and CI's) never clash; the hub's database is another database than Airflow's met
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -60,6 +62,26 @@ class StackSettings(BaseModel):
         description="DAGs unpaused once parsed (comma-separated): they then follow their schedule or Assets",
     )
     start_timeout_s: float = Field(240.0, gt=0, description="Longest wait for every service to answer")
+
+    @classmethod
+    def isolated(cls, state_dir: Path, **values: Any) -> StackSettings:
+        """A stack that clashes with no other on this machine (a test's, a benchmark's): free ports, its own
+        databases and Celery queue, state under ``state_dir``; ``values`` set the rest."""
+        from waterhub.stack.weed import free_ports
+
+        api_port, s3_port, simulator_port, log_port = free_ports(4)
+        suffix = uuid.uuid4().hex[:10]
+        return cls(
+            state_dir=state_dir,
+            airflow_database=f"stack_airflow_{suffix}",
+            hub_database=f"stack_hub_{suffix}",
+            queue=f"stack-{suffix}",
+            api_port=api_port,
+            s3_port=s3_port,
+            simulator_port=simulator_port,
+            worker_log_port=log_port,
+            **values,
+        )
 
     def unpaused_dags(self) -> list[str]:
         return [dag_id.strip() for dag_id in self.unpause.split(",") if dag_id.strip()]
