@@ -40,6 +40,7 @@ bench: $(VENV)/.synced
 	$(RUN)/python benchmarks/bench_api.py
 	$(RUN)/python benchmarks/bench_webhooks.py
 	$(RUN)/python benchmarks/bench_sharing.py
+	$(RUN)/python benchmarks/bench_stack.py
 
 # Not a set-up command: the production-like stack on this machine (see "The production-like stack" in the README).
 stack: $(VENV)/.synced

@@ -62,9 +62,14 @@ def _time(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _timing(run_start: str, run_end: str, rows: list[dict[str, Any]], upstream: dict[str, list[str]]) -> RunTiming:
-    """Per task: the wait after its upstream tasks ended (or the run started) and its run time."""
+def _timing(
+    run_start: str | None, run_end: str | None, rows: list[dict[str, Any]], upstream: dict[str, list[str]]
+) -> RunTiming:
+    """Per task: the wait after its upstream tasks ended (or the run started) and its run time. A run without its
+    own start or end (``dag.test()`` may not record them) spans its tasks."""
     ran = {row["task_id"]: row for row in rows if row["start_date"] and row["end_date"]}
+    run_start = run_start or min(row["start_date"] for row in ran.values())
+    run_end = run_end or max(row["end_date"] for row in ran.values())
     tasks = {}
     for task_id, row in ran.items():
         before = [_time(ran[up]["end_date"]) for up in upstream.get(task_id, []) if up in ran]

@@ -203,7 +203,9 @@ class Stack:
         for number in range(1, self.settings.workers + 1):
             self._wait(f"worker-{number}", deadline, partial(self._worker_ready, number))
         self._unpause(deadline)
-        (self.state_dir / "hub.env").write_text("".join(f"{k}={v}\n" for k, v in self.hub_environment().items()))
+        hub_env = self.state_dir / "hub.env"
+        hub_env.touch(mode=0o600)  # it holds the object store's keys
+        hub_env.write_text("".join(f"{name}={value}\n" for name, value in self.hub_environment().items()))
 
     def drop_databases(self) -> None:
         """Drop the stack's two databases (a stopped throwaway stack's: a test's, a benchmark's)."""
