@@ -7,7 +7,7 @@ import typer
 from waterhub.cli.output import fail, stdout
 from waterhub.settings import Settings
 
-__all__ = ["app"]
+__all__ = ["app", "down", "up"]
 
 app = typer.Typer(
     help="Airflow with Celery workers, S3 store and live simulator on this machine.", no_args_is_help=True
