@@ -165,6 +165,7 @@ class Stack:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.create_database(self.settings.airflow_database)
         self.create_database(self.settings.hub_database)
+        self._migrate_hub()
         env = self.environment()
         weed = self.processes.start(
             "weed",
@@ -226,6 +227,17 @@ class Stack:
             with engine.connect() as conn:
                 if unless is None or conn.execute(text(unless), {"d": database}).first() is None:
                     conn.execute(text(statement.format(database)))
+        finally:
+            engine.dispose()
+
+    def _migrate_hub(self) -> None:
+        """The hub's schema to head now (a first task would do it too), so `waterhub doctor` finds it ready."""
+        from exchange.db import make_engine
+        from exchange.tables import ensure_schema
+
+        engine = make_engine(self.database_url(self.settings.hub_database))
+        try:
+            ensure_schema(engine)
         finally:
             engine.dispose()
 
