@@ -32,6 +32,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from waterhub.local_airflow import LocalAirflow
+from waterhub.logs import configure_logging
 from waterhub.stack.airflow_api import AirflowApi
 from waterhub.stack.launcher import BUCKET, DAGS_FOLDER, Stack
 from waterhub.stack.settings import StackSettings
@@ -142,6 +143,7 @@ def _print_table(runs: dict[str, RunTiming]) -> None:
 
 
 def main() -> None:
+    configure_logging(debug=False, as_json=False)  # the figures, not the schema migration's log
     pg_url = os.environ.get("WATERHUB_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
     redis_url = os.environ.get("WATERHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379")
     mqtt_url = os.environ.get("WATERHUB_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
