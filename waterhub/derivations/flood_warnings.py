@@ -30,7 +30,7 @@ from waterhub.derived import DerivationInputs, DerivedRows
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["derive", "replay_starts", "station_thresholds"]
+__all__ = ["derive", "replay_starts", "station_names", "station_thresholds"]
 
 _LEVELS = ((RiverRecord, "z"), (ReservoirRecord, "rz"))
 """Each observation table and its level column."""
@@ -52,7 +52,7 @@ def derive(inputs: DerivationInputs) -> dict[str, DerivedRows]:
     starts = replay_starts(changed, existing)
     readings = _readings(inputs, starts)
     alerts = alert_lifecycle(readings, station_thresholds(inputs, stations))
-    names = _names(inputs, stations)
+    names = station_names(inputs, stations)
     rows = [_row(alert, "open" if alert.is_open else "closed", names) for alert in alerts]
     produced = {(alert.stcd, alert.kind, pd.Timestamp(alert.opened_at)) for alert in alerts}
     for old in existing.to_dict("records"):
@@ -155,7 +155,8 @@ def station_thresholds(inputs: DerivationInputs, stations: Iterable[str]) -> dic
     return found
 
 
-def _names(inputs: DerivationInputs, stations: list[str]) -> dict[str, str]:
+def station_names(inputs: DerivationInputs, stations: list[str]) -> dict[str, str]:
+    """Each known station's name (STNM), for rows people read."""
     table = dataset_table(Station)
     return dict(inputs.conn.execute(select(table.c.stcd, table.c.stnm).where(table.c.stcd.in_(stations))).all())
 
