@@ -39,8 +39,10 @@ class FloodAlertRecord(Contract):
     stcd: Annotated[str, Field(pattern=r"^[0-9A-Z]{8}$", max_length=8, description="SL 323 station code (STCD)")]
     threshold_kind: Annotated[
         Literal["wrz", "grz", "fsltdz"],
-        Field(description="wrz: over warning level (超警); grz: over guaranteed level (超保); fsltdz: over the "
-        "flood-season limit level of the period (超汛限)"),
+        Field(
+            description="wrz: over warning level (超警); grz: over guaranteed level (超保); fsltdz: over the "
+            "flood-season limit level of the period (超汛限)"
+        ),
     ]
     opened_at: Annotated[AwareDatetime, Field(description="Observation time of the first reading over, UTC")]
     stnm: Annotated[str | None, Field(None, max_length=30, description="Station name (STNM); null: unknown station")]
@@ -52,8 +54,10 @@ class FloodAlertRecord(Contract):
     latest_at: Annotated[AwareDatetime, Field(description="Observation time of that reading, UTC")]
     status: Annotated[
         Literal["open", "closed", "withdrawn"],
-        Field(description="open; closed (stayed at or below for an hour); withdrawn (corrected readings no longer "
-        "exceed: the alert should never have opened)"),
+        Field(
+            description="open; closed (stayed at or below for an hour); withdrawn (corrected readings no longer "
+            "exceed: the alert should never have opened)"
+        ),
     ]
     closed_at: Annotated[
         AwareDatetime | None, Field(None, description="When the level went back to or below the threshold, UTC")

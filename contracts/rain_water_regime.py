@@ -107,7 +107,10 @@ class WaterRegime(Contract):
     ]
     margin_m: Annotated[
         float | None,
-        Field(None, description="Warning level minus level: room left; negative: over by that much; null: no "
-        "threshold", json_schema_extra={"unit": "m"}),
+        Field(
+            None,
+            description="Warning level minus level: room left; negative: over by that much; null: no threshold",
+            json_schema_extra={"unit": "m"},
+        ),
     ]
     input_seq: Annotated[int, _INPUT_SEQ]
