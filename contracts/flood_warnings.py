@@ -44,8 +44,17 @@ class FloodAlertRecord(Contract):
             "flood-season limit level of the period (超汛限)"
         ),
     ]
-    opened_at: Annotated[AwareDatetime, Field(description="Observation time of the first reading over, UTC")]
+    opened_at: Annotated[
+        AwareDatetime,
+        Field(
+            description="When the alert opened as first published: the observation time of its first reading over "
+            "then known, UTC. It names the alert; a later-arriving earlier reading moves first_over_at, not this"
+        ),
+    ]
     stnm: Annotated[str | None, Field(None, max_length=30, description="Station name (STNM); null: unknown station")]
+    first_over_at: Annotated[
+        AwareDatetime, Field(description="Observation time of the first reading over, as the readings now stand, UTC")
+    ]
     threshold: Annotated[float, _level("The threshold when the alert opened (WRZ, GRZ or the period's FSLTDZ)")]
     opened_level: Annotated[float, _level("Level of the first reading over the threshold")]
     peak_level: Annotated[float, _level("Highest level while open")]

@@ -155,6 +155,14 @@ def test_alerts_follow_readings_run_by_run_late_corrected_and_rerun(hub: tuple[D
     ]
     assert _ops(engine) == ["insert", "insert", "update", "update", "update", "insert", "insert"]
 
+    # run 5: a late reading 11, already over WRZ, arrives after 12 and 13: the open alert starts earlier, same key
+    publish(engine, RiverRecord, _river(A, {11: 10.1}), run_id="h5")
+    assert derivation.publish(run_id="d5", now=NOW) == [ALERTS]
+    reopened = _alerts(engine)[2]
+    assert (reopened["opened_at"], reopened["first_over_at"], reopened["opened_level"]) == (_at(12), _at(11), 10.1)
+    assert (reopened["status"], len(_alerts(engine))) == ("open", 4)
+    assert _ops(engine)[7:] == ["update"]  # the GRZ alert, replayed too, came out the same: not republished
+
 
 def test_a_reservoir_is_held_to_the_limit_of_the_period_its_reading_falls_in(hub: tuple[Derivation, Engine]) -> None:
     derivation, engine = hub

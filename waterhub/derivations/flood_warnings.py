@@ -6,8 +6,10 @@ station's readings, never patched: a late reading, an out-of-order page or a cor
 any other reading. A station's replay starts at its earliest changed reading, moved back to the opening of any
 alert of it that was still open then or whose close was confirmed at or after it (that alert's course may change).
 Alerts confirmed closed before that stand as they are: the level was below before the change, so nothing earlier
-can be affected. An alert that opened in the replayed span but that the replay no longer produces (its reading was
-corrected below the threshold) is kept as ``withdrawn``: its opening was announced, so its end is too.
+can be affected. A replayed alert keeps the key of the stored alert it overlaps (``alert_identities``), so a late
+reading before the first exceedance updates the alert rather than opening another. A stored alert that opened in
+the replayed span and that no replayed alert overlaps any more (its reading was corrected below the threshold) is
+kept as ``withdrawn``: its opening was announced, so its end is too.
 
 A changed threshold, flood-season period or station record re-evaluates the station from its latest reading on:
 a new warning level applies from now, it does not rewrite past alerts.
@@ -24,19 +26,19 @@ from contracts.flood_warnings import FloodAlertRecord
 from contracts.hydrology import ReservoirFloodSeasonLimit, ReservoirRecord, RiverRecord, RiverThresholds, Station
 from exchange.tables import dataset_table
 from quality.flood import FloodAlert, FloodSeasonPeriod, LevelReading, StationThresholds, alert_lifecycle
-from waterhub.derivations.frames import read_frame
+from waterhub.derivations.frames import drop_unchanged, read_frame
 from waterhub.derived import DerivationInputs, DerivedRows
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["derive", "replay_starts", "station_names", "station_thresholds"]
+__all__ = ["alert_identities", "derive", "replay_starts", "station_names", "station_thresholds"]
 
 _LEVELS = ((RiverRecord, "z"), (ReservoirRecord, "rz"))
 """Each observation table and its level column."""
 _SETTINGS = (RiverThresholds, ReservoirFloodSeasonLimit, Station)
 """Tables whose change re-evaluates a station from its latest reading."""
-_ALERT_TIMES = ("opened_at", "peak_at", "latest_at", "closed_at", "close_confirmed_at")
+_ALERT_TIMES = ("opened_at", "first_over_at", "peak_at", "latest_at", "closed_at", "close_confirmed_at")
 
 
 def derive(inputs: DerivationInputs) -> dict[str, DerivedRows]:
@@ -53,13 +55,41 @@ def derive(inputs: DerivationInputs) -> dict[str, DerivedRows]:
     readings = _readings(inputs, starts)
     alerts = alert_lifecycle(readings, station_thresholds(inputs, stations))
     names = station_names(inputs, stations)
-    rows = [_row(alert, "open" if alert.is_open else "closed", names) for alert in alerts]
-    produced = {(alert.stcd, alert.kind, pd.Timestamp(alert.opened_at)) for alert in alerts}
-    for old in existing.to_dict("records"):
-        key = (old["stcd"], old["threshold_kind"], old["opened_at"])
-        if old["opened_at"] >= starts[old["stcd"]] and key not in produced:
+    replayed = existing.loc[existing["opened_at"] >= existing["stcd"].map(starts)]
+    identities = alert_identities(alerts, replayed.loc[replayed["status"] != "withdrawn"])
+    rows = [{**_row(alert, names), "opened_at": opened_at} for alert, opened_at in zip(alerts, identities, strict=True)]
+    produced = {(alert.stcd, alert.kind, opened_at) for alert, opened_at in zip(alerts, identities, strict=True)}
+    for old in replayed.to_dict("records"):
+        if (old["stcd"], old["threshold_kind"], old["opened_at"]) not in produced:
             rows.append({**{name: old[name] for name in _columns()}, "status": "withdrawn"})
-    return {FloodAlertRecord.meta.key: DerivedRows(pd.DataFrame(rows, columns=_columns()))}
+    frame = drop_unchanged(inputs.conn, FloodAlertRecord, pd.DataFrame(rows, columns=_columns()))
+    return {FloodAlertRecord.meta.key: DerivedRows(frame)}
+
+
+def alert_identities(alerts: list[FloodAlert], stored: pd.DataFrame) -> list[Any]:
+    """The key time (``opened_at``) each replayed alert is published under: that of the earliest stored alert of
+    its station and kind whose span overlaps it, so a late reading that moves the first exceedance earlier (or a
+    correction that moves it later) updates the alert people were told of instead of withdrawing it and opening
+    another; its own first reading over, otherwise. A stored alert lends its key to one replayed alert only."""
+    import pandas as pd
+
+    far = pd.Timestamp.max.tz_localize("UTC")
+    claimed: set[tuple[str, str, Any]] = set()
+    identities = []
+    for alert in alerts:
+        begin, end = pd.Timestamp(alert.opened_at), pd.Timestamp(alert.close_confirmed_at or far)
+        same = stored.loc[(stored["stcd"] == alert.stcd) & (stored["threshold_kind"] == alert.kind)]
+        overlapping = [
+            opened
+            for opened, confirmed in zip(same["opened_at"], same["close_confirmed_at"], strict=True)
+            if opened <= end
+            and (far if _isna(confirmed) else confirmed) >= begin
+            and (alert.stcd, alert.kind, opened) not in claimed
+        ]
+        identity = min(overlapping) if overlapping else begin
+        claimed.add((alert.stcd, alert.kind, identity))
+        identities.append(identity)
+    return identities
 
 
 def _columns() -> list[str]:
@@ -161,11 +191,11 @@ def station_names(inputs: DerivationInputs, stations: list[str]) -> dict[str, st
     return dict(inputs.conn.execute(select(table.c.stcd, table.c.stnm).where(table.c.stcd.in_(stations))).all())
 
 
-def _row(alert: FloodAlert, status: str, names: Mapping[str, str]) -> dict[str, object]:
+def _row(alert: FloodAlert, names: Mapping[str, str]) -> dict[str, object]:
     return {
         "stcd": alert.stcd,
         "threshold_kind": alert.kind,
-        "opened_at": alert.opened_at,
+        "first_over_at": alert.opened_at,
         "stnm": names.get(alert.stcd),
         "threshold": alert.threshold,
         "opened_level": alert.opened_level,
@@ -173,7 +203,7 @@ def _row(alert: FloodAlert, status: str, names: Mapping[str, str]) -> dict[str, 
         "peak_at": alert.peak_at,
         "latest_level": alert.latest_level,
         "latest_at": alert.latest_at,
-        "status": status,
+        "status": "open" if alert.is_open else "closed",
         "closed_at": alert.closed_at,
         "close_confirmed_at": alert.close_confirmed_at,
     }

@@ -11,7 +11,8 @@ A rainfall row (``ST_PPTN_R``) covers the period ending at its ``tm``, so a wind
 ending in ``(as_of - h, as_of]``: a reading exactly one hour old closed before the last hour began and counts in
 the 3-hour window, not the 1-hour one. A missing period adds nothing (no interpolation); ``readings_24h`` says how
 many periods a station sent. When ``as_of`` moves every station's windows move, so station and district rainfall
-are recomputed whole when rainfall or stations changed (an aggregate in the database over one day of rows).
+are recomputed whole when rainfall or stations changed (an aggregate in the database over one day of rows); rows
+that came out as stored are not republished.
 
 The water regime is recomputed for the stations whose readings, thresholds or record changed. **Trend**: the
 station's own ``WPTN``/``RWPTN`` on its latest reading when sent (SL 323: 4 falling, 5 rising, 6 steady), else the
@@ -38,7 +39,7 @@ from contracts.rain_water_regime import DistrictRainfall, StationRainfall, Water
 from exchange.tables import dataset_table
 from quality.flood import StationThresholds
 from waterhub.derivations.flood_warnings import station_names, station_thresholds
-from waterhub.derivations.frames import read_frame
+from waterhub.derivations.frames import drop_unchanged, read_frame
 from waterhub.derived import DerivationInputs, DerivedRows
 
 if TYPE_CHECKING:
@@ -115,8 +116,13 @@ def _rainfall(inputs: DerivationInputs) -> tuple[DerivedRows, DerivedRows]:
     station_rows = per_station[_columns(StationRainfall)].sort_values("stcd", ignore_index=True)
     district_rows = _districts(per_station, as_of)
     return (
-        DerivedRows(station_rows, _gone(inputs, StationRainfall, station_rows)),
-        DerivedRows(district_rows, _gone(inputs, DistrictRainfall, district_rows)),
+        DerivedRows(
+            drop_unchanged(inputs.conn, StationRainfall, station_rows), _gone(inputs, StationRainfall, station_rows)
+        ),
+        DerivedRows(
+            drop_unchanged(inputs.conn, DistrictRainfall, district_rows),
+            _gone(inputs, DistrictRainfall, district_rows),
+        ),
     )
 
 
@@ -181,7 +187,7 @@ def _water_regime(inputs: DerivationInputs) -> DerivedRows:
             )
     found = pd.DataFrame(rows, columns=_columns(WaterRegime))
     gone = pd.DataFrame({"stcd": sorted(changed - set(found["stcd"]))})
-    return DerivedRows(found, gone)
+    return DerivedRows(drop_unchanged(inputs.conn, WaterRegime, found), gone)
 
 
 def _recent_levels(

@@ -34,7 +34,7 @@ def flood_alerts(rows: Sequence[ChangedRow]) -> list[Alert]:
                     "warning",
                     f"{name}：{station}",
                     (
-                        f"开始 {beijing_time(row.get('opened_at'))}（北京时间），"
+                        f"开始 {beijing_time(row.get('first_over_at'))}（北京时间），"
                         f"水位 {_metres(row.get('opened_level'))}",
                         f"{threshold}，超出 {_excess(row, 'opened_level')}",
                     ),
@@ -46,7 +46,7 @@ def flood_alerts(rows: Sequence[ChangedRow]) -> list[Alert]:
                     "info",
                     f"{name}解除：{station}",
                     (
-                        f"{beijing_time(row.get('opened_at'))} 至 {beijing_time(row.get('closed_at'))}（北京时间）",
+                        f"{beijing_time(row.get('first_over_at'))} 至 {beijing_time(row.get('closed_at'))}（北京时间）",
                         f"峰值 {_metres(row.get('peak_level'))}（超出 {_excess(row, 'peak_level')}），"
                         f"{beijing_time(row.get('peak_at'))}",
                         f"{threshold}，回落后已持续一小时不超",
@@ -58,7 +58,7 @@ def flood_alerts(rows: Sequence[ChangedRow]) -> list[Alert]:
                 Alert(
                     "comment",
                     f"{name}撤销：{station}",
-                    (f"{beijing_time(row.get('opened_at'))} 的超限读数已被更正，{threshold}",),
+                    (f"{beijing_time(row.get('first_over_at'))} 的超限读数已被更正，{threshold}",),
                 )
             )
     return alerts

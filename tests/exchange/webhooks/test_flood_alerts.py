@@ -23,6 +23,7 @@ def _alert(input_seq: int, **changes: object) -> dict[str, object]:
         "stcd": "81000002",
         "threshold_kind": "wrz",
         "opened_at": OPENED,
+        "first_over_at": OPENED,
         "stnm": "北江2号水文站",
         "threshold": 10.0,
         "opened_level": 10.3,
