@@ -13,7 +13,16 @@ import pytest
 from rich.console import Console
 from sqlalchemy import Engine, select
 
-from connectors.hydrology.simulator import RAINFALL, demo_simulator
+from connectors.hydrology.simulator import (
+    FLOOD_SEASON_LIMITS,
+    RAINFALL,
+    RESERVOIR,
+    RIVER,
+    RIVER_THRESHOLDS,
+    STATIONS,
+    HydrologyTruth,
+    demo_simulator,
+)
 from connectors.hydrology.streams import HYDROLOGY_STREAMS
 from connectors.water_quality import WaterQualitySimulator
 from connectors.water_quality.simulator import SimulatorTruth
@@ -62,12 +71,17 @@ def test_the_demo_publishes_on_embedded_defaults_and_a_second_run_changes_nothin
     assert {event.event_id for event in first.events} == first.expected_event_ids
     changed = [e for run in first.runs for e in run.manifest["streams"].values() if e["first_seq"] is not None]
     assert len(changed) == sum(len(declaration.streams) for declaration in declared_sources().values())
-    assert len(first.expected_event_ids) == len(changed) + 2  # one per dataset, and the two derived class datasets
     valid_keys = truth.valid_sample_keys()
     station_days = {(code, (at + timedelta(hours=8)).date().isoformat()) for code, at in valid_keys}
+    regime = _hydrology_summary(hydrology)
+    assert len(first.expected_event_ids) == len(changed) + 2 + 3 + bool(regime["alerts"])  # and each derived dataset
     assert [(d.dataset, d.rows, d.first_seq) for d in first.derived] == [
         ("water_quality.hourly_classes", len(valid_keys), 1),
         ("water_quality.daily_classes", len(station_days), 1),
+        ("hydrology.flood_alerts", regime["alerts"], 1 if regime["alerts"] else None),
+        ("hydrology.station_rainfall", regime["rain_stations"], 1),
+        ("hydrology.district_rainfall", regime["districts"], 1),
+        ("hydrology.water_regime", regime["level_stations"], 1),
     ]
     assert Path(samples["snapshot"].removeprefix("file://")).is_file()
 
@@ -77,7 +91,7 @@ def test_the_demo_publishes_on_embedded_defaults_and_a_second_run_changes_nothin
     assert second.events == ()
     for run in second.runs:
         assert all(entry["inserted"] == entry["updated"] == 0 for entry in run.manifest["streams"].values())
-    assert [d.first_seq for d in second.derived] == [None, None]
+    assert [d.first_seq for d in second.derived] == [None] * len(first.derived)
 
     engine = make_engine(settings.resolved_database_url)
     summaries = {summary.key: summary for summary in list_datasets(engine)}
@@ -85,6 +99,35 @@ def test_the_demo_publishes_on_embedded_defaults_and_a_second_run_changes_nothin
     assert len(changes_since(engine, "water_quality.samples", 0, limit=10_000)) == len(truth.valid_samples())
     assert _hourly_classes(engine) == _classes_of_the_truth(truth)
     engine.dispose()
+
+
+def _hydrology_summary(truth: HydrologyTruth) -> dict[str, int]:
+    """Row counts of the hydrology derivations, from the simulator's own record of what must be published: the
+    demo's hour lies within every window, so every gauge that sent rain has a row; each (station, threshold) some
+    published level exceeds opens one alert (a reservoir's level is held to each of its limits: none comes near)."""
+    rain_stations = {stcd for stcd, _ in truth.published(RAINFALL)}
+    districts = {row["STCD"]: row.get("ADDVCD") for row in truth.published(STATIONS).values()}
+    levels = [(row["STCD"], row.get("Z")) for row in truth.published(RIVER).values()]
+    levels += [(row["STCD"], row.get("RZ")) for row in truth.published(RESERVOIR).values()]
+    thresholds = [
+        (row["STCD"], kind, row.get(kind.upper()))
+        for row in truth.published(RIVER_THRESHOLDS).values()
+        for kind in ("wrz", "grz")
+    ]
+    thresholds += [(row["STCD"], "fsltdz", row.get("FSLTDZ")) for row in truth.published(FLOOD_SEASON_LIMITS).values()]
+    over = {
+        (stcd, kind)
+        for stcd, kind, limit in thresholds
+        if isinstance(limit, int | float)
+        for code, level in levels
+        if code == stcd and isinstance(level, int | float) and level > limit
+    }
+    return {
+        "rain_stations": len(rain_stations),
+        "districts": len({districts[stcd] for stcd in rain_stations if districts.get(stcd)}),
+        "level_stations": len({stcd for stcd, level in levels if isinstance(level, int | float)}),
+        "alerts": len(over),  # an alert closes after an hour below, so within the demo's hour none reopens
+    }
 
 
 def _hourly_classes(engine: Engine) -> dict[tuple[str, datetime], tuple[str | None, str | None]]:
