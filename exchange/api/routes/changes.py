@@ -38,6 +38,7 @@ from sqlalchemy import (
     DateTime,
     ScalarSelect,
     Select,
+    String,
     Table,
     Text,
     and_,
@@ -45,6 +46,7 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    literal_column,
     null,
     select,
     union_all,
@@ -67,9 +69,13 @@ __all__ = ["read_changes", "router"]
 
 router = APIRouter(tags=["changes"])
 
-# What a request binds; everything else of a dataset's statements is built once (``_server_statement``).
-_SINCE = bindparam("since", type_=change_log.c.seq.type)
-_PAGE = bindparam("page", type_=change_log.c.seq.type)
+# What a request binds; everything else of a dataset's statements is built once (``_server_statement``). The
+# page's bounds are written into the SQL text: PostgreSQL then plans each page for its own bounds, where a generic
+# plan of a prepared statement (psycopg prepares what runs often) would not know how few rows a page reads.
+_SINCE = bindparam("since", type_=change_log.c.seq.type, literal_execute=True)
+_PAGE = bindparam("page", type_=change_log.c.seq.type, literal_execute=True)
+# Spelt in the SQL, never bound, so every plan can use the partial index of deletes.
+_DELETE = literal_column("'delete'", String)
 _CUTOFF = bindparam("cutoff", type_=change_log.c.changed_at.type)
 
 
@@ -248,7 +254,7 @@ def _deleted(key: str, *columns: ColumnElement[Any]) -> Select[*tuple[Any, ...]]
     """The next ``page`` deletes after ``since``, from the log (their rows are gone)."""
     return (
         select(change_log.c.seq.label("seq"), *columns)
-        .where(change_log.c.dataset == key, change_log.c.op == "delete", change_log.c.seq > _SINCE)
+        .where(change_log.c.dataset == key, change_log.c.op == _DELETE, change_log.c.seq > _SINCE)
         .order_by(change_log.c.seq)
         .limit(_PAGE)
     )
