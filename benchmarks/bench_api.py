@@ -6,7 +6,8 @@ and ``GET /datasets/{key}/changes`` keeps a p99 of at most 50 ms under 50 concur
 polling at a bounded pace (``--poll-s``) from its own random sequence (``changes_p99_ms``, and
 ``changes_p99_goal_ratio`` = 50 ms ÷ p99, ≥ 1 when met).
 
-The API runs as ``waterhub serve api`` (uvicorn, one worker process) on loopback; the consumers are threads of this
+The API runs as production runs it, ``waterhub serve api --workers N`` (uvicorn, one worker process per core,
+``--workers``, default the host's cores) on loopback; the consumers are threads of this
 process with their own httpx clients, so they do not share the server's interpreter lock. Everything lives in a
 fresh schema that is dropped afterwards.
 
@@ -120,7 +121,7 @@ class Served:
         self.process.wait(timeout=30)
 
 
-def serve(database_url: str, data_dir: Path, rows: int) -> Served:
+def serve(database_url: str, data_dir: Path, rows: int, workers: int) -> Served:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -130,9 +131,10 @@ def serve(database_url: str, data_dir: Path, rows: int) -> Served:
         "WATERHUB_API__MAX_ROWS_LIMIT": str(rows),
     }
     command = [str(Path(sys.executable).with_name("waterhub")), "serve", "api", "--port", str(port)]
+    command += ["--workers", str(workers)]
     process = subprocess.Popen(command, env=env)  # noqa: S603 - our own console script
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # each worker imports the hub before it answers
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
@@ -140,7 +142,7 @@ def serve(database_url: str, data_dir: Path, rows: int) -> Served:
         except httpx.TransportError:
             time.sleep(0.2)
     process.terminate()
-    raise RuntimeError("waterhub serve api did not become ready within 60 s")
+    raise RuntimeError("waterhub serve api did not become ready within 180 s")
 
 
 def main() -> None:
@@ -151,6 +153,7 @@ def main() -> None:
     parser.add_argument("--poll-s", type=float, default=1.0, help="Each consumer's pace: one request per this many s")
     parser.add_argument("--duration-s", type=float, default=20.0)
     parser.add_argument("--changes-limit", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="API worker processes")
     parser.add_argument("--database-url", default=os.environ.get("WATERHUB_BENCH_DATABASE_URL", DEFAULT_URL))
     args = parser.parse_args()
     console = Console(stderr=True)
@@ -168,7 +171,10 @@ def main() -> None:
         token = create_token(engine, "gz-water", [KEY], expires_at=NOW + timedelta(days=3650), now=NOW).token
         settings = ApiSettings(max_rows_limit=args.rows)
         server = serve(
-            engine.url.render_as_string(hide_password=False), Path(tempfile.gettempdir()) / schema, args.rows
+            engine.url.render_as_string(hide_password=False),
+            Path(tempfile.gettempdir()) / schema,
+            args.rows,
+            args.workers,
         )
         base_url = server.base_url
 
@@ -220,6 +226,8 @@ def main() -> None:
                     "db_s": round(db_s, 3),
                     "db_rows_per_s": round(args.rows / db_s),
                     "ndjson_vs_db_ratio": round(db_s / api_s, 3),
+                    "api_workers": args.workers,
+                    "load_average_1m": round(os.getloadavg()[0], 2),
                     "changes_consumers": args.consumers,
                     "changes_requests": len(latencies),
                     "changes_errors": len(errors),

@@ -24,7 +24,8 @@ the pipeline hands its key and version here as ``tombstones``), or by no longer 
 each run (``full_refresh``: every stored key missing from the frame is gone). Either way the row leaves the table,
 the change log gets an ``op='delete'`` entry after the upserts' entries, and the outbox row counts it. Newer data
 wins here too: a tombstone older than the stored row (by ``version_field``) is stale, counted, and deletes
-nothing. Deletes are few, so they take the same SQL on both databases, with the keys in a temporary table.
+nothing. Deletes take the same SQL on both databases, with the keys in a temporary table loaded as rows are (COPY on
+PostgreSQL).
 
 Sequence numbers follow frame order. When nothing changed, nothing is written at all (no change log, no outbox,
 and the ``datasets`` row keeps its last publish time and run): only a first, empty publish creates that row.
@@ -182,7 +183,7 @@ def publish_frame(
             "changed_at": now.astimezone(UTC),
         }
         writer.append_changes(changes, changed.size)
-    deletions = _Deletions(conn, contract, table)
+    deletions = _Deletions(conn, contract, table, writer)
     doomed, stale_tombstones = deletions.find(canonical if full_refresh else None, tombstones)
     deleted = deletions.apply(doomed, first_seq=first_seq + changed.size, run_id=run_id, now=now)
     stale = found.stale + stale_tombstones
@@ -253,15 +254,16 @@ def publish_frame(
 
 
 class _Deletions:
-    """Rows to delete, found and removed in SQL with their keys in temporary tables (the same on both databases:
-    a full refresh compares every key, but deletes themselves are few)."""
+    """Rows to delete, found and removed in SQL with their keys in temporary tables (the same SQL on both
+    databases; the keys and the log entries travel as the publish's ``writer`` loads rows, by COPY on PostgreSQL,
+    since a full refresh compares every key and a purge may tombstone a great many)."""
 
-    def __init__(self, conn: Connection, contract: type[Contract], table: Table) -> None:
+    def __init__(self, conn: Connection, contract: type[Contract], table: Table, writer: _GenericWriter) -> None:
         self.conn = conn
         self.contract = contract
         self.table = table
         self.primary_key = list(contract.meta.primary_key)
-        self.generic = _GenericWriter(conn, table)
+        self.writer = writer
 
     def find(self, present: pd.DataFrame | None, tombstones: pd.DataFrame | None) -> tuple[pd.DataFrame, int]:
         """Stored keys to delete: those ``present`` (a full refresh's rows) lacks, and those a tombstone at least as
@@ -308,7 +310,7 @@ class _Deletions:
             "run_id": run_id,
             "changed_at": now.astimezone(UTC),
         }
-        self.generic.append_changes(changes, len(doomed))
+        self.writer.append_changes(changes, len(doomed))
         return len(doomed)
 
     def _keys(self, name: str, frame: pd.DataFrame, extra: list[str]) -> Table:
@@ -316,7 +318,7 @@ class _Deletions:
         keys.drop(self.conn, checkfirst=True)
         keys.create(self.conn)
         columns: _Columns = {c: frame[c].reset_index(drop=True) for c in [*self.primary_key, *extra]}
-        self.generic.load(keys, columns, len(frame))
+        self.writer.load(keys, columns, len(frame))
         return keys
 
     def _same_key(self, keys: Table) -> ColumnElement[bool]:

@@ -6,10 +6,10 @@ hangs up halfway is audited with the rows it was sent.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, bindparam, select
 
 from exchange.tables import read_audit
 
@@ -27,19 +27,12 @@ class AuditEntry:
     rows: int
 
 
-def record_read(engine: Engine, entry: AuditEntry) -> None:
-    with engine.begin() as conn:
-        conn.execute(
-            read_audit.insert().values(
-                read_at=entry.read_at,
-                department=entry.department,
-                token_id=entry.token_id,
-                dataset=entry.dataset,
-                resource=entry.resource,
-                row_filter=entry.row_filter,
-                rows=entry.rows,
-            )
-        )
+_INSERT = read_audit.insert().values({field.name: bindparam(field.name) for field in fields(AuditEntry)})
+
+
+def record_read(conn: Connection, entry: AuditEntry) -> None:
+    """Within ``conn``'s transaction (the API's request connection commits each statement by itself)."""
+    conn.execute(_INSERT, asdict(entry))
 
 
 def read_audit_entries(engine: Engine, *, department: str | None = None) -> list[AuditEntry]:

@@ -9,13 +9,13 @@ so a department cannot learn what others are given.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
-from sqlalchemy import Engine, Table, select
+from sqlalchemy import Connection, Engine, Table, bindparam, select
 
 from contracts import Contract, get_contract
 from contracts.errors import UnknownContractError
@@ -32,6 +32,7 @@ from exchange.webhooks.settings import WebhookSettings
 
 __all__ = [
     "ApiContext",
+    "ConnectionDep",
     "ContextDep",
     "DatasetDep",
     "GrantedDataset",
@@ -43,6 +44,7 @@ __all__ = [
     "not_found",
     "published_contract",
     "record_dataset_read",
+    "request_connection",
 ]
 
 
@@ -77,13 +79,25 @@ def get_context(request: Request) -> ApiContext:
 ContextDep = Annotated[ApiContext, Depends(get_context)]
 
 
-def current_principal(request: Request, context: ContextDep) -> Principal:
+def request_connection(context: ContextDep) -> Iterator[Connection]:
+    """One pooled connection per request, committing each statement by itself: the token check, the grant lookup,
+    the read and its audit share one checkout and no transaction round trips. Each statement reads what is
+    committed when it runs (PostgreSQL's default, read committed, gives no more within a transaction). It goes
+    back to the pool when the route function returns, before the answer is sent; a streamed body opens its own."""
+    with context.engine.connect() as conn:
+        yield conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+ConnectionDep = Annotated[Connection, Depends(request_connection, scope="function")]
+
+
+def current_principal(request: Request, context: ContextDep, conn: ConnectionDep) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Problem(401, "unauthorized", "send your department's token as 'Authorization: Bearer <token>'")
     try:
-        return authenticate(context.engine, token.strip(), now=context.clock())
+        return authenticate(conn, token.strip(), now=context.clock())
     except InvalidTokenError as exc:
         raise Problem(401, "unauthorized", str(exc)) from exc
 
@@ -108,6 +122,7 @@ class GrantedDataset:
 
 
 def record_dataset_read(
+    conn: Connection,
     context: ApiContext,
     dataset: GrantedDataset,
     resource: str,
@@ -118,7 +133,7 @@ def record_dataset_read(
     principal = dataset.principal
     applied = dataset.grant_filter if conditions is None else conditions
     record_read(
-        context.engine,
+        conn,
         AuditEntry(
             context.clock(),
             principal.department,
@@ -136,17 +151,17 @@ def not_found(key: str) -> Problem:
     return Problem(404, "not-found", f"no dataset {shown!r} is shared with you; GET /datasets lists yours")
 
 
+_PUBLISHED = select(datasets.c.contract_version, datasets.c.last_seq).where(datasets.c.key == bindparam("key"))
+
+
 def granted_dataset(
     key: Annotated[str, Path(description="Dataset key, e.g. water_quality.samples", max_length=200)],
     principal: PrincipalDep,
-    context: ContextDep,
+    conn: ConnectionDep,
 ) -> GrantedDataset:
     if key not in principal.grants:
         raise not_found(key)
-    with context.engine.connect() as conn:
-        row = conn.execute(
-            select(datasets.c.contract_version, datasets.c.last_seq).where(datasets.c.key == key)
-        ).first()
+    row = conn.execute(_PUBLISHED, {"key": key}).first()
     if row is None:
         raise not_found(key)
     contract = published_contract(key, row.contract_version)

@@ -34,6 +34,7 @@ __all__ = [
     "encoded_rows",
     "json_value",
     "negotiate",
+    "pg_time_text",
     "rows_arrow_schema",
 ]
 
@@ -109,12 +110,15 @@ class RowEncoder:
     def columns(self, *, for_json: bool) -> list[ColumnElement[Any]]:
         if not (for_json and self.server_json):
             return [self._table.c[name] for name in self.names]
+        return [cast(self.server_row(), Text).label("row_json")]
+
+    def server_row(self) -> ColumnElement[Any]:
+        """The row as a PostgreSQL ``json`` value (``server_json`` only), to send or to embed in a larger object."""
         arguments: list[ColumnElement[Any]] = []
         for spec in self.specs:
             column = self._table.c[spec.name]
-            value = func.to_char(func.timezone("UTC", column), _PG_TIME_FORMAT) if spec.type == "datetime" else column
-            arguments += [cast(literal(spec.name), Text), value]
-        return [cast(func.json_build_object(*arguments), Text).label("row_json")]
+            arguments += [cast(literal(spec.name), Text), pg_time_text(column) if spec.type == "datetime" else column]
+        return func.json_build_object(*arguments)
 
     def width(self, *, for_json: bool) -> int:
         return 1 if for_json and self.server_json else len(self.names)
@@ -130,6 +134,11 @@ class RowEncoder:
             name: _json_time(value) if index in self._times and value is not None else value
             for index, (name, value) in enumerate(zip(self.names, values, strict=True))
         }
+
+
+def pg_time_text(value: ColumnElement[Any]) -> ColumnElement[str]:
+    """A PostgreSQL ``timestamptz`` as the API spells a time (``json_value``'s text, built by the server)."""
+    return func.to_char(func.timezone("UTC", value), _PG_TIME_FORMAT)
 
 
 def rows_arrow_schema(contract: type[Contract]) -> pa.Schema:

@@ -21,6 +21,12 @@ class ApiSettings(BaseModel):
         description="Change-log entries older than this are no longer served (410, restart from a snapshot); "
         "default: all that the log holds",
     )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Worker processes of `waterhub serve api` (`--workers`): one core each; set the host's core count",
+    )
     stream_chunk_rows: int = Field(
         5000, ge=100, description="Rows fetched from the database per round trip while an answer is streamed"
     )

@@ -38,7 +38,8 @@ def test_a_token_is_printed_once_and_works_with_its_grant_and_filter(pg_schema_u
     token = json.loads(created.stdout)["token"]
     engine = make_engine(pg_schema_url)
     try:
-        principal = authenticate(engine, token, now=datetime.now(UTC))
+        with engine.connect() as conn:
+            principal = authenticate(conn, token, now=datetime.now(UTC))
         listing = _waterhub(pg_schema_url, "tokens", "list", "--json").stdout
         assert token.split("_")[2] not in listing  # the secret is never shown again
         _waterhub(pg_schema_url, "tokens", "revoke", principal.token_id)

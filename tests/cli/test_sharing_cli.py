@@ -47,7 +47,8 @@ def test_a_profile_file_holds_the_endpoint_and_a_working_token(pg_schema_url: st
     assert stat.S_IMODE(profile.stat().st_mode) == 0o600
     engine = make_engine(pg_schema_url)
     try:
-        principal = authenticate(engine, written["bearerToken"], now=datetime.now(UTC))
+        with engine.connect() as conn:
+            principal = authenticate(conn, written["bearerToken"], now=datetime.now(UTC))
     finally:
         engine.dispose()
     expires = datetime.fromisoformat(written["expirationTime"].replace("Z", "+00:00"))

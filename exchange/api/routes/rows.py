@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import select, tuple_
 
 from exchange.api.cursor import decode_cursor, encode_cursor, filters_fingerprint
-from exchange.api.deps import ContextDep, DatasetDep, record_dataset_read
+from exchange.api.deps import ConnectionDep, ContextDep, DatasetDep, record_dataset_read
 from exchange.api.encoding import MEDIA_TYPES, RowEncoder, SentCount, encoded_rows, negotiate, rows_arrow_schema
 from exchange.api.reads import read_chunks, request_conditions, visible_rows
 from exchange.db import is_postgres
@@ -35,6 +35,7 @@ _RESERVED = ("limit", "cursor", "format")
 def read_rows(
     dataset: DatasetDep,
     context: ContextDep,
+    conn: ConnectionDep,
     request: Request,
     limit: Annotated[
         int | None, Query(description="Rows in this page (default and maximum: see the hub's settings)")
@@ -58,8 +59,7 @@ def read_rows(
     where = visible_rows(dataset, conditions)
     if cursor is not None:
         where = where & (tuple_(*key_columns) > tuple_(*decode_cursor(contract, fingerprint, cursor)))
-    with context.engine.connect() as conn:
-        edge = conn.execute(select(*key_columns).where(where).order_by(*key_columns).offset(page - 1).limit(2)).all()
+    edge = conn.execute(select(*key_columns).where(where).order_by(*key_columns).offset(page - 1).limit(2)).all()
     next_cursor = encode_cursor(dataset.key, fingerprint, tuple(edge[0])) if len(edge) == 2 else None
     if edge:
         where = where & (tuple_(*key_columns) <= tuple_(*edge[0]))
@@ -76,7 +76,8 @@ def read_rows(
                 fmt, encoder, lambda: rows_arrow_schema(contract), chunks, sent, json_head=head, json_tail="]}"
             )
         finally:
-            record_dataset_read(context, dataset, "rows", sent.rows, (*dataset.grant_filter, *conditions))
+            with context.engine.begin() as audit:
+                record_dataset_read(audit, context, dataset, "rows", sent.rows, (*dataset.grant_filter, *conditions))
 
     headers = {"X-Next-Cursor": next_cursor} if next_cursor else {}
     return StreamingResponse(body(), media_type=MEDIA_TYPES[fmt], headers=headers)  # type: ignore[arg-type]

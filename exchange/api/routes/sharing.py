@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from exchange.access.tokens import Principal
 from exchange.api.deps import (
     ApiContext,
+    ConnectionDep,
     ContextDep,
     GrantedDataset,
     PrincipalDep,
@@ -153,16 +154,19 @@ class _SharedTable:
     dataset: GrantedDataset
     delta: DeltaTable
     context: ApiContext
+    conn: Connection
 
 
-def _shared_table(share: str, schema: str, table: str, principal: PrincipalDep, context: ContextDep) -> _SharedTable:
+def _shared_table(
+    share: str, schema: str, table: str, principal: PrincipalDep, context: ContextDep, conn: ConnectionDep
+) -> _SharedTable:
     _share(context, share)
     key = f"{schema}.{table}"
-    dataset = granted_dataset(key, principal, context)
+    dataset = granted_dataset(key, principal, conn)
     delta = open_shared_table(context.store, key)
     if delta is None:
         raise not_found(key)
-    return _SharedTable(dataset, delta, context)
+    return _SharedTable(dataset, delta, context, conn)
 
 
 SharedTableDep = Annotated[_SharedTable, Depends(_shared_table)]
@@ -204,7 +208,7 @@ def query_table(
         delta = _loaded(context, dataset.key, version)
     files = query_files(context.store, dataset.key, delta, dataset.grant_filter)
     signer, expires_at = _signer(context, request)
-    record_dataset_read(context, dataset, "share_query", sum(file.rows for file in files))
+    record_dataset_read(shared.conn, context, dataset, "share_query", sum(file.rows for file in files))
     lines = [protocol_line(), metadata_line(delta, version, files=files)]
     lines += [file_line(file, signer, expires_at) for file in files]
     return _ndjson(lines, version)
@@ -246,7 +250,7 @@ def table_changes(
         )
     files = change_files(context.store, dataset.key, delta, range(start, end + 1), dataset.grant_filter)
     signer, expires_at = _signer(context, request)
-    record_dataset_read(context, dataset, "share_changes", sum(file.rows for file in files))
+    record_dataset_read(shared.conn, context, dataset, "share_changes", sum(file.rows for file in files))
     lines = [protocol_line(), metadata_line(delta, latest)]
     lines += [change_line(file, signer, expires_at, times[file.version or 0]) for file in files]
     return _ndjson(lines, start)

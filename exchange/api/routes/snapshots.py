@@ -17,7 +17,7 @@ from fastapi import APIRouter, Path
 from fastapi.responses import Response, StreamingResponse
 
 from exchange.access.filters import arrow_expression
-from exchange.api.deps import ContextDep, DatasetDep, GrantedDataset, record_dataset_read
+from exchange.api.deps import ConnectionDep, ContextDep, DatasetDep, GrantedDataset, record_dataset_read
 from exchange.api.problems import Problem
 from exchange.errors import CorruptSnapshotError
 from exchange.snapshots import SnapshotResult, read_snapshot, snapshots_of
@@ -58,6 +58,7 @@ def list_snapshots(dataset: DatasetDep, context: ContextDep) -> dict[str, Any]:
 def download_snapshot(
     dataset: DatasetDep,
     context: ContextDep,
+    conn: ConnectionDep,
     seq: Annotated[int, Path(description="The snapshot's sequence", ge=0, le=2**63 - 1)],
 ) -> Response:
     found = [snapshot for snapshot in snapshots_of(context.engine, dataset.key) if snapshot.seq == seq]
@@ -82,7 +83,7 @@ def download_snapshot(
             "snapshot-unavailable",
             f"snapshot {dataset.key}@{seq} cannot be served now; follow the change feed from 0 meanwhile",
         ) from exc
-    record_dataset_read(context, dataset, "snapshot", rows)
+    record_dataset_read(conn, context, dataset, "snapshot", rows)
     if body is not None:
         return Response(
             body, media_type=_PARQUET, headers={"Content-Disposition": filename, "Repr-Digest": _digest(body)}

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from exchange.api.deps import ContextDep, PrincipalDep, granted_dataset
+from exchange.api.deps import ConnectionDep, ContextDep, PrincipalDep, granted_dataset
 from exchange.api.problems import Problem
 from exchange.webhooks.subscriptions import (
     Subscription,
@@ -66,9 +66,11 @@ def _own(context: ContextDep, principal: PrincipalDep, subscription_id: str) -> 
 
 
 @router.post("/subscriptions", status_code=201, summary="Subscribe to a dataset's changes")
-def subscribe(request: NewSubscription, principal: PrincipalDep, context: ContextDep) -> dict[str, Any]:
+def subscribe(
+    request: NewSubscription, principal: PrincipalDep, context: ContextDep, conn: ConnectionDep
+) -> dict[str, Any]:
     """A webhook answer carries its `whsec_` signing secret: it is shown this once."""
-    dataset = granted_dataset(request.dataset, principal, context)
+    dataset = granted_dataset(request.dataset, principal, conn)
     try:
         made, secret = create_subscription(
             context.engine,
