@@ -19,6 +19,13 @@ compares them, and updates are applied with one ``UPDATE … FROM``. Other datab
 same steps with ``executemany`` and compare in SQL. The tests run every scenario on both, so the two agree on what
 changed.
 
+Small frames (``SMALL_FRAME_ROWS``: the device gateway commits a micro-batch every few tens of milliseconds) take
+the inline strategy instead: one ``SELECT`` reads the stored hash and version of the frame's keys (an ``unnest``
+of key arrays on PostgreSQL, ``(key) IN (…)`` on SQLite), the comparison is the same numpy one, and updates go by
+``executemany``; no temporary table is created, which was most of a small publish's fixed cost. New rows and the
+change log still go by ``COPY`` on PostgreSQL. Both strategies write the same rows, change log and outbox (a
+property test publishes the same frames both ways on both databases).
+
 Deletes. A stream may say a record is gone in two ways: a *tombstone* (the source marks the record deleted, and
 the pipeline hands its key and version here as ``tombstones``), or by no longer listing it in a stream read whole
 each run (``full_refresh``: every stored key missing from the frame is gone). Either way the row leaves the table,
