@@ -228,9 +228,10 @@ class GatewayProcess:
 
 def _wait_until_answering(observer: Observer, broker: LocalMosquitto, probe: SimulatedMessage) -> None:
     """Until the gateway has subscribed, the broker drops what devices send; a probe resent until it is answered
-    says it has (the probe's observations are stored once whatever the number of copies)."""
+    says it has (the probe's observations are stored once whatever the number of copies). The gateway's start
+    (imports, schema check) takes tens of seconds on a loaded machine, so it gets two minutes."""
     tag = (probe.device.device_id, _message_tag(probe))
-    for _ in range(60):
+    for _ in range(240):
         publish_messages(
             "127.0.0.1", broker.port, [probe], client_id="bench-probe", username=HUB_USER, password=HUB_PASSWORD
         )

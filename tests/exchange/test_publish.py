@@ -1,4 +1,6 @@
-"""publish_frame on real PostgreSQL (binary COPY fast path) and SQLite (executemany path), same scenarios on both.
+"""publish_frame on real PostgreSQL (binary COPY fast path) and SQLite (executemany path), same scenarios on both,
+each under both of publish's strategies: inline (small frames) and bulk (temporary tables; COPY on PostgreSQL),
+forced here whatever a frame's size.
 
 Expected sequence numbers, keys and counts are derived here from the frames the tests build, never read back from
 the code under test: keys are ``json.dumps`` of the values with ``isoformat`` times, sequences count frame rows.
@@ -26,6 +28,7 @@ from sqlalchemy import Engine, select, text
 from contracts import Classification, Contract, ContractMeta
 from contracts.water_quality import WaterQualitySample, WaterQualityStation
 from exchange import pg_copy
+from exchange import publish as publish_module
 from exchange.db import make_engine
 from exchange.errors import InvalidFrameError
 from exchange.hashing import canonical_frame, key_json, row_hashes
@@ -37,6 +40,12 @@ SAMPLES_VERSION = WaterQualitySample.meta.version
 
 SAMPLES = WaterQualitySample.meta.key
 STATIONS = WaterQualityStation.meta.key
+
+
+@pytest.fixture(autouse=True, params=["inline", "bulk"])
+def strategy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setattr(publish_module, "SMALL_FRAME_ROWS", 10**9 if request.param == "inline" else -1)
+    return str(request.param)
 
 
 def expected_key(row: Mapping[str, object], contract: type[Contract] = WaterQualitySample) -> str:

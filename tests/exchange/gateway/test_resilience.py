@@ -86,7 +86,8 @@ class GatewayProcess:
                 stdout=subprocess.DEVNULL,
                 stderr=log,
             )
-        wait_for(lambda: self.events("gateway_connected") > connected, 30, "the gateway to connect")
+        # A process's start (imports, schema check) takes tens of seconds when other suites load the machine.
+        wait_for(lambda: self.events("gateway_connected") > connected, 90, "the gateway to connect")
 
     def events(self, name: str) -> int:
         """How many times ``name`` was logged; an outage counts only while the gateway held unacknowledged messages."""
