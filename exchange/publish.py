@@ -34,6 +34,11 @@ wins here too: a tombstone older than the stored row (by ``version_field``) is s
 nothing. Deletes take the same SQL on both databases, with the keys in a temporary table loaded as rows are (COPY on
 PostgreSQL).
 
+Statistics. A publish that changes at least ``ANALYZE_AFTER_ROWS`` rows on PostgreSQL ends by analysing the dataset
+table and the change log, inside the same transaction. Autovacuum would get there later, but in between the planner
+works from the statistics of the table before the load: right after a bulk publish a consumer's ten-thousand-entry
+``/changes`` page took 2.7 s instead of 0.21 s.
+
 Sequence numbers follow frame order. When nothing changed, nothing is written at all (no change log, no outbox,
 and the ``datasets`` row keeps its last publish time and run): only a first, empty publish creates that row.
 """
@@ -97,6 +102,8 @@ SMALL_FRAME_ROWS = 2_000
 """Frames up to this many rows take the inline strategy (``_InlineWriter``): its fixed cost is a few statements,
 where temporary tables and ``COPY`` cost tens of milliseconds a publish whatever the size (the device gateway's
 micro-batches); larger frames take the bulk strategy of their database."""
+ANALYZE_AFTER_ROWS = 10_000
+"""A publish that changes at least this many rows refreshes the planner's statistics of its table and the change log."""
 _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _Hashes = npt.NDArray[np.int64]
 _Columns = dict[str, object]
@@ -254,6 +261,8 @@ def publish_frame(
             last_run_id=run_id,
         )
     )
+    if conn.dialect.name == "postgresql" and changed.size + deleted >= ANALYZE_AFTER_ROWS:
+        _analyze(conn, table, change_log)
     return PublishResult(
         dataset=meta.key,
         contract_version=meta.version,
@@ -339,6 +348,13 @@ class _Deletions:
 
     def _same_key(self, keys: Table) -> ColumnElement[bool]:
         return and_(*(keys.c[name] == self.table.c[name] for name in self.primary_key))
+
+
+def _analyze(conn: Connection, *tables: Table) -> None:
+    """Refresh the planner's statistics of ``tables`` (PostgreSQL allows ``ANALYZE`` inside a transaction)."""
+    preparer = conn.dialect.identifier_preparer
+    for table in tables:
+        conn.exec_driver_sql(f"ANALYZE {preparer.format_table(table)}")
 
 
 def _refuse_duplicate_keys(contract: type[Contract], canonical: pd.DataFrame) -> None:
