@@ -43,7 +43,7 @@ from exchange.webhooks.settings import WebhookSettings
 from exchange.webhooks.signing import signed_headers
 from exchange.webhooks.wecom import MAX_CONTENT_BYTES, SendWindow, markdown_message, pack, read_answer
 
-__all__ = ["Claim", "DeliveryWorker", "Outcome", "RoundResult"]
+__all__ = ["Claim", "DeliveryWorker", "Outcome", "RoundResult", "http_client"]
 
 log = structlog.get_logger(__name__)
 
@@ -91,6 +91,20 @@ class RoundResult:
         return self.queued == 0 and self.delivered + self.failed + self.dead + self.disabled + self.deferred == 0
 
 
+def http_client(settings: WebhookSettings) -> aiohttp.ClientSession:
+    """The pool every send goes through: as many kept-alive connections as sends in flight, the send timeout.
+
+    aiohttp rather than httpx: its C-accelerated HTTP/1.1 costs a fraction of httpx's per request, and a fan-out
+    to thousands of subscribers is nothing but requests. Call it inside the running loop.
+    """
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=settings.concurrency),
+        timeout=aiohttp.ClientTimeout(total=settings.timeout_s),
+        headers={"User-Agent": USER_AGENT},
+        trust_env=True,
+    )
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -108,17 +122,7 @@ class DeliveryWorker:
         self._window = SendWindow(self.settings.wecom_messages_per_minute)
 
     def client(self) -> aiohttp.ClientSession:
-        """The pool every send goes through: as many kept-alive connections as sends in flight, the send timeout.
-
-        aiohttp rather than httpx: its C-accelerated HTTP/1.1 costs a fraction of httpx's per request, and a
-        fan-out to thousands of subscribers is nothing but requests. Call it inside the running loop.
-        """
-        return aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=self.settings.concurrency),
-            timeout=aiohttp.ClientTimeout(total=self.settings.timeout_s),
-            headers={"User-Agent": USER_AGENT},
-            trust_env=True,
-        )
+        return http_client(self.settings)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Rounds until ``stop`` is set; the round in hand finishes (its sends answered and recorded) first."""
