@@ -22,6 +22,8 @@ import multiprocessing
 import os
 import secrets
 import socket
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -30,9 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import uvloop
 from rich.console import Console
 from rich.table import Table as RichTable
 from scratch import scratch_schema
+from sqlalchemy import select
 
 from contracts.water_quality import WaterQualityStation
 from exchange.access.departments import seed_departments
@@ -41,7 +45,8 @@ from exchange.publish import publish_frame
 from exchange.tables import ensure_schema, subscriptions
 from exchange.webhooks.settings import WebhookSettings
 from exchange.webhooks.signing import new_secret, signed_headers
-from exchange.webhooks.worker import DeliveryWorker
+from exchange.webhooks.subscriptions import find_subscription, queue_ping
+from exchange.webhooks.worker import http_client
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -55,7 +60,7 @@ class Receiver:
         from standardwebhooks import Webhook
 
         self.hooks = {name: Webhook(secret) for name, secret in secrets_by_name.items()}
-        self.verified: dict[str, set[tuple[str, str]]] = {"baseline": set(), "worker": set()}
+        self.verified: dict[str, set[tuple[str, str]]] = {"baseline": set(), "ping": set(), "worker": set()}
         self.failed = 0
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -79,7 +84,7 @@ class Receiver:
             await _answer(send, 400, b"")
             return
         message_id = headers["webhook-id"]
-        kind = "baseline" if message_id.startswith("baseline") else "worker"
+        kind = next((kind for kind in ("baseline", "ping") if message_id.startswith(kind)), "worker")
         self.verified[kind].add((name, message_id))
         await _answer(send, 200, b"")
 
@@ -95,7 +100,16 @@ def serve_receiver(port: int, secrets_path: str) -> None:
     import uvicorn
 
     receiver = Receiver(json.loads(Path(secrets_path).read_text()))
-    uvicorn.run(receiver, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off")
+    uvicorn.run(
+        receiver,
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+    )
 
 
 def free_port() -> int:
@@ -108,47 +122,80 @@ def stats(base_url: str) -> dict[str, int]:
     return httpx.get(f"{base_url}/stats", timeout=10).json()
 
 
-async def bare_posts(base_url: str, secrets_by_name: dict[str, str], body: bytes, concurrency: int) -> float:
-    """The baseline: one pre-signed post per subscription with plain httpx, ``concurrency`` in flight."""
+def bare_posts(
+    base_url: str, secrets_by_name: dict[str, str], body: bytes, concurrency: int, go: Any, ends: Any
+) -> None:
+    """One baseline process: a pre-signed post per subscription of its share through the worker's own HTTP client,
+    ``concurrency`` in flight, from when ``go`` is set; puts the wall time it finished on ``ends``."""
     stamp = int(time.time())
     requests = [
         (f"{base_url}/hooks/{name}", signed_headers(secret, f"baseline-{name}", stamp, body))
         for name, secret in secrets_by_name.items()
     ]
-    gate = asyncio.Semaphore(concurrency)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
 
-        async def post(url: str, headers: dict[str, str]) -> None:
-            async with gate:
-                (await client.post(url, content=body, headers=headers)).raise_for_status()
+    async def post_all() -> None:
+        gate = asyncio.Semaphore(concurrency)
+        async with http_client(WebhookSettings(concurrency=concurrency)) as client:
 
-        started = time.perf_counter()
-        await asyncio.gather(*(post(url, headers) for url, headers in requests))
-        return time.perf_counter() - started
+            async def post(url: str, headers: dict[str, str]) -> None:
+                async with gate, client.post(url, data=body, headers=headers) as answer:
+                    answer.raise_for_status()
+
+            await asyncio.gather(*(post(url, headers) for url, headers in requests))
+
+    ends.put(None)  # ready
+    go.wait()
+    uvloop.run(post_all())
+    ends.put(time.time())
 
 
-async def deliver_all(worker: DeliveryWorker, base_url: str, expected: int, limit_s: float) -> float:
-    """Run the worker from the commit until the receiver has verified ``expected`` deliveries (or time is up)."""
-    stop = asyncio.Event()
+def bare_baseline(base_url: str, secrets_by_name: dict[str, str], processes: int, concurrency: int) -> float:
+    """The baseline in as many processes as the worker runs, each with its share: seconds from go to the last."""
+    context = multiprocessing.get_context("spawn")
+    go, ends = context.Event(), context.Queue()
+    body = json.dumps({"specversion": "1.0", "id": str(uuid.uuid4()), "data": {"pad": "x" * 500}}).encode()
+    names = list(secrets_by_name)
+    shares = [{name: secrets_by_name[name] for name in names[n::processes]} for n in range(processes)]
+    posters = [
+        context.Process(target=bare_posts, args=(base_url, share, body, concurrency, go, ends)) for share in shares
+    ]
+    for poster in posters:
+        poster.start()
+    for _ in posters:
+        ends.get()
+    started = time.time()
+    go.set()
+    finished = max(ends.get() for _ in posters)
+    for poster in posters:
+        poster.join()
+    return float(finished - started)
+
+
+def start_deliver(database_url: str, processes: int, concurrency: int) -> subprocess.Popen[bytes]:
+    """``waterhub deliver --processes N`` on the benchmark's schema, polling every 50 ms."""
+    env = os.environ | {
+        "WATERHUB_DATABASE_URL": database_url,
+        "WATERHUB_HUB_ID": "bench",
+        "WATERHUB_WEBHOOKS__CONCURRENCY": str(concurrency),
+        "WATERHUB_WEBHOOKS__POLL_INTERVAL_S": "0.05",
+    }
+    waterhub = Path(sys.executable).with_name("waterhub")
+    return subprocess.Popen([str(waterhub), "deliver", "--processes", str(processes)], env=env)  # noqa: S603 - our CLI
+
+
+def wait_for(base_url: str, kind: str, expected: int, limit_s: float) -> float:
+    """Seconds until the receiver has verified ``expected`` deliveries of ``kind`` (or ``limit_s`` passed)."""
     started = time.perf_counter()
-    running = asyncio.create_task(worker.run(stop))
-    async with httpx.AsyncClient(timeout=10) as client:
-        while time.perf_counter() - started < limit_s:
-            counts = (await client.get(f"{base_url}/stats")).json()
-            if counts["worker"] >= expected:
-                break
-            await asyncio.sleep(0.1)
-    elapsed = time.perf_counter() - started
-    stop.set()
-    await running
-    return elapsed
+    while time.perf_counter() - started < limit_s and stats(base_url)[kind] < expected:
+        time.sleep(0.1)
+    return time.perf_counter() - started
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscriptions", type=int, default=15_000)
     parser.add_argument("--concurrency", type=int, default=WebhookSettings().concurrency)
+    parser.add_argument("--processes", type=int, default=1, help="`waterhub deliver --processes`, and baseline posters")
     parser.add_argument("--limit-s", type=float, default=120.0, help="Give up waiting after this long")
     parser.add_argument("--database-url", default=os.environ.get("WATERHUB_BENCH_DATABASE_URL", DEFAULT_URL))
     args = parser.parse_args()
@@ -156,6 +203,7 @@ def main() -> None:
 
     engine, schema, drop_schema = scratch_schema(args.database_url)
     receiver: multiprocessing.process.BaseProcess | None = None
+    deliver: subprocess.Popen[bytes] | None = None
     try:
         ensure_schema(engine)
         seed_departments(engine, now=NOW)
@@ -205,7 +253,7 @@ def main() -> None:
             target=serve_receiver, args=(port, str(secrets_path)), daemon=True
         )
         receiver.start()
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while True:
             try:
                 stats(base_url)
@@ -215,13 +263,17 @@ def main() -> None:
                     raise SystemExit("the receiver did not start") from None
                 time.sleep(0.1)
 
-        sample_body = json.dumps({"specversion": "1.0", "id": str(uuid.uuid4()), "data": {"pad": "x" * 500}}).encode()
-        console.print(f"baseline: {args.subscriptions:,} pre-signed posts with plain httpx …")
-        bare_s = asyncio.run(bare_posts(base_url, secrets_by_name, sample_body, args.concurrency))
+        console.print(f"baseline: {args.subscriptions:,} pre-signed posts through the worker's HTTP client …")
+        bare_s = bare_baseline(base_url, secrets_by_name, args.processes, args.concurrency)
 
-        console.print(f"measured: one change → {args.subscriptions:,} subscriptions through the delivery worker …")
-        settings = WebhookSettings(concurrency=args.concurrency, poll_interval_s=0.05)
-        worker = DeliveryWorker(engine, settings, "bench")
+        console.print(f"measured: one change → {args.subscriptions:,} subscriptions through `waterhub deliver` …")
+        deliver = start_deliver(engine.url.render_as_string(hide_password=False), args.processes, args.concurrency)
+        with engine.connect() as conn:  # the worker is up once it has sent a ping: its start-up is not measured
+            first = find_subscription(conn, str(conn.scalar(select(subscriptions.c.subscription_id))), "gz-water")
+        assert first is not None  # noqa: S101 - made above
+        queue_ping(engine, first, hub_id="bench", now=datetime.now(UTC))
+        if wait_for(base_url, "ping", 1, args.limit_s) >= args.limit_s:
+            raise SystemExit("`waterhub deliver` did not start")
         with engine.begin() as conn:
             publish_frame(
                 conn,
@@ -230,7 +282,7 @@ def main() -> None:
                 run_id="change",
                 now=NOW + timedelta(hours=1),
             )
-        worker_s = asyncio.run(deliver_all(worker, base_url, args.subscriptions, args.limit_s))
+        worker_s = wait_for(base_url, "worker", args.subscriptions, args.limit_s)
         counts = stats(base_url)
         all_verified = counts["worker"] == args.subscriptions and counts["failed"] == 0
 
@@ -264,6 +316,9 @@ def main() -> None:
             )
         )
     finally:
+        if deliver is not None:
+            deliver.terminate()
+            deliver.wait(timeout=60)
         if receiver is not None:
             receiver.terminate()
             receiver.join(timeout=10)

@@ -10,11 +10,12 @@ converted to UTC on the way in and given its UTC zone back on the way out, on ev
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Engine, Table, create_engine, event
+from sqlalchemy import ColumnElement, Connection, DateTime, Engine, Table, any_, create_engine, event, literal
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, ExceptionContext, make_url
 from sqlalchemy.types import TypeDecorator
@@ -22,7 +23,7 @@ from sqlalchemy.types import TypeDecorator
 from exchange.errors import StoreUnavailableError
 from exchange.urls import redacted_url
 
-__all__ = ["UtcDateTime", "is_postgres", "make_engine", "upsert_insert"]
+__all__ = ["UtcDateTime", "among", "is_postgres", "make_engine", "upsert_insert"]
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -103,3 +104,11 @@ def upsert_insert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.
     if conn.dialect.name == "sqlite":
         return sqlite.insert(table)
     raise ValueError(f"the hub runs on PostgreSQL or SQLite, not {conn.dialect.name}")
+
+
+def among(conn: Connection, column: ColumnElement[Any], values: Collection[Any]) -> ColumnElement[bool]:
+    """``column IN values``, sent to PostgreSQL as one array parameter: an IN list of thousands of parameters
+    costs the driver and the server seconds to bind and parse, where ``= ANY(array)`` costs milliseconds."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(literal(list(values), postgresql.ARRAY(column.type)))
+    return column.in_(list(values))

@@ -28,11 +28,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, between, func, select, update
+from sqlalchemy import Connection, Engine, and_, between, func, literal, select, update
 
 from exchange.access.filters import conditions_from_json, sql_clause
 from exchange.api.deps import published_contract
-from exchange.db import upsert_insert
+from exchange.db import among, upsert_insert
 from exchange.errors import InvalidQueryError
 from exchange.notify import cloud_event
 from exchange.tables import (
@@ -71,14 +71,44 @@ def fan_out(engine: Engine, *, hub_id: str, now: datetime) -> int:
         queued: list[dict[str, object]] = []
         for dataset, group in by_dataset.items():
             queued += _dataset_deliveries(conn, dataset, group, hub_id=hub_id, now=now)
-        if queued:
-            conn.execute(
-                upsert_insert(conn, deliveries).on_conflict_do_nothing(
-                    index_elements=[deliveries.c.subscription_id, deliveries.c.message_id]
-                ),
-                queued,
-            )
+        _insert_deliveries(conn, queued)
     return len(queued)
+
+
+def _insert_deliveries(conn: Connection, queued: Sequence[Mapping[str, Any]]) -> None:
+    """One ``INSERT … SELECT`` per set of deliveries alike but for their subscriber: an unfiltered event goes to
+    thousands of subscribers as the same message, and the database copies it for each of them far faster than
+    the driver binds thousands of rows. Already queued (another worker got there first) is left as it is."""
+    alike: dict[tuple[Any, ...], list[str]] = {}
+    for row in queued:
+        alike.setdefault(tuple(row[name] for name in _SHARED_COLUMNS), []).append(str(row["subscription_id"]))
+    for shared, subscription_ids in alike.items():
+        copies = select(
+            subscriptions.c.subscription_id,
+            *(
+                literal(value, deliveries.c[name].type).label(name)
+                for name, value in zip(_SHARED_COLUMNS, shared, strict=True)
+            ),
+        ).where(among(conn, subscriptions.c.subscription_id, subscription_ids))
+        conn.execute(
+            upsert_insert(conn, deliveries)
+            .from_select(["subscription_id", *_SHARED_COLUMNS], copies)
+            .on_conflict_do_nothing(index_elements=[deliveries.c.subscription_id, deliveries.c.message_id])
+        )
+
+
+_SHARED_COLUMNS = (
+    "outbox_id",
+    "message_id",
+    "kind",
+    "body",
+    "first_seq",
+    "last_seq",
+    "state",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+)
 
 
 _has_news = (
@@ -143,7 +173,7 @@ def _dataset_deliveries(
                 )
     conn.execute(
         update(subscriptions)
-        .where(subscriptions.c.subscription_id.in_([sub["subscription_id"] for sub in group]))
+        .where(among(conn, subscriptions.c.subscription_id, [sub["subscription_id"] for sub in group]))
         .values(fed_outbox_id=newest)
     )
     return queued

@@ -124,7 +124,7 @@ def test_a_receiver_down_for_an_hour_catches_up(
     assert state.answered == []
     failing = delivery_rows(hub, subscription_id)
     assert failing[0]["attempts"] > 1
-    assert str(failing[0]["last_error"]).startswith("ConnectError")
+    assert str(failing[0]["last_error"]).startswith("ClientConnectorError: Cannot connect")
 
     back = serve(state.app(), port)
     try:
