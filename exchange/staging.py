@@ -154,11 +154,12 @@ class BatchStaging:
 
         key = f"staging/{batch.batch_id}/{name}.parquet"
         buffer = io.BytesIO()
-        schema = pa.Schema.from_pandas(frame, preserve_index=False)
-        with pq.ParquetWriter(buffer, schema, compression="zstd") as writer:
-            for start in range(0, max(len(frame), 1), _ROW_GROUP):
+        first = pa.Table.from_pandas(frame.iloc[:_ROW_GROUP], preserve_index=False)  # its types are the frame's
+        with pq.ParquetWriter(buffer, first.schema, compression="zstd") as writer:
+            writer.write_table(first)
+            for start in range(_ROW_GROUP, len(frame), _ROW_GROUP):
                 part = frame.iloc[start : start + _ROW_GROUP]
-                writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
+                writer.write_table(pa.Table.from_pandas(part, schema=first.schema, preserve_index=False))
         self.store.put(key, buffer.getvalue())
         return key
 
