@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 
 __all__ = ["STAGING_REMOVED", "Batch", "BatchStaging", "batch_id_for", "json_bytes"]
 
-_ROW_GROUP = 20_000
-"""Rows per Parquet row group of a staged frame."""
 STAGING_REMOVED = "staging_removed"
 """Manifest flag: the batch's staged objects are gone (snapshotted, or swept after the retention)."""
 
@@ -147,19 +145,10 @@ class BatchStaging:
             yield [json.loads(line) for line in self.store.get(key).decode().split("\n") if line]
 
     def put_frame(self, batch: Batch, name: str, frame: pd.DataFrame) -> str:
-        """Stage a typed frame as Parquet, so the next task reads the same dtypes the validator produced. It goes
-        to Arrow a row group at a time: converting a stream's whole frame at once would hold a second copy of it."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
+        """Stage a typed frame as Parquet, so the next task reads the same dtypes the validator produced."""
         key = f"staging/{batch.batch_id}/{name}.parquet"
         buffer = io.BytesIO()
-        first = pa.Table.from_pandas(frame.iloc[:_ROW_GROUP], preserve_index=False)  # its types are the frame's
-        with pq.ParquetWriter(buffer, first.schema, compression="zstd") as writer:
-            writer.write_table(first)
-            for start in range(_ROW_GROUP, len(frame), _ROW_GROUP):
-                part = frame.iloc[start : start + _ROW_GROUP]
-                writer.write_table(pa.Table.from_pandas(part, schema=first.schema, preserve_index=False))
+        frame.to_parquet(buffer, index=False, compression="zstd")
         self.store.put(key, buffer.getvalue())
         return key
 

@@ -80,27 +80,3 @@ def test_a_sweep_removes_failed_runs_staging_older_than_the_retention_and_orphan
     assert _staged_batches(staging) == {recent_failed.batch_id}
     assert staging.get(old_failed.batch_id).manifest[STAGING_REMOVED] is True
     assert staging.sweep(now=NOW, retention=timedelta(hours=72)) == []
-
-
-def test_a_frame_of_several_row_groups_or_none_comes_back_with_its_types(
-    staging: BatchStaging, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import pandas as pd
-
-    import exchange.staging
-
-    monkeypatch.setattr(exchange.staging, "_ROW_GROUP", 2)
-    batch = staging.open(source="water_quality", run_id="run-1", interval_end=NOW, now=NOW)
-    frame = pd.DataFrame(
-        {
-            "code": pd.Categorical(["a", "b", "a", "c", "b"]),
-            "value": [1.0, 2.0, None, 4.0, 5.0],
-            "at": pd.to_datetime([1, 2, 3, 4, 5], unit="h", utc=True),
-        }
-    )
-    empty = pd.DataFrame({"code": pd.Categorical([], categories=pd.Index([], dtype="str"))})
-
-    back = staging.read_frame(staging.put_frame(batch, "several", frame))
-    none = staging.read_frame(staging.put_frame(batch, "empty", empty))
-    pd.testing.assert_frame_equal(back, frame, check_dtype=True, check_categorical=True, check_index_type=False)
-    assert (list(none.columns), len(none), isinstance(none["code"].dtype, pd.CategoricalDtype)) == (["code"], 0, True)
