@@ -12,7 +12,8 @@ progress bars and analytics off, and writes nothing to disk.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ from quality.coercion import EncodedColumn, encode_batch
 from quality.errors import SuiteEvaluationError
 from quality.factors import FactorVerdicts, apply_verdicts, below_detection_reason, judge_factors
 from quality.gx import batch_definition, load_great_expectations
-from quality.suite import Check, Suite, build_suite, to_expectation
+from quality.suite import DUPLICATE_KEY, Check, Suite, build_suite, to_expectation
 from quality.units import in_contract_units
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from great_expectations.core.expectation_suite import ExpectationSuite
     from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResult
 
-__all__ = ["ValidationOutcome", "validate_frame"]
+__all__ = ["ValidationOutcome", "merge_outcomes", "validate_frame"]
 
 _Mask = npt.NDArray[np.bool_]
 _Codes = npt.NDArray[np.signedinteger[Any]]
@@ -112,6 +113,70 @@ def validate_frame(
         _withheld_by_row(verdicts, ~bad),
         dict(sorted(results.items())),
     )
+
+
+def merge_outcomes(contract: type[Contract], outcomes: Sequence[ValidationOutcome]) -> ValidationOutcome:
+    """One outcome for a stream validated in consecutive chunks (so memory holds one chunk's frame, not the
+    stream's): positions run on across chunks, and of valid rows of different chunks that share a key only the
+    latest (by the version field, then feed order) stays valid, the others quarantined as ``duplicate_key``.
+
+    Within a chunk the suite keeps the latest of any records sharing a key; across chunks only valid rows are
+    compared, as publish's newer-data-wins rule compares records that arrived in separate runs.
+    """
+    if len(outcomes) == 1:
+        return outcomes[0]
+    offsets = np.cumsum([0, *(outcome.rows for outcome in outcomes[:-1])])
+    valid = _concat_frames([outcome.valid for outcome in outcomes])
+    positions = np.concatenate([o.positions + at for o, at in zip(outcomes, offsets, strict=True)]).astype(np.intp)
+    quarantined = {p + int(at): r for o, at in zip(outcomes, offsets, strict=True) for p, r in o.quarantined.items()}
+    withheld = {p + int(at): w for o, at in zip(outcomes, offsets, strict=True) for p, w in o.withheld.items()}
+    results = Counter[str]()
+    for outcome in outcomes:
+        results.update(outcome.results)
+    superseded = _superseded(contract, valid, positions)
+    if superseded.size:
+        for position in positions[superseded].tolist():
+            quarantined[position] = [DUPLICATE_KEY]
+            withheld.pop(position, None)
+        results[DUPLICATE_KEY] += int(superseded.size)
+        kept = np.ones(len(valid), dtype=bool)
+        kept[superseded] = False
+        valid, positions = valid[kept].reset_index(drop=True), positions[kept]
+    return ValidationOutcome(
+        sum(outcome.rows for outcome in outcomes),
+        valid,
+        positions,
+        dict(sorted(quarantined.items())),
+        withheld,
+        {reason: results[reason] for reason in sorted(results)},
+    )
+
+
+def _superseded(contract: type[Contract], valid: pd.DataFrame, positions: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
+    """Rows of ``valid`` whose key a later valid row (by version, then position) holds too."""
+    key = list(contract.meta.primary_key)
+    shared = valid.duplicated(subset=key, keep=False).to_numpy()
+    if not shared.any():
+        return np.zeros(0, dtype=np.intp)
+    rows = valid.loc[shared, [*key, contract.meta.version_field]].assign(_position=positions[shared])
+    rows = rows.sort_values([contract.meta.version_field, "_position"], kind="stable")
+    return np.sort(rows.index[rows.duplicated(subset=key, keep="last")].to_numpy(dtype=np.intp))
+
+
+def _concat_frames(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Frames of one contract end to end, column by column: a categorical stays one (its categories united), where
+    ``pd.concat`` would turn categoricals with different categories into Python objects."""
+    import pandas as pd
+    from pandas.api.types import union_categoricals
+
+    columns: dict[str, pd.Series | pd.Categorical] = {}
+    for name in frames[0].columns:
+        parts = [frame[name] for frame in frames]
+        if all(isinstance(part.dtype, pd.CategoricalDtype) for part in parts):
+            columns[name] = union_categoricals(parts, ignore_order=True)
+        else:
+            columns[name] = pd.concat(parts, ignore_index=True)
+    return pd.DataFrame(columns, copy=False)
 
 
 def _reasons_by_row(rejected: Mapping[str, _Mask], rows: _Mask) -> dict[int, list[str]]:

@@ -121,3 +121,37 @@ def test_records_staged_in_parts_are_validated_whole_and_quarantined_with_their_
         payloads = [json.loads(p) for p in conn.execute(select(quarantine.c.payload)).scalars()]
     assert published == {("S1", 0), ("S1", 1), ("S1", 2), ("S2", 0)}
     assert payloads == [{"station": "S1", "n": 9, "value": "abc", "updated_at": "2026-11-22 08:30:00"}]
+
+
+def test_a_stream_validated_in_chunks_keeps_the_latest_of_a_key_across_them(
+    pipe: Pipeline, plant: tuple[PlantSimulator, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One staged part of two records per validation chunk: S1's reading 0, sent again later with a new value,
+    lands in another chunk than its first version. The later version is published and the first quarantined as
+    ``duplicate_key``, as in a batch validated whole; the bad record in the middle chunk is held with its own
+    payload."""
+    simulator, _ = plant
+    monkeypatch.setattr(waterhub.pipeline, "CHUNK_RECORDS", 2)
+    monkeypatch.setattr(waterhub.pipeline, "VALIDATE_CHUNK_RECORDS", 2)
+    first = dict(simulator.readings["S1"][0])
+    bad = {"station": "S1", "n": 9, "value": "abc", "updated_at": "2026-11-22 08:30:00"}
+    again = {"station": "S1", "n": 0, "value": 7.5, "updated_at": "2026-11-22 08:40:00"}
+    simulator.readings["S1"] += [bad, again]
+    batch_id = run(pipe, "run-1", T0 + timedelta(hours=1))
+
+    entry = pipe.manifest(batch_id)["streams"]["readings"]
+    assert (entry["fetched"], len(entry["raw"])) == (6, 3)  # S1 0,1 | S1 2,9 | S1 0 again, S2 0
+    assert (entry["valid"], entry["quarantined"], entry["reasons"].get("duplicate_key")) == (4, 2, 1)
+    with pipe.engine.connect() as conn:
+        table = dataset_table(PlantReading)
+        published = {
+            n: value for n, value in conn.execute(select(table.c.n, table.c.value).where(table.c.station == "S1"))
+        }
+        held = {
+            json.dumps(json.loads(payload), sort_keys=True): json.loads(reasons)
+            for payload, reasons in conn.execute(select(quarantine.c.payload, quarantine.c.reasons))
+        }
+    assert published == {0: 7.5, 1: 1.0, 2: 2.0}
+    assert set(held) == {json.dumps(first, sort_keys=True), json.dumps(bad, sort_keys=True)}
+    assert held[json.dumps(first, sort_keys=True)] == ["duplicate_key"]
+    assert "duplicate_key" not in held[json.dumps(bad, sort_keys=True)]

@@ -42,6 +42,10 @@ log = structlog.get_logger(__name__)
 
 CHUNK_RECORDS = 2_000
 """Records per staged part: small enough that a part's Python objects are a few tens of MiB."""
+VALIDATE_CHUNK_RECORDS = 20_000
+"""Records validated at a time (whole staged parts): a chunk's raw frame and the suite's working columns stay
+a few tens of MiB whatever the stream's length, while Great Expectations' fixed cost per validation (tenths of a
+second) stays small beside the chunk's."""
 
 _STEPS = ("open", "extracted", "validated", "published", "snapshotted")
 
@@ -155,7 +159,7 @@ class Pipeline(Hub):
             release_replayed,
             withhold_values,
         )
-        from quality.runner import validate_frame
+        from quality.runner import merge_outcomes, validate_frame
 
         now = now or datetime.now(UTC)
         batch = self._batch(batch_id, after="extracted", reads_staging=True)
@@ -166,14 +170,24 @@ class Pipeline(Hub):
             for name, entry in batch.manifest["streams"].items():
                 contract = _contract(entry)
                 stream = streams[name]
-                frame, marks = self._frame(stream, entry["raw"])
+                chunks: list[ValidationOutcome] = []
+                marks: list[dict[str, object]] = []
+                withheld: list[WithheldValue] = []
+                for parts in _chunks(entry["raw"], VALIDATE_CHUNK_RECORDS // CHUNK_RECORDS):
+                    frame, chunk_marks = self._frame(stream, parts)
+                    chunk = validate_frame(
+                        contract,
+                        frame,
+                        known_references=self._references(contract, frame, valid_keys),
+                        not_after=_latest_plausible(batch.interval_end, entry),
+                    )
+                    marks.extend(chunk_marks)
+                    withheld.extend(_withheld_values(contract, frame, chunk))
+                    chunks.append(chunk)
+                    del frame  # the raw frame is the large part: only the chunk's typed valid rows are kept
+                outcome = merge_outcomes(contract, chunks)
+                del chunks
                 tombstones, unreadable = _tombstone_frame(contract, stream, marks)
-                outcome = validate_frame(
-                    contract,
-                    frame,
-                    known_references=self._references(contract, frame, valid_keys),
-                    not_after=_latest_plausible(batch.interval_end, entry),
-                )
                 if len(contract.meta.primary_key) == 1:
                     valid_keys[contract.meta.key] = set(outcome.valid[contract.meta.primary_key[0]].astype(str))
                 reasons = Counter(reason for row_reasons in outcome.quarantined.values() for reason in row_reasons)
@@ -198,7 +212,7 @@ class Pipeline(Hub):
                         contract_version=contract.meta.version,
                         run_id=batch.run_id,
                         batch_id=batch_id,
-                        values=_withheld_values(contract, frame, outcome),
+                        values=withheld,
                         now=now,
                     )
                     record_validation_run(
@@ -240,7 +254,7 @@ class Pipeline(Hub):
         from exchange.publish import publish_frame
         from exchange.quarantine import release_replayed
         from exchange.runs import run_publication
-        from exchange.state import advance_watermark
+        from exchange.state import advance_watermarks
 
         now = now or datetime.now(UTC)
         batch = self._batch(batch_id, after="validated", reads_staging=True)
@@ -261,10 +275,8 @@ class Pipeline(Hub):
                     )
                     if "replayed" in entry:  # published now: out of quarantine, in the same transaction
                         release_replayed(conn, entry["replayed"])
-                    for partition, up_to in _watermarks_after(entry, batch.interval_end).items():
-                        advance_watermark(
-                            conn, self.source_name, name, up_to, run_id=batch.run_id, now=now, partition=partition
-                        )
+                    moves = _watermarks_after(entry, batch.interval_end)
+                    advance_watermarks(conn, self.source_name, name, moves, run_id=batch.run_id, now=now)
                     entries[name] = _published(result, run_publication(conn, result.dataset, batch.run_id))
                 self.staging.update(batch, status="published", streams=entries, conn=conn)
             log.info(
@@ -471,6 +483,12 @@ def _json_value(value: object) -> object:
     return value.item() if hasattr(value, "item") else value
 
 
+def _chunks(parts: Sequence[str], size: int) -> Iterator[list[str]]:
+    """Staged parts in consecutive runs of ``size``; a stream always has at least one part, so one chunk."""
+    for start in range(0, len(parts), size):
+        yield list(parts[start : start + size])
+
+
 def _partitions(
     stream: HttpStream, contexts: Mapping[str, Mapping[str, dict[str, str]]]
 ) -> list[tuple[str, dict[str, str] | None]]:
@@ -621,12 +639,13 @@ class _StreamRead:
         self.since: dict[str, str | None] = {}
 
     def records(self) -> Iterator[dict[str, object]]:
-        from exchange.state import read_watermark
+        from exchange.state import read_watermarks
 
         pipeline, stream = self.pipeline, self.stream
+        with pipeline.engine.connect() as conn:
+            watermarks = read_watermarks(conn, pipeline.source_name, stream.name)
         for partition, context in _partitions(stream, self.contexts):
-            with pipeline.engine.connect() as conn:
-                since = read_watermark(conn, pipeline.source_name, stream.name, partition)
+            since = watermarks.get(partition)
             self.since[partition] = since.isoformat() if since else None
             for record in self.session.read(stream, since=since, context=context):
                 self.fetched += 1

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import Engine, select
 
-from exchange.state import advance_watermark, read_watermark
+from exchange.state import advance_watermark, advance_watermarks, read_watermark, read_watermarks
 from exchange.tables import stream_state
 
 T1 = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
@@ -139,3 +139,27 @@ def test_each_partition_keeps_its_own_watermark(engine: Engine) -> None:
         assert read_watermark(conn, "river", "readings", north) == T2
         assert read_watermark(conn, "river", "readings", south) == T1
         assert read_watermark(conn, "river", "readings") is None  # the unpartitioned read has none yet
+
+
+def test_many_partitions_advance_in_one_statement_each_only_forward(engine: Engine) -> None:
+    with engine.begin() as conn:
+        advance_watermarks(conn, "river_chief", "problem_steps", {"a": T2, "b": T1}, run_id="run-1", now=NOW)
+    with engine.begin() as conn:
+        moves = {"a": T1, "b": T2, "c": T1}  # a would go back: it stays at T2
+        advance_watermarks(conn, "river_chief", "problem_steps", moves, run_id="run-2", now=NOW)
+        advance_watermarks(conn, "river_chief", "problems", {"": T1}, run_id="run-2", now=NOW)
+
+    with engine.connect() as conn:
+        marks = read_watermarks(conn, "river_chief", "problem_steps")
+        runs = dict(conn.execute(select(stream_state.c.partition_key, stream_state.c.run_id)).all())
+    assert marks == {"a": T2, "b": T2, "c": T1}
+    assert all(value.utcoffset() == timedelta(0) for value in marks.values())
+    assert (runs["a"], runs["b"]) == ("run-1", "run-2")
+
+
+def test_a_naive_watermark_among_many_is_refused_and_none_moves(engine: Engine) -> None:
+    moves = {"a": T1, "b": T2.replace(tzinfo=None)}
+    with engine.begin() as conn, pytest.raises(ValueError, match="aware"):
+        advance_watermarks(conn, "river_chief", "problem_steps", moves, run_id="run-1", now=NOW)
+    with engine.connect() as conn:
+        assert read_watermarks(conn, "river_chief", "problem_steps") == {}

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import sys
 import time
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, cast, get_args
+from typing import TYPE_CHECKING, Annotated, Any, cast, get_args
 
 import typer
 
@@ -20,8 +21,9 @@ from waterhub.settings import Settings
 
 if TYPE_CHECKING:
     from connectors.devices import DeviceSimulator
+    from connectors.simulation import Running
 
-__all__ = ["app", "devices", "river_chief", "sources"]
+__all__ = ["app", "devices", "hydrology", "river_chief", "sources"]
 
 app = typer.Typer(help="Simulators of the source systems and devices, on real sockets.", no_args_is_help=True)
 
@@ -100,8 +102,39 @@ def river_chief(
     block = Settings().source_settings("river_chief", RiverChiefSourceSettings)
     simulator = demo_simulator(block, seed, scale=scale, days=days)
     counts = {name: len(records) for name, records in simulator.truth.live.items()}
-    with simulator.serve(host=host, port=port) as running:
-        stdout.print(f"river_chief simulator listening on [bold]{running.base_url}[/]", soft_wrap=True)
+    _serve_until_stopped("river_chief", simulator.serve(host=host, port=port), counts)
+
+
+@app.command("hydrology")
+def hydrology(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port)")] = 8770,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated data")] = 7,
+    stations: Annotated[int, typer.Option(min=10, help="Stations (Guangdong has about 4,000)")] = 200,
+    steps: Annotated[int, typer.Option(min=1, help="5-minute reports per station (288: a day)")] = 12,
+) -> None:
+    """Serve the flood-control platform's SL 323 API simulator until Ctrl-C (or until stdin closes, under a
+    parent); credentials from the hydrology settings (WATERHUB_HYDROLOGY__CLIENT_ID, __CLIENT_SECRET)."""
+    from connectors.hydrology.settings import HydrologySourceSettings
+    from connectors.hydrology.simulator import HydrologySimulator
+
+    block = Settings().source_settings("hydrology", HydrologySourceSettings)
+    simulator = HydrologySimulator(
+        seed=seed,
+        client_id=block.client_id,
+        client_secret=block.client_secret.get_secret_value(),
+        stations=stations,
+        steps=steps,
+    )
+    counts = {table: len(rows) for table, rows in simulator.truth.rows.items()}
+    _serve_until_stopped("hydrology", simulator.serve(host=host, port=port), counts)
+
+
+def _serve_until_stopped(name: str, serving: AbstractContextManager[Running[Any]], counts: dict[str, int]) -> None:
+    """Print where the simulator listens and its record counts (one JSON line, for a benchmark to read), then
+    serve until Ctrl-C, or until stdin closes when a parent process runs it."""
+    with serving as running:
+        stdout.print(f"{name} simulator listening on [bold]{running.base_url}[/]", soft_wrap=True)
         stdout.print(json.dumps(counts), soft_wrap=True, markup=False)
         sys.stdout.flush()
         try:
