@@ -86,13 +86,14 @@ def source_dag(name: str, doc_md: str | None) -> DAG:
     def source() -> None:
         @task
         def extract(*, run_id: str | None = None, data_interval_end: datetime | None = None) -> str:
+            from waterhub.openlineage import declare_lineage, source_endpoints
             from waterhub.pipeline import Pipeline, run_interval_end
 
             if run_id is None:
                 raise ValueError(f"{name}: extract ran without a run id; run it from a DAG run")
-            return Pipeline.from_environment(name).extract(
-                run_id=run_id, interval_end=run_interval_end(data_interval_end)
-            )
+            pipeline = Pipeline.from_environment(name)
+            declare_lineage(inputs=source_endpoints(pipeline.source))
+            return pipeline.extract(run_id=run_id, interval_end=run_interval_end(data_interval_end))
 
         @task
         def validate(batch_id: str) -> str:
@@ -103,9 +104,14 @@ def source_dag(name: str, doc_md: str | None) -> DAG:
 
         @task
         def publish(batch_id: str) -> list[str]:
+            from waterhub.openlineage import declare_lineage, published_datasets, source_endpoints
             from waterhub.pipeline import Pipeline
 
             pipeline = Pipeline.from_environment(name)
+            declare_lineage(
+                inputs=source_endpoints(pipeline.source),
+                outputs=published_datasets(pipeline.settings.hub_id, streams.values()),
+            )
             pipeline.publish(batch_id)
             return pipeline.changed_datasets(batch_id)
 
@@ -155,10 +161,17 @@ def derived_dag(name: str, doc_md: str | None) -> DAG:
         @task
         def publish(*, run_id: str | None = None) -> list[str]:
             from waterhub.derived import Derivation
+            from waterhub.openlineage import declare_lineage, published_datasets
 
             if run_id is None:
                 raise ValueError(f"{name}: publish ran without a run id; run it from a DAG run")
-            return Derivation.from_environment(name).publish(run_id=run_id)
+            derivation = Derivation.from_environment(name)
+            hub_id = derivation.settings.hub_id
+            declare_lineage(
+                inputs=published_datasets(hub_id, declaration["inputs"]),
+                outputs=published_datasets(hub_id, outputs.values()),
+            )
+            return derivation.publish(run_id=run_id)
 
         @task
         def notify() -> dict[str, int]:

@@ -94,6 +94,19 @@ class BatchStaging:
             row = conn.execute(query).mappings().first()
         return None if row is None else _batch(row)
 
+    def latest_published(self, source: str) -> Batch | None:
+        """The most recently opened batch of ``source`` whose publish committed: what the next run can compare its
+        records with (``waterhub.judged``)."""
+        query = (
+            select(batches)
+            .where(batches.c.source == source, batches.c.status.in_(("published", "snapshotted")))
+            .order_by(batches.c.created_at.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else _batch(row)
+
     def update(
         self,
         batch: Batch,

@@ -24,6 +24,7 @@ from contracts.types import CLOCK_TOLERANCE
 from exchange.errors import BatchNotFoundError
 from exchange.staging import STAGING_REMOVED, Batch, BatchStaging
 from waterhub.hub import Hub
+from waterhub.judged import Judged, boundary_positions, content_digest
 from waterhub.settings import Settings
 from waterhub.sources import build_source
 
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from connectors.http import HttpStream, Source, SourceSession
-    from exchange.publish import PublishResult
     from exchange.quarantine import WithheldValue
     from exchange.runs import RunPublication
     from quality.runner import ValidationOutcome
@@ -84,21 +84,28 @@ class Pipeline(Hub):
         partition each; only the contexts are kept), each partition from its own watermark.
         """
         now = now or datetime.now(UTC)
+        published = self.staging.latest_published(self.source_name)
+        memos = {} if published is None else {n: e.get("judged") for n, e in published.manifest["streams"].items()}
         batch = self.staging.open(source=self.source_name, run_id=run_id, interval_end=interval_end, now=now)
         with self._bound(batch):
             entries: dict[str, dict[str, Any]] = {}
             contexts: dict[str, dict[str, dict[str, str]]] = {}
             with self.source.connect() as session:
                 for stream in self.source.streams:
-                    read = _StreamRead(self, session, stream, contexts)
+                    version = stream.contract.meta.version
+                    judged = Judged.from_manifest(memos.get(stream.name), version)
+                    read = _StreamRead(self, session, stream, contexts, judged)
                     raw = self.staging.put_records(batch, stream.name, read.records(), chunk=CHUNK_RECORDS)
                     entries[stream.name] = {
                         "dataset": stream.contract.meta.key,
-                        "contract_version": stream.contract.meta.version,
+                        "contract_version": version,
                         "since": read.since,
                         "read_started": now.isoformat(),  # before the first page of any stream
                         "fetched": read.fetched,
                         "raw": raw,
+                        "already_published": read.already_published(),
+                        "content": read.content(),
+                        "judged_before": None if judged is None else judged.as_manifest(),
                     }
             self.staging.update(batch, status="extracted", streams=entries)
             log.info("batch_extracted", fetched={name: e["fetched"] for name, e in entries.items()})
@@ -159,7 +166,6 @@ class Pipeline(Hub):
             release_replayed,
             withhold_values,
         )
-        from quality.runner import merge_outcomes, validate_frame
 
         now = now or datetime.now(UTC)
         batch = self._batch(batch_id, after="extracted", reads_staging=True)
@@ -168,6 +174,12 @@ class Pipeline(Hub):
             valid_keys: dict[str, set[str]] = {}
             entries: dict[str, dict[str, Any]] = {}
             for name, entry in batch.manifest["streams"].items():
+                if "replayed" not in entry and entry["already_published"] == entry["fetched"]:
+                    entries[name] = _nothing_to_judge(entry)  # no frame, no suite: nothing here is new
+                    continue
+                # with pandas and GX: only for what is to be judged
+                from quality.runner import merge_outcomes, validate_frame
+
                 contract = _contract(entry)
                 stream = streams[name]
                 chunks: list[ValidationOutcome] = []
@@ -240,6 +252,9 @@ class Pipeline(Hub):
                     and "replayed" not in entry,
                     "cursor_max": {} if "replayed" in entry else _cursor_max(contract, outcome.valid, streams[name]),
                 }
+                if "replayed" not in entry:
+                    judged = self._judged(stream, entry, outcome, complete=not outcome.quarantined and not unreadable)
+                    entries[name]["judged"] = judged.as_manifest()
             self.staging.update(batch, status="validated", streams=entries)
             log.info("batch_validated", quarantined={name: e["quarantined"] for name, e in entries.items()})
             return {name: {"valid": e["valid"], "quarantined": e["quarantined"]} for name, e in entries.items()}
@@ -251,7 +266,6 @@ class Pipeline(Hub):
         outbox rows), not from this attempt alone: a retried or cleared publish changes nothing, yet the summary
         keeps the sequence range and event id of the attempt that did commit.
         """
-        from exchange.publish import publish_frame
         from exchange.quarantine import release_replayed
         from exchange.runs import run_publication
         from exchange.state import advance_watermarks
@@ -262,6 +276,12 @@ class Pipeline(Hub):
             entries: dict[str, dict[str, Any]] = {}
             with self.engine.begin() as conn:
                 for name, entry in batch.manifest["streams"].items():
+                    if entry["valid_frame"] is None:  # nothing was judged: nothing to publish
+                        counts = _NOTHING_PUBLISHED | {"unchanged": entry["already_published"]}
+                        entries[name] = _published(counts, 0, run_publication(conn, entry["dataset"], batch.run_id))
+                        continue
+                    from exchange.publish import publish_frame
+
                     frame = self.staging.read_frame(entry["valid_frame"])
                     tombstones = self.staging.read_frame(entry["tombstones"]) if entry.get("tombstones") else None
                     result = publish_frame(
@@ -277,7 +297,10 @@ class Pipeline(Hub):
                         release_replayed(conn, entry["replayed"])
                     moves = _watermarks_after(entry, batch.interval_end)
                     advance_watermarks(conn, self.source_name, name, moves, run_id=batch.run_id, now=now)
-                    entries[name] = _published(result, run_publication(conn, result.dataset, batch.run_id))
+                    counts = result.counts()
+                    counts["unchanged"] += entry.get("already_published", 0)
+                    committed = run_publication(conn, result.dataset, batch.run_id)
+                    entries[name] = _published(counts, result.changed, committed)
                 self.staging.update(batch, status="published", streams=entries, conn=conn)
             log.info(
                 "batch_published",
@@ -346,18 +369,40 @@ class Pipeline(Hub):
         self, stream: HttpStream, raw: list[str], quarantined: Mapping[int, list[str]]
     ) -> list[tuple[list[str], dict[str, object]]]:
         """(reasons, raw record) of each quarantined row, read back from staging: only these records are held."""
-        entries: list[tuple[list[str], dict[str, object]]] = []
         if not quarantined:
-            return entries
+            return []
+        return [
+            (list(reasons), record)
+            for position, record in self._live_records(stream, raw)
+            if (reasons := quarantined.get(position)) is not None
+        ]
+
+    def _live_records(self, stream: HttpStream, raw: list[str]) -> Iterator[tuple[int, dict[str, object]]]:
+        """The staged live records (tombstones left out) with their positions: the rows of the stream's frame."""
         position = 0
         for records in self.staging.iter_records(raw):
             live, _ = _split_tombstones(stream, records)
             for record in live:
-                reasons = quarantined.get(position)
-                if reasons is not None:
-                    entries.append((list(reasons), record))
+                yield position, record
                 position += 1
-        return entries
+
+    def _judged(
+        self, stream: HttpStream, entry: Mapping[str, Any], outcome: ValidationOutcome, *, complete: bool
+    ) -> Judged:
+        """What the next run need not judge again (``waterhub.judged``): a whole read's digest if all of it is
+        published, or the valid records at the highest cursor values. With no valid row the watermark stays, so
+        the records the last memo names still come first."""
+        from exchange.quarantine import payload_hash
+
+        version = entry["contract_version"]
+        field = stream.contract.meta.cursor_field
+        if stream.cursor is None or field is None:
+            return Judged(version, content=entry["content"] if complete else None)
+        if outcome.valid.empty:
+            return Judged.from_manifest(entry["judged_before"], version) or Judged(version)
+        positions = boundary_positions(outcome.valid, outcome.positions, field, list(stream.parent_keys))
+        boundary = {payload_hash(record) for at, record in self._live_records(stream, entry["raw"]) if at in positions}
+        return Judged(version, boundary=frozenset(boundary))
 
     def manifest(self, batch_id: str) -> dict[str, Any]:
         """What the run did, per stream: the demo's summary and an operator's first look."""
@@ -399,6 +444,25 @@ class Pipeline(Hub):
                 published = published_keys_among(conn, get_contract(reference.dataset), candidates)
             known[reference.dataset] = {key for (key,) in published} | batch_keys.get(reference.dataset, set())
         return known
+
+
+_NOTHING_PUBLISHED = {"inserted": 0, "updated": 0, "unchanged": 0, "stale": 0, "deleted": 0}
+
+
+def _nothing_to_judge(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate's entry for a stream that fetched nothing, or only what the last published run judged: no frame,
+    nothing to publish, the watermark where it is, and the last run's memo kept for the next."""
+    return {
+        "valid": 0,
+        "quarantined": 0,
+        "withheld": 0,
+        "reasons": {},
+        "valid_frame": None,
+        "tombstones": None,
+        "is_complete": False,
+        "cursor_max": {},
+        "judged": entry["judged_before"],
+    }
 
 
 def _distinct_scalars(column: pd.Series) -> list[object]:
@@ -588,10 +652,10 @@ def _watermarks_after(entry: Mapping[str, Any], interval_end: datetime) -> dict[
     return moves
 
 
-def _published(result: PublishResult, committed: RunPublication | None) -> dict[str, Any]:
-    """A stream's publish summary: this attempt's counts, with what the run committed in place of what this attempt
-    changed. Rows an earlier attempt of the run wrote are unchanged to this one; they count as that attempt's."""
-    counts: dict[str, Any] = result.counts()
+def _published(counts: Mapping[str, int], changed: int, committed: RunPublication | None) -> dict[str, Any]:
+    """A stream's publish summary: this attempt's counts (of which ``changed`` rows it changed), with what the run
+    committed in place of what this attempt changed. Rows an earlier attempt of the run wrote are unchanged to this
+    one; they count as that attempt's."""
     if committed is None:
         return {**counts, "first_seq": None, "last_seq": None, "event_id": None}
     return {
@@ -599,7 +663,7 @@ def _published(result: PublishResult, committed: RunPublication | None) -> dict[
         "inserted": committed.inserted,
         "updated": committed.updated,
         "deleted": committed.deleted,
-        "unchanged": counts["unchanged"] - (committed.changed - result.changed),
+        "unchanged": counts["unchanged"] - (committed.changed - changed),
         "first_seq": committed.first_seq,
         "last_seq": committed.last_seq,
         "event_id": committed.event_id,
@@ -629,6 +693,7 @@ class _StreamRead:
         session: SourceSession,
         stream: HttpStream,
         contexts: dict[str, dict[str, dict[str, str]]],
+        judged: Judged | None,
     ) -> None:
         self.pipeline = pipeline
         self.session = session
@@ -637,8 +702,12 @@ class _StreamRead:
         self.children = [s for s in pipeline.source.streams if s.parent is not None and isinstance(stream, s.parent)]
         self.fetched = 0
         self.since: dict[str, str | None] = {}
+        self.judged = judged
+        self.left_out = 0
+        self.hashes: list[str] | None = [] if stream.cursor is None else None  # a whole read: its digest
 
     def records(self) -> Iterator[dict[str, object]]:
+        from exchange.quarantine import payload_hash
         from exchange.state import read_watermarks
 
         pipeline, stream = self.pipeline, self.stream
@@ -647,10 +716,29 @@ class _StreamRead:
         for partition, context in _partitions(stream, self.contexts):
             since = watermarks.get(partition)
             self.since[partition] = since.isoformat() if since else None
+            leading = self.judged is not None and bool(self.judged.boundary)  # records the last run published first
             for record in self.session.read(stream, since=since, context=context):
                 self.fetched += 1
                 for child in self.children:
                     found = child.context(record)
                     if found is not None:
                         self.contexts.setdefault(child.name, {})[partition_key(found)] = found
+                if self.hashes is not None:
+                    self.hashes.append(payload_hash(record))
+                elif leading and self.judged is not None:
+                    if payload_hash(record) in self.judged.boundary:
+                        self.left_out += 1
+                        continue
+                    leading = False
                 yield record
+
+    def content(self) -> str | None:
+        """The digest of a whole read (None for a read from a watermark)."""
+        return None if self.hashes is None else content_digest(self.hashes)
+
+    def already_published(self) -> int:
+        """Records the last published run judged and published as they are now: all of a whole read whose digest
+        is that run's, else those left out at the start of each partition."""
+        if self.judged is not None and self.judged.content is not None and self.judged.content == self.content():
+            return self.fetched
+        return self.left_out

@@ -13,7 +13,7 @@ import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, bindparam, select, update
 
@@ -31,6 +31,7 @@ __all__ = [
     "create_token",
     "list_tokens",
     "revoke_token",
+    "rotate_token",
 ]
 
 _PREFIX = "wh"
@@ -93,8 +94,6 @@ def create_token(
             get_contract(key)
         except UnknownContractError as exc:
             raise ValueError(str(exc)) from exc
-    token_id = secrets.token_hex(6)
-    secret = secrets.token_urlsafe(32)
     filter_json = conditions_to_json(row_filter)
     with engine.begin() as conn:
         if conn.execute(select(departments.c.code).where(departments.c.code == department)).first() is None:
@@ -102,18 +101,33 @@ def create_token(
                 f"no department {department[:50]!r}; `waterhub departments list` shows them, "
                 "`waterhub departments add` registers one"
             )
-        conn.execute(
-            tokens.insert().values(
-                token_id=token_id,
-                department=department,
-                secret_sha256=_digest(secret),
-                created_at=now,
-                expires_at=expires_at,
-            )
+        return _issue(conn, department, [(key, filter_json) for key in datasets], expires_at=expires_at, now=now)
+
+
+def _issue(
+    conn: Connection,
+    department: str,
+    granted: Sequence[tuple[str, str | None]],
+    *,
+    expires_at: datetime,
+    now: datetime,
+) -> IssuedToken:
+    """Store a new token (its secret's hash only) with its grants (dataset, row filter JSON); the token in clear is
+    returned once."""
+    token_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+    conn.execute(
+        tokens.insert().values(
+            token_id=token_id,
+            department=department,
+            secret_sha256=_digest(secret),
+            created_at=now,
+            expires_at=expires_at,
         )
-        conn.execute(
-            grants.insert(), [{"token_id": token_id, "dataset": key, "row_filter": filter_json} for key in datasets]
-        )
+    )
+    conn.execute(
+        grants.insert(),
+        [{"token_id": token_id, "dataset": key, "row_filter": row_filter} for key, row_filter in granted],
+    )
     return IssuedToken(f"{_PREFIX}_{token_id}_{secret}", token_id, department, expires_at)
 
 
@@ -125,6 +139,29 @@ def revoke_token(engine: Engine, token_id: str, *, now: datetime) -> None:
             raise InvalidTokenError(f"no token with id {token_id[:20]!r}; `waterhub tokens list` shows them")
         if found.revoked_at is None:
             conn.execute(update(tokens).where(tokens.c.token_id == token_id).values(revoked_at=now))
+
+
+def rotate_token(
+    engine: Engine, token_id: str, *, expires_at: datetime, grace: timedelta, now: datetime
+) -> IssuedToken:
+    """A new token for the same department with the same grants and row filters, and the old one ending after
+    ``grace`` (at once for zero; never later than it would have anyway), so a consumer switches without a gap."""
+    with engine.connect() as conn:
+        old = conn.execute(
+            select(tokens.c.department, tokens.c.expires_at, tokens.c.revoked_at).where(tokens.c.token_id == token_id)
+        ).first()
+        granted = conn.execute(select(grants.c.dataset, grants.c.row_filter).where(grants.c.token_id == token_id)).all()
+    if old is None:
+        raise InvalidTokenError(f"no token with id {token_id[:20]!r}; `waterhub tokens list` shows them")
+    if old.revoked_at is not None or old.expires_at <= now:
+        raise InvalidTokenError(f"token {token_id} is revoked or expired already; create a new one instead")
+    if expires_at <= now:
+        raise ValueError("the token would be expired already; give a positive --expires")
+    with engine.begin() as conn:
+        issued = _issue(conn, old.department, [tuple(row) for row in granted], expires_at=expires_at, now=now)
+        ends = {"revoked_at": now} if grace <= timedelta(0) else {"expires_at": min(old.expires_at, now + grace)}
+        conn.execute(update(tokens).where(tokens.c.token_id == token_id).values(**ends))
+    return issued
 
 
 def list_tokens(engine: Engine) -> list[TokenInfo]:

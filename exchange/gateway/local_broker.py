@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import getpass
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -78,6 +79,12 @@ class LocalMosquitto:
                 time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"mosquitto did not start on 127.0.0.1:{self.port} (configuration in {self.folder})")
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto reads its password file and ACL again (what an operator does after a rotation)."""
+        if self.process is None:
+            raise RuntimeError("mosquitto is not running")
+        self.process.send_signal(signal.SIGHUP)
 
     def stop(self) -> None:
         if self.process is not None:

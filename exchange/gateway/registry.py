@@ -17,6 +17,7 @@ import secrets
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Literal, Protocol
 
 from sqlalchemy import Connection, bindparam, select
@@ -37,6 +38,8 @@ __all__ = [
     "record_seen",
     "register_device",
     "register_devices",
+    "rotate_credential",
+    "write_password_file",
 ]
 
 _PBKDF2_ITERATIONS = 101  # what mosquitto_passwd 2.0 writes for $7$
@@ -126,6 +129,37 @@ def password_file(conn: Connection) -> str:
         .order_by(devices.c.device_id)
     ).all()
     return "".join(f"{device_id}:{hashed}\n" for device_id, hashed in rows)
+
+
+def rotate_credential(conn: Connection, device_id: str) -> str:
+    """Give ``device_id`` a new random password and return it (the only time it exists in clear: only its hash is
+    stored). The old one stops working when the broker reloads the password file (``write_password_file``).
+
+    There is no grace period: Mosquitto's password file holds one password per user, so the device is given the
+    new password first and the file rewritten once it has it (``docs/operations.md``)."""
+    secret = secrets.token_urlsafe(24)
+    changed = conn.execute(
+        devices.update().where(devices.c.device_id == device_id).values(credential_hash=credential_hash(secret))
+    )
+    if changed.rowcount != 1:
+        raise KeyError(f"no device {device_id[:64]!r} in the registry; register it first")
+    return secret
+
+
+def write_password_file(conn: Connection, path: Path) -> int:
+    """Rewrite the broker's password file at ``path``: every registered device's line from the registry, and the
+    lines of other users already there (the hub's own) kept as they are. Written beside and renamed over, so the
+    broker never reads half a file; returns how many device lines it holds. Send Mosquitto SIGHUP afterwards."""
+    registry = password_file(conn)
+    registered = set(conn.execute(select(devices.c.device_id)).scalars())
+    kept = []
+    if path.exists():
+        kept = [line for line in path.read_text().splitlines(keepends=True) if line.split(":", 1)[0] not in registered]
+    partial = path.with_name(f".{path.name}.new")
+    partial.write_text("".join(kept) + registry)
+    partial.chmod(0o600)
+    partial.replace(path)
+    return registry.count("\n")
 
 
 def load_devices(conn: Connection, device_ids: Collection[str]) -> dict[str, Device]:

@@ -6,11 +6,14 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from exchange.access.tokens import authenticate
 from exchange.db import make_engine
+from exchange.errors import InvalidTokenError
 
 WATERHUB = str(Path(sys.executable).with_name("waterhub"))
 
@@ -65,3 +68,31 @@ def test_a_filter_on_a_field_the_dataset_lacks_is_refused_in_one_line(pg_schema_
     assert "water_quality.samples has no field 'district'" in refused.stderr
     assert unknown.returncode == 1
     assert "no department 'nope'" in unknown.stderr
+
+
+def test_a_rotated_token_keeps_the_grant_and_the_old_one_works_only_for_its_grace(pg_schema_url: str) -> None:
+    _waterhub(pg_schema_url, "departments", "add", "--builtin")
+    created = _waterhub(
+        pg_schema_url,
+        "tokens", "create", "--department", "tianhe-water", "--datasets", "water_quality.stations",
+        "--filter", "district=天河区", "--json",
+    )  # fmt: skip
+    old = json.loads(created.stdout)
+    graced = json.loads(_waterhub(pg_schema_url, "tokens", "rotate", old["token_id"], "--grace", "1h", "--json").stdout)
+    at_once = _waterhub(pg_schema_url, "tokens", "rotate", graced["token_id"], "--grace", "0m", "--json")
+    newest = json.loads(at_once.stdout)
+    engine = make_engine(pg_schema_url)
+    now = datetime.now(UTC)
+    try:
+        principal = authenticate(engine, newest["token"], now=now)
+        authenticate(engine, old["token"], now=now)  # still within its hour of grace
+        with pytest.raises(InvalidTokenError, match="revoked"):
+            authenticate(engine, graced["token"], now=now)
+        with pytest.raises(InvalidTokenError):
+            authenticate(engine, old["token"], now=now + timedelta(hours=1, minutes=1))
+    finally:
+        engine.dispose()
+    assert (principal.department, list(principal.grants)) == ("tianhe-water", ["water_quality.stations"])
+    assert json.loads(principal.grants["water_quality.stations"] or "[]") == [
+        {"field": "district", "op": "eq", "values": ["天河区"]}
+    ]

@@ -1,11 +1,13 @@
 """One whole DAG run through Airflow (`airflow dags test`), on real PostgreSQL and the real broker, twice.
 
 The first run publishes what the simulator's ground truth says is valid and announces it, on the broker and as
-Airflow asset events; the second run of the same data changes nothing and announces nothing, in either place.
+Airflow asset events, and Airflow's OpenLineage listener writes its lineage to a file: the simulator's endpoints in,
+the hub's datasets out. The second run of the same data changes nothing and announces nothing, in either place.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -51,6 +53,18 @@ def _asset_events(airflow: LocalAirflow, run_id: str) -> list[tuple[str, str]]:
         return sorted(rows.fetchall())
 
 
+def _lineage(path: Path) -> dict[str, tuple[set[tuple[str, str]], set[tuple[str, str]]]]:
+    """(inputs, outputs) of each task's COMPLETE event in an OpenLineage file transport's output, by job name."""
+    found = {}
+    for line in path.read_text().splitlines():
+        event = json.loads(line)
+        if event["eventType"] == "COMPLETE":
+            found[event["job"]["name"]] = tuple(
+                {(d["namespace"], d["name"]) for d in event.get(side) or []} for side in ("inputs", "outputs")
+            )
+    return found  # type: ignore[return-value]
+
+
 def test_the_dag_publishes_the_valid_samples_once_and_a_rerun_changes_nothing(
     tmp_path: Path, pg_schema_url: str, mqtt_url: str, hub: Engine
 ) -> None:
@@ -64,8 +78,15 @@ def test_the_dag_publishes_the_valid_samples_once_and_a_rerun_changes_nothing(
             "WATERHUB_MQTT_URL": mqtt_url,
             "WATERHUB_WATER_QUALITY__BASE_URL": running.base_url,
             "WATERHUB_WATER_QUALITY__API_KEY": API_KEY,
+            "WATERHUB_HUB_ID": "dag-test-hub",
         }
-        first_run = airflow.test_dag("water_quality", log_path=tmp_path / "run-1.log", extra=env)
+        lineage = tmp_path / "lineage.jsonl"
+        transport = json.dumps({"type": "file", "log_file_path": str(lineage), "append": True})
+        first_run = airflow.test_dag(
+            "water_quality",
+            log_path=tmp_path / "run-1.log",
+            extra=env | {"AIRFLOW__OPENLINEAGE__TRANSPORT": transport},
+        )
         valid = simulator.truth.valid_sample_keys()
         table = dataset_table(WaterQualitySample)
         with hub.connect() as conn:
@@ -85,6 +106,12 @@ def test_the_dag_publishes_the_valid_samples_once_and_a_rerun_changes_nothing(
             ("water_quality.samples", "changed_samples"),
             ("water_quality.stations", "changed_stations"),
         ]
+
+        endpoints = {(running.base_url, "/api/v1/stations"), (running.base_url, "/api/v1/samples")}
+        hub_datasets = {("waterhub://dag-test-hub", key) for key in ("water_quality.stations", "water_quality.samples")}
+        jobs = _lineage(lineage)
+        assert jobs["water_quality.extract"] == (endpoints, set())
+        assert jobs["water_quality.publish"] == (endpoints, hub_datasets)
 
         second_run = airflow.test_dag("water_quality", log_path=tmp_path / "run-2.log", extra=env)
         assert second_run != first_run

@@ -25,6 +25,7 @@ __all__ = [
     "parse_filter",
     "remove",
     "revoke",
+    "rotate",
     "tokens_app",
 ]
 
@@ -84,11 +85,11 @@ def remove(code: Annotated[str, typer.Argument(help="The department's code")]) -
     stdout.print(f"removed {code}; {revoked} token(s) revoked")
 
 
-def parse_expiry(text: str) -> timedelta:
-    """``90d``, ``12h`` or ``30m``: how long a token lives."""
+def parse_expiry(text: str, option: str = "--expires") -> timedelta:
+    """``90d``, ``12h`` or ``30m``: how long a token lives (or, for ``--grace``, how long an old one still works)."""
     match = re.fullmatch(r"(\d{1,5})([dhm])", text.strip())
     if match is None:
-        raise ValueError(f"--expires {text[:20]!r}: give a number and d, h or m, e.g. 90d")
+        raise ValueError(f"{option} {text[:20]!r}: give a number and d, h or m, e.g. 90d")
     amount, unit = int(match[1]), match[2]
     return {"d": timedelta(days=amount), "h": timedelta(hours=amount), "m": timedelta(minutes=amount)}[unit]
 
@@ -170,6 +171,31 @@ def revoke(token_id: Annotated[str, typer.Argument(help="The token's id (the par
     except AccessError as exc:
         raise fail(str(exc), "`waterhub tokens list` shows token ids") from exc
     stdout.print(f"revoked {token_id}")
+
+
+@tokens_app.command("rotate")
+def rotate(
+    token_id: Annotated[str, typer.Argument(help="The id of the token to replace (the part after wh_)")],
+    expires: Annotated[str, typer.Option("--expires", help="Lifetime of the new token: 90d, 12h, 30m")] = "90d",
+    grace: Annotated[str, typer.Option("--grace", help="How long the old token still works: 7d, 12h, 0m")] = "7d",
+    as_json: JsonFlag = False,
+) -> None:
+    """Replace a token: a new one with the same department, grants and filters, printed once; the old one works
+    for ``--grace`` longer (``0m``: revoked at once), so the consumer switches without a gap."""
+    from exchange.access.tokens import rotate_token
+
+    now = _now()
+    try:
+        lifetime, overlap = parse_expiry(expires), parse_expiry(grace, "--grace")
+        issued = rotate_token(migrated_hub(), token_id, expires_at=now + lifetime, grace=overlap, now=now)
+    except (ValueError, AccessError) as exc:
+        raise fail(str(exc), "`waterhub tokens list` shows token ids") from exc
+    if as_json:
+        emit_json({"token": issued.token, "token_id": issued.token_id, "expires_at": issued.expires_at})
+        return
+    stdout.print(f"Token {issued.token_id} replaces {token_id} (which works until {now + overlap:%Y-%m-%d %H:%MZ}):")
+    stdout.print(issued.token, soft_wrap=True, highlight=False)
+    stdout.print("It is shown only this once; keep it secret.")
 
 
 @tokens_app.command("list")

@@ -20,6 +20,7 @@ from waterhub.cli import (
     decode,
     deliver,
     demo,
+    devices,
     doctor,
     gateway,
     quarantine,
@@ -44,6 +45,7 @@ app.add_typer(simulate.app, name="simulate")
 app.add_typer(decode.app, name="decode")
 app.add_typer(access.departments_app, name="departments")
 app.add_typer(access.tokens_app, name="tokens")
+app.add_typer(devices.app, name="devices")
 app.add_typer(serve.app, name="serve")
 app.add_typer(sharing.app, name="sharing")
 app.add_typer(quarantine.app, name="quarantine")
