@@ -40,6 +40,7 @@ def test_registry_lists_every_contract_in_key_order() -> None:
     keys = [(c.meta.key, c.meta.version) for c in all_contracts()]
     assert keys == [
         ("addresses.buildings", "1.0.0"),
+        ("addresses.match_rates", "1.0.0"),
         ("addresses.record_links", "1.0.0"),
         ("addresses.standard_addresses", "1.0.0"),
         ("devices.status", "1.0.0"),
