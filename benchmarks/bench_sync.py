@@ -97,6 +97,7 @@ RIVER_CHIEF_REGISTERS = (
     "offices",
     "departments",
     "chiefs",
+    "segment-chiefs",
 )
 
 SYNCS = (

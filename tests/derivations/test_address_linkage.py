@@ -4,9 +4,6 @@ moved grid and a record deleted upstream each change exactly the links they touc
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pandas as pd
 import pytest
 from sqlalchemy import Engine, select
@@ -14,13 +11,12 @@ from sqlalchemy import Engine, select
 from connectors.city_platform.simulator import address_code
 from contracts.addresses import AddressLink, AddressMatchRate, StandardAddress
 from contracts.drainage import DrainageHousehold, HouseholdInspection
-from exchange.db import make_engine
 from exchange.publish import publish_frame
-from exchange.tables import change_log, dataset_table, ensure_schema
+from exchange.tables import change_log, dataset_table
 from tests.exchange.rows import LATER, NOW, T0, publish, typed_frame
 from waterhub.derived import Derivation
-from waterhub.settings import Settings
 
+DERIVATION = "address_linkage"
 LINKS, RATES = AddressLink.meta.key, AddressMatchRate.meta.key
 HOUSEHOLDS, INSPECTIONS = DrainageHousehold.meta.key, HouseholdInspection.meta.key
 A1, A2, UNKNOWN = address_code(1), address_code(2), address_code(900_001)
@@ -61,17 +57,6 @@ def _inspection(inspection_id: str, household_id: str, code: str | None) -> dict
         "address_code": code,
         "updated_at": T0,
     }
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def hub(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Derivation, Engine]]:
-    url = request.getfixturevalue("pg_schema_url") if request.param == "postgresql" else f"sqlite:///{tmp_path}/h.db"
-    engine = make_engine(url)
-    ensure_schema(engine)
-    derivation = Derivation(Settings(data_dir=tmp_path, database_url=url), "address_linkage")
-    yield derivation, engine
-    derivation.engine.dispose()
-    engine.dispose()
 
 
 def _links(engine: Engine) -> dict[str, tuple[object, ...]]:
