@@ -111,6 +111,7 @@ RIVER_CHIEF_REGISTERS = (
     "offices",
     "departments",
     "chiefs",
+    "segment-chiefs",
 )
 HYDROLOGY_TABLES = (
     "ST_STBPRP_B",

@@ -29,6 +29,7 @@ __all__ = [
     "Reservoir",
     "River",
     "RiverSegment",
+    "SegmentChief",
     "SmallWaterBody",
 ]
 
@@ -192,6 +193,23 @@ class Chief(Contract):
     post: Annotated[str, Field(min_length=1, max_length=100, description="Post held (职务)")]
     level: Annotated[Level, Field(description="Level of the chief")]
     office_code: Code
+    updated_at: UpdatedAt
+
+
+class SegmentChief(Contract):
+    """That a chief answers for a segment (河长责任河段): one chief per level per segment, a chief for several
+    segments (REFERENCE 6.1). A reassignment is a tombstone of the old pair and a new pair."""
+
+    meta: ClassVar[ContractMeta] = _meta(
+        "river_chief.segment_chiefs",
+        "Chiefs responsible for each river segment",
+        ("segment_code", "chief_id"),
+        Reference("segment_code", "river_chief.segments", reason="unknown_segment"),
+        Reference("chief_id", "river_chief.chiefs", reason="unknown_chief"),
+    )
+
+    segment_code: Code
+    chief_id: Code
     updated_at: UpdatedAt
 
 

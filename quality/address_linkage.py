@@ -1,8 +1,9 @@
 """Which standard address each inspection-system record links to, with the match rate; unmatched records go to
 review, never dropped.
 
-A pure function over rows, so the derived-dataset seam (a DAG scheduled on its inputs' Assets) can publish its
-result as ``addresses.record_links`` without this module knowing where rows come from. A record links by its
+A pure function over rows, so the derived-dataset seam (``waterhub.derivations.address_linkage``, a DAG scheduled
+on its inputs' Assets) publishes its result as ``addresses.record_links`` without this module knowing where rows
+come from. A record links by its
 ``address_code``: to the standard address holding that code, or to none, for a reason a reviewer can act on
 (``no_address``: the inspector recorded none; ``unknown_address``: a code the address base does not hold, a typo or
 a retired address). Every record yields one link row, matched or not, so nothing is lost between the inspection
@@ -83,6 +84,7 @@ def link_to_addresses(
                 "address_code": code if known else None,
                 "grid_code": grids[code] if known and isinstance(code, str) else None,
                 "status": "matched" if known else "unmatched",
+                "match_method": "address_code" if known else None,
                 "review_reason": None if known else ("no_address" if code in (None, "") else "unknown_address"),
                 "updated_at": record["updated_at"],
             }

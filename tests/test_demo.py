@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from connectors.hydrology.simulator import (
     FLOOD_SEASON_LIMITS,
@@ -26,13 +26,17 @@ from connectors.hydrology.simulator import (
 from connectors.hydrology.streams import HYDROLOGY_STREAMS
 from connectors.water_quality import WaterQualitySimulator
 from connectors.water_quality.simulator import SimulatorTruth
+from contracts.river_chief import Problem
+from contracts.river_segment_overview import SegmentOverview
 from contracts.water_quality import FACTOR_CODES
 from contracts.water_quality_class import HourlyWaterClass
-from exchange.consumer import changes_since, list_datasets
+from exchange.consumer import DatasetSummary, changes_since, list_datasets
 from exchange.db import make_engine
 from exchange.tables import dataset_table
+from quality.address_linkage import linked_contracts
 from quality.gb3838 import classify
 from waterhub.demo import run_demo
+from waterhub.derived import declared_derivations
 from waterhub.settings import Settings
 from waterhub.sources import declared_sources
 
@@ -71,18 +75,19 @@ def test_the_demo_publishes_on_embedded_defaults_and_a_second_run_changes_nothin
     assert {event.event_id for event in first.events} == first.expected_event_ids
     changed = [e for run in first.runs for e in run.manifest["streams"].values() if e["first_seq"] is not None]
     assert len(changed) == sum(len(declaration.streams) for declaration in declared_sources().values())
+    derived = {d.dataset: (d.rows, d.first_seq) for d in first.derived}
+    assert len(derived) == sum(len(d.outputs) for d in declared_derivations().values())
+    published_derived = [d for d in first.derived if d.first_seq is not None]
+    assert len(first.expected_event_ids) == len(changed) + len(published_derived)  # one per dataset that changed
     valid_keys = truth.valid_sample_keys()
     station_days = {(code, (at + timedelta(hours=8)).date().isoformat()) for code, at in valid_keys}
+    assert derived["water_quality.hourly_classes"] == (len(valid_keys), 1)
+    assert derived["water_quality.daily_classes"] == (len(station_days), 1)
     regime = _hydrology_summary(hydrology)
-    assert len(first.expected_event_ids) == len(changed) + 2 + 3 + bool(regime["alerts"])  # and each derived dataset
-    assert [(d.dataset, d.rows, d.first_seq) for d in first.derived] == [
-        ("water_quality.hourly_classes", len(valid_keys), 1),
-        ("water_quality.daily_classes", len(station_days), 1),
-        ("hydrology.flood_alerts", regime["alerts"], 1 if regime["alerts"] else None),
-        ("hydrology.station_rainfall", regime["rain_stations"], 1),
-        ("hydrology.district_rainfall", regime["districts"], 1),
-        ("hydrology.water_regime", regime["level_stations"], 1),
-    ]
+    assert derived["hydrology.flood_alerts"] == (regime["alerts"], 1 if regime["alerts"] else None)
+    assert derived["hydrology.station_rainfall"] == (regime["rain_stations"], 1)
+    assert derived["hydrology.district_rainfall"] == (regime["districts"], 1)
+    assert derived["hydrology.water_regime"] == (regime["level_stations"], 1)
     assert Path(samples["snapshot"].removeprefix("file://")).is_file()
 
     second = run_demo(settings, seed=SEED, console=console)
@@ -98,6 +103,7 @@ def test_the_demo_publishes_on_embedded_defaults_and_a_second_run_changes_nothin
     assert summaries["water_quality.samples"].rows == len(truth.valid_samples())
     assert len(changes_since(engine, "water_quality.samples", 0, limit=10_000)) == len(truth.valid_samples())
     assert _hourly_classes(engine) == _classes_of_the_truth(truth)
+    _check_linkage_and_overview(engine, summaries, derived)
     engine.dispose()
 
 
@@ -128,6 +134,30 @@ def _hydrology_summary(truth: HydrologyTruth) -> dict[str, int]:
         "level_stations": len({stcd for stcd, level in levels if isinstance(level, int | float)}),
         "alerts": len(over),  # an alert closes after an hour below, so within the demo's hour none reopens
     }
+
+
+def _check_linkage_and_overview(
+    engine: Engine, summaries: dict[str, DatasetSummary], derived: dict[str, tuple[int, int | None]]
+) -> None:
+    """The address linkage has a row per published record of every linked dataset and a rate per dataset; the
+    overview a row per published segment, open problems as the problems table counts them, and a closure rate per
+    district and Beijing year of the published problems."""
+    linked = [contract.meta.key for contract in linked_contracts()]
+    assert derived["addresses.record_links"] == (sum(summaries[key].rows for key in linked), 1)
+    assert derived["addresses.match_rates"][0] == len(linked)
+    assert derived["river_chief.segment_overview"] == (summaries["river_chief.segments"].rows, 1)
+    problems, overview = dataset_table(Problem), dataset_table(SegmentOverview)
+    with engine.connect() as conn:
+        published = conn.execute(
+            select(problems.c.water_body_code, problems.c.division_code, problems.c.reported_at, problems.c.status)
+        ).all()
+        segments = set(conn.execute(select(overview.c.segment_code)).scalars())
+        open_problems = conn.execute(select(func.sum(overview.c.open_problems))).scalar_one()
+    assert open_problems == sum(
+        1 for code, _, _, status in published if code in segments and status not in ("closed", "rejected")
+    )
+    windows = {(division[:6], (at + timedelta(hours=8)).year) for _, division, at, _ in published}
+    assert derived["river_chief.problem_closure_rates"] == (len(windows), 1)
 
 
 def _hourly_classes(engine: Engine) -> dict[tuple[str, datetime], tuple[str | None, str | None]]:

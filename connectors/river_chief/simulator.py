@@ -59,6 +59,7 @@ __all__ = [
     "DEFAULT_END",
     "GUANGZHOU",
     "REPORTS_PATH",
+    "UNASSIGNED_EVERY",
     "PlatformTruth",
     "RiverChiefSimulator",
     "RunningPlatform",
@@ -85,6 +86,8 @@ GUANGZHOU: dict[str, int] = {
 
 STEPS_PREFIX, STEPS_SUFFIX = f"{API}/problems/", "/steps"
 MAX_PAGE_SIZE = 5_000
+UNASSIGNED_EVERY = 40
+"""Every this-many-th segment has no chief assigned."""
 _KEYS = {stream.name: stream.contract.meta.primary_key for stream in PLATFORM_STREAMS}
 _PATHS = {stream.path: stream.name for stream in PLATFORM_STREAMS if stream.parent is None}
 _DISTRICTS = ("440103", "440104", "440105", "440106", "440111", "440112", "440113", "440114", "440115", "440117")
@@ -393,6 +396,27 @@ class RiverChiefSimulator(HttpSimulator):
                     "updated_at": stamp(),
                 },
             )
+        self._assign_chiefs()
+
+    def _assign_chiefs(self) -> None:
+        """A county, a town and a village chief for each segment, spread over the chiefs of each level; every
+        ``UNASSIGNED_EVERY``-th segment has none (a gap the platform really shows). Drawn without the random
+        generator, so the data of every other register stays as it was for a seed."""
+        by_level: dict[str, list[str]] = {}
+        for chief in self._feeds["chiefs"].records.values():
+            by_level.setdefault(chief["level"], []).append(chief["chief_id"])
+        for i, segment in enumerate(self._feeds["segments"].records.values(), start=1):
+            if i % UNASSIGNED_EVERY == 0:
+                continue
+            for step, level in enumerate(("county", "town", "village"), start=1):
+                pool = sorted(by_level.get(level, ()))
+                if pool:
+                    record = {
+                        "segment_code": segment["segment_code"],
+                        "chief_id": pool[(i * (2 * step + 1)) % len(pool)],
+                        "updated_at": segment["updated_at"],
+                    }
+                    self._feeds["segment_chiefs"].put("/".join(record_key("segment_chiefs", record)), record)
 
     def _advance_to(self, until: datetime) -> None:
         """Generate patrols and problems hour by hour up to ``until``, and take every step now due."""
@@ -546,6 +570,10 @@ class RiverChiefSimulator(HttpSimulator):
                 record["status"] = "processing"
                 for number in self._steps.get(entry, _Feed()).records:
                     self._planted[("problem_steps", f"{entry}/{number}")] = "unknown_problem"
+            if stream == "segments":  # who answers for it then refers to a segment quality refused
+                for pair in self._feeds["segment_chiefs"].records:
+                    if pair.startswith(f"{entry}/"):
+                        self._planted[("segment_chiefs", pair)] = "unknown_segment"
             self._planted[(stream, entry)] = kind
             feed.put(entry, record)
 

@@ -25,6 +25,7 @@ from contracts.river_chief import (
     Reservoir,
     River,
     RiverSegment,
+    SegmentChief,
     SmallWaterBody,
 )
 
@@ -41,6 +42,7 @@ __all__ = [
     "ReservoirsStream",
     "RiverChiefStream",
     "RiversStream",
+    "SegmentChiefsStream",
     "SegmentsStream",
     "SmallWaterBodiesStream",
 ]
@@ -78,6 +80,7 @@ SmallWaterBodiesStream = _stream("small_water_bodies", SmallWaterBody, "small-wa
 OfficesStream = _stream("offices", Office, "offices")
 DepartmentsStream = _stream("departments", MemberDepartment, "departments")
 ChiefsStream = _stream("chiefs", Chief, "chiefs")
+SegmentChiefsStream = _stream("segment_chiefs", SegmentChief, "segment-chiefs")
 PatrolsStream = _stream("patrols", Patrol, "patrols")
 ProblemsStream = _stream("problems", Problem, "problems")
 
@@ -102,9 +105,10 @@ PLATFORM_STREAMS: tuple[type[RiverChiefStream], ...] = (
     OfficesStream,
     DepartmentsStream,
     ChiefsStream,
+    SegmentChiefsStream,
     PatrolsStream,
     ProblemsStream,
     ProblemStepsStream,
 )
 """In reading order: what a record refers to is read before it (rivers before segments, offices before chiefs,
-chiefs before patrols, problems before their steps)."""
+segments and chiefs before who answers for which, chiefs before patrols, problems before their steps)."""

@@ -40,6 +40,7 @@ def test_registry_lists_every_contract_in_key_order() -> None:
     keys = [(c.meta.key, c.meta.version) for c in all_contracts()]
     assert keys == [
         ("addresses.buildings", "1.0.0"),
+        ("addresses.match_rates", "1.0.0"),
         ("addresses.record_links", "1.0.0"),
         ("addresses.standard_addresses", "1.0.0"),
         ("devices.status", "1.0.0"),
@@ -65,10 +66,13 @@ def test_registry_lists_every_contract_in_key_order() -> None:
         ("river_chief.lakes", "1.0.0"),
         ("river_chief.offices", "1.0.0"),
         ("river_chief.patrols", "1.0.0"),
+        ("river_chief.problem_closure_rates", "1.0.0"),
         ("river_chief.problem_steps", "1.0.0"),
         ("river_chief.problems", "1.0.0"),
         ("river_chief.reservoirs", "1.0.0"),
         ("river_chief.rivers", "1.0.0"),
+        ("river_chief.segment_chiefs", "1.0.0"),
+        ("river_chief.segment_overview", "1.0.0"),
         ("river_chief.segments", "1.0.0"),
         ("river_chief.small_water_bodies", "1.0.0"),
         ("rural_sewage.effluent_samples", "1.0.0"),

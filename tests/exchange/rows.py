@@ -17,7 +17,7 @@ LATER = NOW + timedelta(hours=1)
 
 
 def typed_frame(contract: type[Contract], rows: Sequence[Mapping[str, object]]) -> pd.DataFrame:
-    """µs UTC times, float64, Int64, str; NA for gaps."""
+    """µs UTC times, float64, Int64, boolean, str; NA for gaps."""
     specs = contract.field_specs()
     frame = pd.DataFrame([{spec.name: row.get(spec.name) for spec in specs} for row in rows])
     frame = frame.reindex(columns=[spec.name for spec in specs])
@@ -29,6 +29,8 @@ def typed_frame(contract: type[Contract], rows: Sequence[Mapping[str, object]]) 
             frame[spec.name] = column.astype("float64")
         elif spec.type == "integer":
             frame[spec.name] = column.astype("Int64")
+        elif spec.type == "boolean":
+            frame[spec.name] = column.astype("boolean")
         else:
             frame[spec.name] = column.astype("str")
     return frame

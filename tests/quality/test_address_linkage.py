@@ -39,19 +39,21 @@ def test_each_record_links_to_its_address_or_goes_to_review_with_the_reason() ->
         _inspection(5, address_code(1)),
     ]
     linkage = link_to_addresses(FacilityInspection, records, GRIDS)
-    assert [(link["status"], link["address_code"], link["review_reason"]) for link in linkage.links] == [
-        ("matched", address_code(1), None),
-        ("matched", address_code(2), None),
-        ("unmatched", None, "no_address"),
-        ("unmatched", None, "unknown_address"),
-        ("matched", address_code(1), None),
+    assert [
+        (link["status"], link["address_code"], link["match_method"], link["review_reason"]) for link in linkage.links
+    ] == [
+        ("matched", address_code(1), "address_code", None),
+        ("matched", address_code(2), "address_code", None),
+        ("unmatched", None, None, "no_address"),
+        ("unmatched", None, None, "unknown_address"),
+        ("matched", address_code(1), "address_code", None),
     ]
     assert [link["record_key"] for link in linkage.unmatched] == ['["XJ00000003"]', '["XJ00000004"]']
     assert linkage.unmatched[1]["recorded_address_code"] == address_code(999_999)  # what the reviewer corrects
     assert linkage.links[0]["grid_code"] == "440106001001"
     assert linkage.match_rate == pytest.approx(3 / 5)
     for link in linkage.links:
-        AddressLink.model_validate(link)  # every row is publishable as the linkage dataset
+        AddressLink.model_validate({**link, "input_seq": 1})  # publishable once the runner sets the version
 
 
 def test_no_records_have_no_match_rate_and_a_dataset_without_addresses_is_refused() -> None:
