@@ -26,7 +26,7 @@ from contracts.flood_warnings import FloodAlertRecord
 from contracts.hydrology import ReservoirFloodSeasonLimit, ReservoirRecord, RiverRecord, RiverThresholds, Station
 from exchange.tables import dataset_table
 from quality.flood import FloodAlert, FloodSeasonPeriod, LevelReading, StationThresholds, alert_lifecycle
-from waterhub.derivations.frames import drop_unchanged, read_frame
+from waterhub.derivations.tables import changed_only, read_frame
 from waterhub.derived import DerivationInputs, DerivedRows
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def derive(inputs: DerivationInputs) -> dict[str, DerivedRows]:
     for old in replayed.to_dict("records"):
         if (old["stcd"], old["threshold_kind"], old["opened_at"]) not in produced:
             rows.append({**{name: old[name] for name in _columns()}, "status": "withdrawn"})
-    frame = drop_unchanged(inputs.conn, FloodAlertRecord, pd.DataFrame(rows, columns=_columns()))
+    frame = changed_only(inputs.conn, FloodAlertRecord, pd.DataFrame(rows, columns=_columns()))
     return {FloodAlertRecord.meta.key: DerivedRows(frame)}
 
 

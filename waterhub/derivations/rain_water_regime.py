@@ -39,7 +39,7 @@ from contracts.rain_water_regime import DistrictRainfall, StationRainfall, Water
 from exchange.tables import dataset_table
 from quality.flood import StationThresholds
 from waterhub.derivations.flood_warnings import station_names, station_thresholds
-from waterhub.derivations.frames import drop_unchanged, read_frame
+from waterhub.derivations.tables import changed_only, read_frame
 from waterhub.derived import DerivationInputs, DerivedRows
 
 if TYPE_CHECKING:
@@ -117,10 +117,10 @@ def _rainfall(inputs: DerivationInputs) -> tuple[DerivedRows, DerivedRows]:
     district_rows = _districts(per_station, as_of)
     return (
         DerivedRows(
-            drop_unchanged(inputs.conn, StationRainfall, station_rows), _gone(inputs, StationRainfall, station_rows)
+            changed_only(inputs.conn, StationRainfall, station_rows), _gone(inputs, StationRainfall, station_rows)
         ),
         DerivedRows(
-            drop_unchanged(inputs.conn, DistrictRainfall, district_rows),
+            changed_only(inputs.conn, DistrictRainfall, district_rows),
             _gone(inputs, DistrictRainfall, district_rows),
         ),
     )
@@ -187,7 +187,7 @@ def _water_regime(inputs: DerivationInputs) -> DerivedRows:
             )
     found = pd.DataFrame(rows, columns=_columns(WaterRegime))
     gone = pd.DataFrame({"stcd": sorted(changed - set(found["stcd"]))})
-    return DerivedRows(drop_unchanged(inputs.conn, WaterRegime, found), gone)
+    return DerivedRows(changed_only(inputs.conn, WaterRegime, found), gone)
 
 
 def _recent_levels(

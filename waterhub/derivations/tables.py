@@ -2,9 +2,11 @@
 changed.
 
 A derivation often recomputes more keys than changed (every segment a renamed chief holds, every record at an
-address whose grid did not move). Publishing those rows unchanged would still log an update each, because the
-runner gives every row the run's ``input_seq``; ``changed_only`` keeps the rows whose content differs from what is
-stored, version aside, so the change log and the events say what changed and nothing else.
+address whose grid did not move, every station when the rainfall window moves, every alert of a replayed station).
+Publishing those rows unchanged would still log an update each, because the runner gives every row the run's
+``input_seq``; ``changed_only`` keeps the rows whose content differs from what is stored, version aside, so the
+change log and the events say what changed and nothing else (and a closed alert is not sent to a WeCom group
+twice).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import ColumnElement, Connection, false, select, tuple_
 
 from contracts import Contract
-from exchange.hashing import row_hashes
+from exchange.hashing import key_json, row_hashes
 from exchange.tables import dataset_table
 
 if TYPE_CHECKING:
@@ -27,12 +29,16 @@ CHUNK = 500
 """Keys per ``IN`` list: SQLite allows 32,766 bound parameters, and short lists plan well on PostgreSQL."""
 
 
-def read_frame(conn: Connection, query: Any) -> pd.DataFrame:
-    """A query's rows as a frame of Python objects (no type guessing: a code stays a string, a null stays None)."""
+def read_frame(conn: Connection, query: Any, times: Sequence[str] = ()) -> pd.DataFrame:
+    """A query's rows as a frame of Python objects (no type guessing: a code stays a string, a null stays None),
+    the ``times`` columns as UTC timestamps (SQLite hands back naive UTC, PostgreSQL aware)."""
     import pandas as pd
 
     result = conn.execute(query)
-    return pd.DataFrame(result.all(), columns=list(result.keys()), dtype=object)
+    frame = pd.DataFrame(result.all(), columns=list(result.keys()), dtype=object)
+    for name in times:
+        frame[name] = pd.to_datetime(frame[name], utc=True)
+    return frame
 
 
 def rows_where_in(
@@ -68,31 +74,25 @@ def _chunks(values: list[tuple[object, ...]]) -> Iterator[list[tuple[object, ...
 
 def changed_only(conn: Connection, contract: type[Contract], frame: pd.DataFrame) -> pd.DataFrame:
     """The rows of ``frame`` (every field of ``contract`` but its version field) that are new or differ from the
-    stored row with their key."""
-    key = list(contract.meta.primary_key)
+    stored row with their key. Stored rows are looked up by the key's columns that are not times (a time compares
+    unreliably across the two databases' drivers), and matched by the change log's key spelling."""
     if frame.empty:
         return frame
     version = contract.meta.version_field
-    stored = rows_where_in(conn, contract, key, frame[key].itertuples(index=False, name=None))
-    if stored.empty:
+    specs = [spec for spec in contract.field_specs() if spec.name != version]
+    times = [spec.name for spec in specs if spec.type == "datetime"]
+    lookup = [name for name in contract.meta.primary_key if name not in times] or list(contract.meta.primary_key)
+    found = rows_where_in(conn, contract, lookup, frame[lookup].itertuples(index=False, name=None))
+    if found.empty:
         return frame
-    stored = stored.assign(**{version: 0})
-    ours = frame.assign(**{version: 0})
-    stored_hash = dict(zip(_key_tuples(stored, key), row_hashes(contract, stored).tolist(), strict=True))
-    new_hash = row_hashes(contract, ours).tolist()
-    keep = [stored_hash.get(k) != h for k, h in zip(_key_tuples(ours, key), new_hash, strict=True)]
-    return frame.loc[keep].reset_index(drop=True)
+    stored = found.assign(**{name: _utc(found[name]) for name in times}, **{version: 0})
+    known = dict(zip(key_json(contract, stored), row_hashes(contract, stored).tolist(), strict=True))
+    fresh = zip(key_json(contract, frame), row_hashes(contract, frame.assign(**{version: 0})).tolist(), strict=True)
+    return frame.loc[[known.get(key) != content for key, content in fresh]].reset_index(drop=True)
 
 
-def _key_tuples(frame: pd.DataFrame, key: list[str]) -> list[tuple[object, ...]]:
-    return [tuple(_plain(value) for value in row) for row in frame[key].itertuples(index=False, name=None)]
+def _utc(column: pd.Series) -> pd.Series:
+    """A stored time column as UTC timestamps, whichever database it came from."""
+    import pandas as pd
 
-
-def _plain(value: object) -> object:
-    """A key value as both a table read and a frame built by a derivation hold it: times as UTC ISO text."""
-    isoformat = getattr(value, "isoformat", None)
-    if callable(isoformat):
-        import pandas as pd
-
-        return pd.Timestamp(value).tz_convert("UTC").isoformat()
-    return value
+    return pd.to_datetime(column, utc=True)
