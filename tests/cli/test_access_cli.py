@@ -84,12 +84,13 @@ def test_a_rotated_token_keeps_the_grant_and_the_old_one_works_only_for_its_grac
     engine = make_engine(pg_schema_url)
     now = datetime.now(UTC)
     try:
-        principal = authenticate(engine, newest["token"], now=now)
-        authenticate(engine, old["token"], now=now)  # still within its hour of grace
-        with pytest.raises(InvalidTokenError, match="revoked"):
-            authenticate(engine, graced["token"], now=now)
-        with pytest.raises(InvalidTokenError):
-            authenticate(engine, old["token"], now=now + timedelta(hours=1, minutes=1))
+        with engine.connect() as conn:
+            principal = authenticate(conn, newest["token"], now=now)
+            authenticate(conn, old["token"], now=now)  # still within its hour of grace
+            with pytest.raises(InvalidTokenError, match="revoked"):
+                authenticate(conn, graced["token"], now=now)
+            with pytest.raises(InvalidTokenError):
+                authenticate(conn, old["token"], now=now + timedelta(hours=1, minutes=1))
     finally:
         engine.dispose()
     assert (principal.department, list(principal.grants)) == ("tianhe-water", ["water_quality.stations"])
