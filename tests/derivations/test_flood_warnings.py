@@ -7,9 +7,7 @@ River station A has WRZ 10.0 and GRZ 12.0; B has WRZ 5.0 only; reservoir R has a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
@@ -17,11 +15,9 @@ from sqlalchemy import Engine, select
 from contracts import Contract
 from contracts.flood_warnings import FloodAlertRecord
 from contracts.hydrology import ReservoirFloodSeasonLimit, ReservoirRecord, RiverRecord, RiverThresholds, Station
-from exchange.db import make_engine
-from exchange.tables import change_log, dataset_table, ensure_schema
+from exchange.tables import change_log, dataset_table
 from tests.exchange.rows import publish
 from waterhub.derived import Derivation
-from waterhub.settings import Settings
 
 A, B, R = "81000002", "81000003", "81000010"
 ALERTS = FloodAlertRecord.meta.key
@@ -49,16 +45,13 @@ def _river(stcd: str, levels: dict[int, float], updated: int = 0) -> list[dict[s
     return [_reading(RiverRecord, stcd, index, level, updated) for index, level in levels.items()]
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def hub(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Derivation, Engine]]:
-    url = (
-        request.getfixturevalue("pg_schema_url")
-        if request.param == "postgresql"
-        else f"sqlite:///{tmp_path / 'hub.db'}"
-    )
-    engine = make_engine(url)
-    ensure_schema(engine)
-    derivation = Derivation(Settings(data_dir=tmp_path, database_url=url), "flood_warnings")
+DERIVATION = "flood_warnings"
+
+
+@pytest.fixture
+def hub(hub: tuple[Derivation, Engine]) -> tuple[Derivation, Engine]:
+    """The shared derivation hub (tests/derivations/conftest.py), with the stations and thresholds seeded."""
+    engine = hub[1]
     base = {"updated_at": T0 - timedelta(days=30), "source": "http:hydrology"}
     publish(engine, Station, [{**base, "stcd": code, "stnm": f"站{code[-2:]}"} for code in (A, B, R)], run_id="s")
     publish(
@@ -73,9 +66,7 @@ def hub(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Deriva
         [{**base, "stcd": R, "bgmd": "0415", "edmd": "0715", "fsltdz": 48.0}],
         run_id="s",
     )
-    yield derivation, engine
-    derivation.engine.dispose()
-    engine.dispose()
+    return hub
 
 
 def _alerts(engine: Engine) -> list[dict[str, object]]:

@@ -7,9 +7,7 @@ P3 has no station record (so no district).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
@@ -24,12 +22,10 @@ from contracts.hydrology import (
     Station,
 )
 from contracts.rain_water_regime import DistrictRainfall, StationRainfall, WaterRegime
-from exchange.db import make_engine
-from exchange.tables import dataset_table, ensure_schema
+from exchange.tables import dataset_table
 from tests.exchange.rows import publish
 from waterhub.derivations.rain_water_regime import level_trend
 from waterhub.derived import Derivation
-from waterhub.settings import Settings
 
 P1, P2, P3, P5 = "81000001", "81000002", "81000003", "81000005"
 A, B, C, R = "81000011", "81000012", "81000013", "81000020"
@@ -52,16 +48,13 @@ def _level(
     return {"stcd": stcd, "tm": tm, names[0]: level, names[1]: trend, "updated_at": tm, "source": "x:y"}
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def hub(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Derivation, Engine]]:
-    url = (
-        request.getfixturevalue("pg_schema_url")
-        if request.param == "postgresql"
-        else f"sqlite:///{tmp_path / 'hub.db'}"
-    )
-    engine = make_engine(url)
-    ensure_schema(engine)
-    derivation = Derivation(Settings(data_dir=tmp_path, database_url=url), "rain_water_regime")
+DERIVATION = "rain_water_regime"
+
+
+@pytest.fixture
+def hub(hub: tuple[Derivation, Engine]) -> tuple[Derivation, Engine]:
+    """The shared derivation hub (tests/derivations/conftest.py), with the stations and thresholds seeded."""
+    engine = hub[1]
     districts = {P1: "440100", P2: "440100", P5: "440200", A: "440100", B: None, C: None, R: "440300"}
     publish(
         engine,
@@ -76,9 +69,7 @@ def hub(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Deriva
         [{**BASE, "stcd": R, "bgmd": "0415", "edmd": "0715", "fsltdz": 48.0}],
         run_id="s",
     )
-    yield derivation, engine
-    derivation.engine.dispose()
-    engine.dispose()
+    return hub
 
 
 def _rows(engine: Engine, contract: type[Contract], columns: tuple[str, ...]) -> list[tuple[object, ...]]:
