@@ -8,14 +8,22 @@ implementation detail). Instead each value is reduced to 64 bits by a rule writt
 IEEE or integer bits otherwise), mixed with its field's name, and the fields are summed. A null field adds
 nothing, so a minor contract version that adds a nullable field leaves the hashes of existing rows unchanged and
 does not rewrite the whole table.
+
+Two forms apply the rule: per column over a frame (``canonical_frame``, ``canonical_row_hashes``, ``key_json``) for
+large publishes, and per row in plain Python (``canonical_records``, ``record_hash``, ``record_key_json``) for small
+ones, where pandas' fixed cost per column outweighs the work (the device gateway's micro-batches). Both give the
+same values, hashes and keys; a property test holds them to it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
-from datetime import datetime
+import math
+import struct
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,10 +35,26 @@ from exchange.errors import InvalidFrameError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["canonical_columns", "canonical_frame", "canonical_row_hashes", "key_json", "row_hashes"]
+__all__ = [
+    "Record",
+    "canonical_columns",
+    "canonical_frame",
+    "canonical_records",
+    "canonical_row_hashes",
+    "canonical_value",
+    "key_json",
+    "record_hash",
+    "record_key_json",
+    "row_hashes",
+]
 
 _U64 = npt.NDArray[np.uint64]
 _MASK64 = (1 << 64) - 1
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+Record = dict[str, object]
+"""One row in canonical form: every contract field in order, as an aware UTC datetime (whole microseconds),
+float, int, bool, str or None."""
 
 
 def canonical_frame(contract: type[Contract], frame: pd.DataFrame) -> pd.DataFrame:
@@ -43,15 +67,7 @@ def canonical_frame(contract: type[Contract], frame: pd.DataFrame) -> pd.DataFra
     import pandas as pd
 
     specs = contract.field_specs()
-    names = [spec.name for spec in specs]
-    missing = [name for name in names if name not in frame.columns]
-    unexpected = [str(column) for column in frame.columns if column not in set(names)]
-    if missing or unexpected:
-        raise InvalidFrameError(
-            f"{contract.meta.key}: frame columns do not match contract {contract.meta.version} "
-            f"(missing {missing or 'none'}, unexpected {unexpected or 'none'}); publish takes the valid frame "
-            "exactly as the quality runner produced it"
-        )
+    _check_columns(contract, [str(column) for column in frame.columns])
     columns = {spec.name: _canonical_column(contract, spec, frame[spec.name]) for spec in specs}
     canonical = pd.DataFrame(columns, index=pd.RangeIndex(len(frame)))
     for spec in specs:
@@ -61,6 +77,136 @@ def canonical_frame(contract: type[Contract], frame: pd.DataFrame) -> pd.DataFra
                 f"{int(canonical[spec.name].isna().sum())} null values; quality should have quarantined them"
             )
     return canonical
+
+
+def canonical_records(
+    contract: type[Contract], rows: Sequence[Mapping[str, object]], columns: Sequence[str] | None = None
+) -> list[Record]:
+    """``canonical_frame`` row by row in plain Python: the same values, checks and errors, without pandas.
+
+    The fields are ``columns`` (a frame's), else the union of the rows' keys (a field a row lacks is null in it),
+    as a frame built from the rows would have; each value takes the type ``canonical_frame`` gives its column
+    (``canonical_value``). No rows and no columns: nothing to check.
+    """
+    specs = contract.field_specs()
+    fields = list(dict.fromkeys(name for row in rows for name in row)) if columns is None else list(columns)
+    if rows or columns is not None:
+        _check_columns(contract, fields)
+    records = [{spec.name: canonical_value(contract, spec, row.get(spec.name)) for spec in specs} for row in rows]
+    for spec in specs:
+        if not spec.nullable or spec.name in contract.meta.primary_key:
+            nulls = sum(1 for record in records if record[spec.name] is None)
+            if nulls:
+                raise InvalidFrameError(
+                    f"{contract.meta.key}: field {spec.name} is not nullable but has {nulls} null values; "
+                    "quality should have quarantined them"
+                )
+    return records
+
+
+def _check_columns(contract: type[Contract], columns: Sequence[str]) -> None:
+    names = [spec.name for spec in contract.field_specs()]
+    missing = [name for name in names if name not in set(columns)]
+    unexpected = [column for column in columns if column not in set(names)]
+    if missing or unexpected:
+        raise InvalidFrameError(
+            f"{contract.meta.key}: frame columns do not match contract {contract.meta.version} "
+            f"(missing {missing or 'none'}, unexpected {unexpected or 'none'}); publish takes the valid frame "
+            "exactly as the quality runner produced it"
+        )
+
+
+def canonical_value(contract: type[Contract], spec: FieldSpec, value: object) -> object:
+    """One value as ``canonical_frame`` types its column: None for every kind of missing, times in UTC floored
+    to the microsecond (a naive time is refused), floats, ints, bools and str."""
+    if _is_missing(value):
+        return None
+    if spec.type == "datetime":
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise InvalidFrameError(
+                f"{contract.meta.key}: field {spec.name} holds naive or non-datetime values; "
+                "publish stores instants, so attach a zone upstream"
+            )
+        return _UNIX_EPOCH + _MICROSECOND * _micros(value)
+    if spec.type == "number":
+        return float(value)  # type: ignore[arg-type]
+    if spec.type == "integer":
+        number = float(value) if not isinstance(value, int | np.integer) else value  # type: ignore[arg-type]
+        if isinstance(number, float) and not number.is_integer():
+            raise InvalidFrameError(f"{contract.meta.key}: field {spec.name} holds {value!r}, not an integer")
+        return int(number)
+    if spec.type == "boolean":
+        return bool(value)
+    return str(value)
+
+
+def _is_missing(value: object) -> bool:
+    import pandas as pd
+
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float | np.floating) and math.isnan(value)
+
+
+def _micros(value: datetime) -> int:
+    """Microseconds since the Unix epoch, floored (a pandas ``Timestamp`` may carry nanoseconds)."""
+    micros = (value - _UNIX_EPOCH) // _MICROSECOND
+    return int(micros)
+
+
+def record_hash(contract: type[Contract], record: Record) -> int:
+    """``canonical_row_hashes`` of one canonical record, by the same per-value rule."""
+    total = 0
+    for spec, field_key in _field_keys(contract):
+        value = record[spec.name]
+        if value is not None:
+            total += _mix_one(_value_bits_one(value) ^ field_key)
+    mixed = _mix_one(total & _MASK64)
+    return mixed - (1 << 64) if mixed >= 1 << 63 else mixed
+
+
+@cache
+def _field_keys(contract: type[Contract]) -> tuple[tuple[FieldSpec, int], ...]:
+    return tuple((spec, _field_key(contract, spec)) for spec in contract.field_specs())
+
+
+def _field_key(contract: type[Contract], spec: FieldSpec) -> int:
+    return _blake64(f"{contract.meta.key}:{spec.name}:{spec.type}".encode())
+
+
+def _value_bits_one(value: object) -> int:
+    """``_value_bits`` of one canonical value (its Python type is its field's: str, datetime, float, int, bool)."""
+    if isinstance(value, str):
+        return _blake64(value.encode())
+    if isinstance(value, datetime):
+        return _micros(value) & _MASK64
+    if isinstance(value, float):
+        bits: int = struct.unpack("<Q", struct.pack("<d", value + 0.0))[0]
+        return bits
+    if isinstance(value, int):  # bool too: 1 or 0
+        return int(value) & _MASK64
+    raise TypeError(f"{value!r} is not a canonical value")
+
+
+def _mix_one(value: int) -> int:
+    """``_mix`` of one 64-bit integer."""
+    z = value ^ (value >> 30)
+    z = (z * 0xBF58476D1CE4E5B9) & _MASK64
+    z ^= z >> 27
+    z = (z * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+def record_key_json(contract: type[Contract], record: Record) -> str:
+    """``key_json`` of one canonical record."""
+    return "[" + ",".join(_json_key_value(record[name]) for name in contract.meta.primary_key) + "]"
+
+
+def _json_key_value(value: object) -> str:
+    if isinstance(value, datetime):
+        fraction = f".{value.microsecond:06d}" if value.microsecond else ""
+        return f'"{value:%Y-%m-%dT%H:%M:%S}{fraction}Z"'
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
 
 
 def canonical_columns(contract: type[Contract], frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
@@ -123,7 +269,7 @@ def canonical_row_hashes(contract: type[Contract], canonical: pd.DataFrame) -> n
     total = np.zeros(len(canonical), dtype=np.uint64)
     for spec in contract.field_specs():
         bits, present = _value_bits(spec, canonical[spec.name])
-        field_key = np.uint64(_blake64(f"{contract.meta.key}:{spec.name}:{spec.type}".encode()))
+        field_key = np.uint64(_field_key(contract, spec))
         total += np.where(present, _mix(bits ^ field_key), np.uint64(0))
     return _mix(total).view(np.int64)
 

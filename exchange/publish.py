@@ -19,12 +19,15 @@ compares them, and updates are applied with one ``UPDATE … FROM``. Other datab
 same steps with ``executemany`` and compare in SQL. The tests run every scenario on both, so the two agree on what
 changed.
 
-Small frames (``SMALL_FRAME_ROWS``: the device gateway commits a micro-batch every few tens of milliseconds) take
-the inline strategy instead: one ``SELECT`` reads the stored hash and version of the frame's keys (an ``unnest``
-of key arrays on PostgreSQL, ``(key) IN (…)`` on SQLite), the comparison is the same numpy one, and updates go by
-``executemany``; no temporary table is created, which was most of a small publish's fixed cost. New rows and the
-change log still go by ``COPY`` on PostgreSQL. Both strategies write the same rows, change log and outbox (a
-property test publishes the same frames both ways on both databases).
+Small frames (``SMALL_FRAME_ROWS``: the device gateway commits a micro-batch every few tens of milliseconds) are
+published row by row in plain Python instead (``_RowUpserts``): pandas and Arrow cost about the same per column
+for one row as for a million, and a small publish paid that for thirty columns in the canonical frame, the hashes
+and the COPY encoders. Each row is canonicalised and hashed by the same per-value rule (``exchange.hashing``), one
+``SELECT`` reads the stored hash and version of the rows' keys (an ``unnest`` of key arrays on PostgreSQL,
+``(key) IN (…)`` on SQLite), the same newer-data-wins rule picks the rows, and inserts, updates and the change
+log go in with one statement each. Callers may hand rows (mappings of field to value) instead of a frame: the
+device gateway does, and never builds a frame. Both paths write the same rows, change log and outbox (a property
+test publishes the same frames both ways on both databases).
 
 Deletes. A stream may say a record is gone in two ways: a *tombstone* (the source marks the record deleted, and
 the pipeline hands its key and version here as ``tombstones``), or by no longer listing it in a stream read whole
@@ -46,7 +49,7 @@ and the ``datasets`` row keeps its last publish time and run): only a first, emp
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -61,7 +64,6 @@ from sqlalchemy import (
     Connection,
     FromClause,
     MetaData,
-    Select,
     Table,
     and_,
     bindparam,
@@ -77,7 +79,16 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from contracts import Contract, FieldSpec
 from exchange.db import upsert_insert
 from exchange.errors import InvalidFrameError
-from exchange.hashing import canonical_columns, canonical_frame, canonical_row_hashes, key_json
+from exchange.hashing import (
+    Record,
+    canonical_columns,
+    canonical_frame,
+    canonical_records,
+    canonical_row_hashes,
+    key_json,
+    record_hash,
+    record_key_json,
+)
 from exchange.pg_copy import copy_kind, copy_rows, fetch_fixed_columns
 from exchange.tables import (
     HASH_COLUMN,
@@ -93,19 +104,21 @@ from exchange.tables import (
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["PublishResult", "event_id_for", "publish_frame"]
+__all__ = ["PublishResult", "Rows", "event_id_for", "publish_frame"]
 
 _EVENT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:waterhub:outbox")
 _VERSION = "_version"
 _SLICE_ROWS = 20_000
 SMALL_FRAME_ROWS = 2_000
-"""Frames up to this many rows take the inline strategy (``_InlineWriter``): its fixed cost is a few statements,
-where temporary tables and ``COPY`` cost tens of milliseconds a publish whatever the size (the device gateway's
-micro-batches); larger frames take the bulk strategy of their database."""
+"""Frames up to this many rows are published row by row (``_RowUpserts``): a few statements and plain Python,
+where temporary tables, ``COPY`` and pandas cost tens of milliseconds a publish whatever the size (the device
+gateway's micro-batches); larger frames take the bulk strategy of their database."""
 ANALYZE_AFTER_ROWS = 10_000
 """A publish that changes at least this many rows refreshes the planner's statistics of its table and the change log."""
 _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _Hashes = npt.NDArray[np.int64]
+Rows = Sequence[Mapping[str, object]]
+"""Rows handed to publish instead of a frame: one mapping of field name to value per row."""
 _Columns = dict[str, object]
 """Column name → a Series or array with one value per row, or one constant for every row."""
 
@@ -164,60 +177,40 @@ def event_id_for(dataset: str, epoch: str, first_seq: int, last_seq: int) -> str
 def publish_frame(
     conn: Connection,
     contract: type[Contract],
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | Rows,
     *,
     run_id: str,
     now: datetime,
     tombstones: pd.DataFrame | None = None,
     full_refresh: bool = False,
 ) -> PublishResult:
-    """Upsert ``frame`` (the quality runner's valid rows) into the contract's table within ``conn``'s transaction,
-    then delete what ``tombstones`` (primary key and version columns) name, and with ``full_refresh`` every stored
-    row whose key ``frame`` lacks."""
+    """Upsert ``frame`` (the quality runner's valid rows, as a frame or as mappings of field to value) into the
+    contract's table within ``conn``'s transaction, then delete what ``tombstones`` (primary key and version
+    columns) name, and with ``full_refresh`` every stored row whose key ``frame`` lacks. Up to
+    ``SMALL_FRAME_ROWS`` rows are compared and written row by row, more column by column: the same outcome."""
     if now.tzinfo is None:
         raise ValueError(f"now={now!r} is naive; pass an aware UTC datetime")
     meta = contract.meta
     table = dataset_table(contract)
-    canonical = canonical_frame(contract, frame)
-    _refuse_duplicate_keys(contract, canonical)
-    writer = _writer(conn, table, len(canonical))
+    writer = _writer(conn, table)
+    upserts = _RowUpserts(contract, frame) if len(frame) <= SMALL_FRAME_ROWS else _FrameUpserts(contract, frame)
 
     last_seq, epoch = _lock_dataset(conn, contract)
-    found = writer.compare(contract, canonical, lambda: canonical_row_hashes(contract, canonical))
-    changed, existed, hashes = found.changed, found.existed, found.hashes
-    unchanged = len(canonical) - changed.size - found.stale
     first_seq = last_seq + 1
-    seqs = np.arange(first_seq, first_seq + changed.size, dtype=np.int64)
-    if changed.size:
-        everything = changed.size == len(canonical)  # the first publish: skip copying a million rows to select all
-        rows = canonical if everything else canonical.iloc[changed].reset_index(drop=True)
-        columns: _Columns = {str(name): rows[name] for name in rows.columns}
-        columns |= {HASH_COLUMN: hashes if everything else hashes[changed], SEQ_COLUMN: seqs, RUN_COLUMN: run_id}
-        is_new = ~existed
-        writer.insert_rows(*_select(columns, is_new))
-        writer.update_rows(list(meta.primary_key), *_select(columns, existed))
-        changes: _Columns = {
-            "dataset": meta.key,
-            "seq": seqs,
-            "key": key_json(contract, rows),
-            "op": "insert" if is_new.all() else np.where(existed, "update", "insert").astype(object),
-            "contract_version": meta.version,
-            "run_id": run_id,
-            "changed_at": now.astimezone(UTC),
-        }
-        writer.append_changes(changes, changed.size)
+    upserted = upserts.apply(writer, first_seq=first_seq, run_id=run_id, now=now)
+    inserted, updated = upserted.inserted, upserted.updated
     deletions = _Deletions(conn, contract, table, writer)
-    doomed, stale_tombstones = deletions.find(canonical if full_refresh else None, tombstones)
-    deleted = deletions.apply(doomed, first_seq=first_seq + changed.size, run_id=run_id, now=now)
-    stale = found.stale + stale_tombstones
-    if changed.size + deleted == 0:
+    doomed, stale_tombstones = deletions.find(upserts.keys() if full_refresh else None, tombstones)
+    deleted = deletions.apply(doomed, first_seq=first_seq + inserted + updated, run_id=run_id, now=now)
+    stale = upserted.stale + stale_tombstones
+    if inserted + updated + deleted == 0:
         return PublishResult(
             dataset=meta.key,
             contract_version=meta.version,
             run_id=run_id,
             inserted=0,
             updated=0,
-            unchanged=unchanged,
+            unchanged=upserted.unchanged,
             stale=stale,
             deleted=0,
             first_seq=None,
@@ -225,8 +218,7 @@ def publish_frame(
             event_id=None,
         )
 
-    inserted, updated = int((~existed).sum()), int(existed.sum())
-    new_last_seq = first_seq + changed.size + deleted - 1
+    new_last_seq = first_seq + inserted + updated + deleted - 1
     event_id = event_id_for(meta.key, epoch, first_seq, new_last_seq)
     conn.execute(
         outbox.insert().values(
@@ -261,7 +253,7 @@ def publish_frame(
             last_run_id=run_id,
         )
     )
-    if conn.dialect.name == "postgresql" and changed.size + deleted >= ANALYZE_AFTER_ROWS:
+    if conn.dialect.name == "postgresql" and inserted + updated + deleted >= ANALYZE_AFTER_ROWS:
         _analyze(conn, table, change_log)
     return PublishResult(
         dataset=meta.key,
@@ -269,13 +261,175 @@ def publish_frame(
         run_id=run_id,
         inserted=inserted,
         updated=updated,
-        unchanged=unchanged,
+        unchanged=upserted.unchanged,
         stale=stale,
         deleted=deleted,
         first_seq=first_seq,
         last_seq=new_last_seq,
         event_id=event_id,
     )
+
+
+@dataclass(frozen=True)
+class _Upserted:
+    inserted: int
+    updated: int
+    unchanged: int
+    stale: int
+
+
+class _FrameUpserts:
+    """A large frame compared and written column by column: the writer's bulk strategy (temporary key tables,
+    ``COPY`` on PostgreSQL, numpy comparisons)."""
+
+    def __init__(self, contract: type[Contract], frame: pd.DataFrame | Rows) -> None:
+        import pandas as pd
+
+        self.contract = contract
+        given = frame if isinstance(frame, pd.DataFrame) else pd.DataFrame(list(frame))
+        self.canonical = canonical_frame(contract, given)
+        _refuse_duplicate_keys(contract, self.canonical)
+
+    def keys(self) -> pd.DataFrame:
+        return self.canonical
+
+    def apply(self, writer: _GenericWriter, *, first_seq: int, run_id: str, now: datetime) -> _Upserted:
+        """Write the rows that changed, with sequence numbers from ``first_seq`` in frame order, and log them."""
+        contract, canonical, meta = self.contract, self.canonical, self.contract.meta
+        found = writer.compare(contract, canonical, lambda: canonical_row_hashes(contract, canonical))
+        changed, existed, hashes = found.changed, found.existed, found.hashes
+        seqs = np.arange(first_seq, first_seq + changed.size, dtype=np.int64)
+        if changed.size:
+            everything = changed.size == len(canonical)  # the first publish: skip copying a million rows to select all
+            rows = canonical if everything else canonical.iloc[changed].reset_index(drop=True)
+            columns: _Columns = {str(name): rows[name] for name in rows.columns}
+            columns |= {HASH_COLUMN: hashes if everything else hashes[changed], SEQ_COLUMN: seqs, RUN_COLUMN: run_id}
+            is_new = ~existed
+            writer.insert_rows(*_select(columns, is_new))
+            writer.update_rows(list(meta.primary_key), *_select(columns, existed))
+            changes: _Columns = {
+                "dataset": meta.key,
+                "seq": seqs,
+                "key": key_json(contract, rows),
+                "op": "insert" if is_new.all() else np.where(existed, "update", "insert").astype(object),
+                "contract_version": meta.version,
+                "run_id": run_id,
+                "changed_at": now.astimezone(UTC),
+            }
+            writer.append_changes(changes, changed.size)
+        inserted = int((~existed).sum())
+        unchanged = len(canonical) - changed.size - found.stale
+        return _Upserted(inserted, changed.size - inserted, unchanged, found.stale)
+
+
+class _RowUpserts:
+    """A small frame compared and written row by row in plain Python: pandas and Arrow cost about the same per
+    column for one row as for a hundred, and a device micro-batch is a few dozen rows of thirty columns. The
+    stored hashes and versions of the rows' keys come back from one ``SELECT``; the same rule as the frame path
+    (newer or equal version, then a different hash) picks the rows to write, which go in with a few statements."""
+
+    def __init__(self, contract: type[Contract], frame: pd.DataFrame | Rows) -> None:
+        import pandas as pd
+
+        self.contract = contract
+        if isinstance(frame, pd.DataFrame):
+            rows: Rows = frame.to_dict("records")
+            self.records = canonical_records(contract, rows, [str(column) for column in frame.columns])
+        else:
+            self.records = canonical_records(contract, frame)
+        self.primary_key = list(contract.meta.primary_key)
+        self.key_tuples = [tuple(record[name] for name in self.primary_key) for record in self.records]
+        if len(set(self.key_tuples)) < len(self.key_tuples):
+            _refuse_duplicate_keys(contract, self.keys())
+
+    def keys(self) -> pd.DataFrame:
+        import pandas as pd
+
+        frame = pd.DataFrame(self.key_tuples, columns=self.primary_key)
+        return canonical_columns(self.contract, frame, self.primary_key)
+
+    def apply(self, writer: _GenericWriter, *, first_seq: int, run_id: str, now: datetime) -> _Upserted:
+        """Write the rows that changed, with sequence numbers from ``first_seq`` in frame order, and log them."""
+        contract, meta = self.contract, self.contract.meta
+        stored = _stored_versions(writer.conn, writer.table, self.primary_key, meta.version_field, self.key_tuples)
+        spec = contract.field_spec(meta.version_field)
+        written: list[Record] = []
+        updates: list[Record] = []
+        changes: list[dict[str, object]] = []
+        stale = 0
+        for record, key in zip(self.records, self.key_tuples, strict=True):
+            found = stored.get(key)
+            if found is not None and _order_value(spec, record[spec.name]) < _order_value(spec, found[1]):
+                stale += 1
+                continue
+            content = record_hash(contract, record)
+            if found is not None and found[0] == content:
+                continue
+            seq = first_seq + len(changes)
+            row = record | {HASH_COLUMN: content, SEQ_COLUMN: seq, RUN_COLUMN: run_id}
+            (written if found is None else updates).append(row)
+            changes.append(
+                {
+                    "dataset": meta.key,
+                    "seq": seq,
+                    "key": record_key_json(contract, record),
+                    "op": "insert" if found is None else "update",
+                    "contract_version": meta.version,
+                    "run_id": run_id,
+                    "changed_at": now.astimezone(UTC),
+                }
+            )
+        if written:
+            writer.conn.execute(writer.table.insert(), written)
+        _update_each(writer.conn, writer.table, self.primary_key, updates)
+        if changes:
+            writer.conn.execute(change_log.insert(), changes)
+        unchanged = len(self.records) - len(changes) - stale
+        return _Upserted(len(written), len(updates), unchanged, stale)
+
+
+def _stored_versions(
+    conn: Connection, table: Table, primary_key: list[str], version: str, keys: list[tuple[object, ...]]
+) -> dict[tuple[object, ...], tuple[int, object]]:
+    """The stored hash and ``version`` of each of ``keys`` that is stored, in one statement."""
+    if not keys:
+        return {}
+    query = select(*(table.c[name] for name in primary_key), table.c[HASH_COLUMN], table.c[version])
+    if conn.dialect.name == "postgresql":
+        # A join with the keys as arrays (``unnest``): PostgreSQL plans ``(a, b) IN (…)`` of a thousand pairs as a
+        # filter over the whole table, and looks an ``unnest`` up by the primary key's index.
+        wanted = (
+            func.unnest(
+                *(
+                    bindparam(f"key_{name}", value=[key[i] for key in keys], type_=ARRAY(table.c[name].type))
+                    for i, name in enumerate(primary_key)
+                )
+            )
+            .table_valued(*primary_key)
+            .render_derived(name="wanted")
+        )
+        query = query.select_from(wanted.join(table, and_(*(wanted.c[n] == table.c[n] for n in primary_key))))
+    else:
+        query = query.where(tuple_(*(table.c[name] for name in primary_key)).in_(keys))
+    width = len(primary_key)
+    return {tuple(row[:width]): (row[width], row[width + 1]) for row in conn.execute(query)}
+
+
+def _update_each(conn: Connection, table: Table, primary_key: list[str], records: list[dict[str, object]]) -> None:
+    """Update the stored row of each record's key to the record's other values (``executemany``)."""
+    if not records:
+        return
+    names = [name for name in records[0] if name not in primary_key]
+    statement = (
+        table.update()
+        .where(and_(*(table.c[name] == bindparam(f"k_{name}") for name in primary_key)))
+        .values({name: bindparam(f"v_{name}") for name in names})
+    )
+    params = [
+        {(f"k_{name}" if name in primary_key else f"v_{name}"): value for name, value in record.items()}
+        for record in records
+    ]
+    conn.execute(statement, params)
 
 
 class _Deletions:
@@ -394,10 +548,10 @@ def _lock_dataset(conn: Connection, contract: type[Contract]) -> tuple[int, str]
     return int(last_seq), str(epoch)
 
 
-def _writer(conn: Connection, table: Table, rows: int) -> _GenericWriter:
-    """The writer of ``conn``'s database, inline for a frame of at most ``SMALL_FRAME_ROWS`` rows."""
+def _writer(conn: Connection, table: Table) -> _GenericWriter:
+    """The bulk writer of ``conn``'s database."""
     writer = _PostgresWriter if conn.dialect.name == "postgresql" else _GenericWriter
-    return writer(conn, table, inline=rows <= SMALL_FRAME_ROWS)
+    return writer(conn, table)
 
 
 def _select(columns: _Columns, mask: npt.NDArray[np.bool_]) -> tuple[_Columns, int]:
@@ -420,18 +574,11 @@ def _select(columns: _Columns, mask: npt.NDArray[np.bool_]) -> tuple[_Columns, i
 
 class _GenericWriter:
     """Rows go in with ``executemany``: fine for the embedded SQLite hub, and the reference for the fast path.
+    The frame's keys go to a temporary table joined with the stored table (the bulk strategy of large frames)."""
 
-    Two strategies compare a frame with the stored rows. *Bulk* puts the frame's keys in a temporary table and
-    joins it with the stored table. *Inline* (``inline``: small frames, such as the device gateway's micro-batches)
-    reads the stored rows by key in one statement and updates with ``executemany``: a temporary table's creation
-    costs tens of milliseconds whatever the size of the frame. Both find the same rows, so both write the same
-    rows, change log and outbox.
-    """
-
-    def __init__(self, conn: Connection, table: Table, *, inline: bool = False) -> None:
+    def __init__(self, conn: Connection, table: Table) -> None:
         self.conn = conn
         self.table = table
-        self.inline = inline
 
     def load(self, target: Table, columns: _Columns, rows: int) -> None:
         """Insert in slices of ``_SLICE_ROWS``: a row as a dict of Python values costs far more than its columns,
@@ -448,8 +595,6 @@ class _GenericWriter:
         Hashing is handed in as a function so the fast path can run it while the database looks up stored rows.
         An empty table needs no comparison: every row is new. That is the first publish, the costliest one.
         """
-        if self.inline:
-            return self._compare_inline(contract, canonical, hash_rows)
         if self._is_empty(canonical):
             return _all_new(canonical, hash_rows())
         hashes = hash_rows()
@@ -473,43 +618,6 @@ class _GenericWriter:
         changed = np.fromiter((row[0] for row in written), dtype=np.int64, count=len(written))
         existed = np.fromiter((row[1] is not None for row in written), dtype=bool, count=len(written))
         return _Comparison(changed, existed, hashes, stale=len(found) - len(written))
-
-    def _compare_inline(
-        self, contract: type[Contract], canonical: pd.DataFrame, hash_rows: Callable[[], _Hashes]
-    ) -> _Comparison:
-        """Stored hashes and versions read by key in one ``SELECT … WHERE (key) IN (…)`` and compared here."""
-        primary_key, version = list(contract.meta.primary_key), contract.meta.version_field
-        rows = len(canonical)
-        hashes = hash_rows()
-        if not rows:
-            return _all_new(canonical, hashes)
-        by_field = [_python_values(canonical[name], rows) for name in primary_key]
-        keys = list(zip(*by_field, strict=True))
-        query = select(*(self.table.c[name] for name in primary_key), self.table.c[HASH_COLUMN], self.table.c[version])
-        stored = {
-            tuple(row[: len(primary_key)]): (row[-2], row[-1])
-            for row in self.conn.execute(self._with_keys(query, primary_key, by_field, keys))
-        }
-        spec = contract.field_spec(version)
-        incoming = _order_values(spec, canonical[version])
-        present = np.zeros(rows, dtype=bool)
-        stale = np.zeros(rows, dtype=bool)
-        previous = np.zeros(rows, dtype=np.int64)
-        for position, key in enumerate(keys):
-            found = stored.get(key)
-            if found is not None:
-                present[position] = True
-                previous[position] = found[0]
-                stale[position] = incoming[position] < _order_value(spec, found[1])
-        changed = np.flatnonzero(~stale & (~present | (previous != hashes))).astype(np.int64)
-        return _Comparison(changed, present[changed], hashes, stale=int(stale.sum()))
-
-    def _with_keys(
-        self, query: Select[Any], primary_key: list[str], by_field: list[list[object]], keys: list[tuple[object, ...]]
-    ) -> Select[Any]:
-        """``query`` narrowed to the stored rows of ``keys``; ``by_field`` holds the same keys field by field."""
-        key_columns = [self.table.c[name] for name in primary_key]
-        return query.where(tuple_(*key_columns).in_(keys))
 
     def _is_empty(self, canonical: pd.DataFrame) -> bool:
         first = self.conn.execute(select(literal(1)).select_from(self.table).limit(1)).first()
@@ -540,19 +648,7 @@ class _GenericWriter:
         self.load(self.table, columns, rows)
 
     def update_rows(self, primary_key: list[str], columns: _Columns, rows: int) -> None:
-        if not rows:
-            return
-        table = self.table
-        statement = (
-            table.update()
-            .where(and_(*(table.c[name] == bindparam(f"k_{name}") for name in primary_key)))
-            .values({name: bindparam(f"v_{name}") for name in columns if name not in primary_key})
-        )
-        params = [
-            {(f"k_{name}" if name in primary_key else f"v_{name}"): value for name, value in record.items()}
-            for record in _records(columns, rows)
-        ]
-        self.conn.execute(statement, params)
+        _update_each(self.conn, self.table, primary_key, _records(columns, rows))
 
     def append_changes(self, columns: _Columns, rows: int) -> None:
         self.load(change_log, columns, rows)
@@ -580,8 +676,6 @@ class _PostgresWriter(_GenericWriter):
         Versions come back in their binary wire form, exactly as stored (a float's bits, a time's microseconds),
         so the comparison is exact without any conversion on the server.
         """
-        if self.inline:
-            return self._compare_inline(contract, canonical, hash_rows)
         if self._is_empty(canonical):
             return _all_new(canonical, hash_rows())
         primary_key, version = list(contract.meta.primary_key), contract.meta.version_field
@@ -608,27 +702,7 @@ class _PostgresWriter(_GenericWriter):
         changed = np.flatnonzero(~stale & (~present | (previous != hashes))).astype(np.int64)
         return _Comparison(changed, present[changed], hashes, stale=int(stale.sum()))
 
-    def _with_keys(
-        self, query: Select[Any], primary_key: list[str], by_field: list[list[object]], keys: list[tuple[object, ...]]
-    ) -> Select[Any]:
-        """A join with the keys as arrays (``unnest``): PostgreSQL plans ``(a, b) IN (…)`` of a thousand pairs as a
-        filter over the whole table, and looks up an ``unnest`` by the primary key's index."""
-        wanted = (
-            func.unnest(
-                *(
-                    bindparam(f"key_{name}", value=values, type_=ARRAY(self.table.c[name].type))
-                    for name, values in zip(primary_key, by_field, strict=True)
-                )
-            )
-            .table_valued(*primary_key)
-            .render_derived(name="wanted")
-        )
-        return query.select_from(wanted.join(self.table, self._same_key(wanted, primary_key)))
-
     def update_rows(self, primary_key: list[str], columns: _Columns, rows: int) -> None:
-        if self.inline:
-            super().update_rows(primary_key, columns, rows)
-            return
         if not rows:
             return
         table = self.table

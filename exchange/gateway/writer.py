@@ -2,7 +2,8 @@
 SL 651 multi-packet transfers kept until their transfer is whole (``packets``), devices marked seen. The caller
 acknowledges the batch's messages only after ``commit_batch`` returns.
 
-Rows go through ``publish_frame``, the hub's one write path (upsert, change log, outbox). Within a batch two rows
+Rows go through ``publish_frame``, the hub's one write path (upsert, change log, outbox), as rows: no frame is
+built, since publish takes a micro-batch's few dozen rows row by row anyway. Within a batch two rows
 with one key (a device's resend, a redelivery, two reports of one hour) are reduced to one once judged: the later
 ``updated_at`` wins, then the later message, as the quality runner keeps the latest of a key.
 """
@@ -79,9 +80,7 @@ def commit_batch(engine: Engine, messages: Sequence[Message], *, run_id: str, no
                 now=now,
             )
             if good:
-                import pandas as pd
-
-                result = publish_frame(conn, contract, pd.DataFrame(good), run_id=run_id, now=now)
+                result = publish_frame(conn, contract, good, run_id=run_id, now=now)
                 published += result.changed
                 if result.changed:
                     changed.append(contract.meta.key)

@@ -42,9 +42,9 @@ SAMPLES = WaterQualitySample.meta.key
 STATIONS = WaterQualityStation.meta.key
 
 
-@pytest.fixture(autouse=True, params=["inline", "bulk"])
+@pytest.fixture(autouse=True, params=["rows", "bulk"])
 def strategy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setattr(publish_module, "SMALL_FRAME_ROWS", 10**9 if request.param == "inline" else -1)
+    monkeypatch.setattr(publish_module, "SMALL_FRAME_ROWS", 10**9 if request.param == "rows" else -1)
     return str(request.param)
 
 
