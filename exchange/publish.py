@@ -379,11 +379,9 @@ class _RowUpserts:
                     "changed_at": now.astimezone(UTC),
                 }
             )
-        if written:
-            writer.conn.execute(writer.table.insert(), written)
-        _update_each(writer.conn, writer.table, self.primary_key, updates)
-        if changes:
-            writer.conn.execute(change_log.insert(), changes)
+        _write_rows(writer.conn, writer.table, written)
+        _write_rows(writer.conn, writer.table, updates, key=self.primary_key)
+        _write_rows(writer.conn, change_log, changes)
         unchanged = len(self.records) - len(changes) - stale
         return _Upserted(len(written), len(updates), unchanged, stale)
 
@@ -413,6 +411,36 @@ def _stored_versions(
         query = query.where(tuple_(*(table.c[name] for name in primary_key)).in_(keys))
     width = len(primary_key)
     return {tuple(row[:width]): (row[width], row[width + 1]) for row in conn.execute(query)}
+
+
+def _write_rows(
+    conn: Connection, target: Table, records: list[dict[str, object]], *, key: list[str] | None = None
+) -> None:
+    """Insert ``records`` into ``target``, or with ``key`` update the stored rows of their keys to their other
+    values. On PostgreSQL in one statement, the values travelling as one array per column (``unnest``): an
+    ``executemany`` runs one statement per row. Elsewhere by ``executemany``."""
+    if not records:
+        return
+    if conn.dialect.name != "postgresql":
+        if key is None:
+            conn.execute(target.insert(), records)
+        else:
+            _update_each(conn, target, key, records)
+        return
+    names = list(records[0])
+    arrays = (
+        bindparam(f"values_{position}", value=[record[name] for record in records], type_=ARRAY(target.c[name].type))
+        for position, name in enumerate(names)
+    )
+    incoming = func.unnest(*arrays).table_valued(*names).render_derived(name="incoming")
+    if key is None:
+        conn.execute(target.insert().from_select(names, select(*(incoming.c[name] for name in names))))
+        return
+    conn.execute(
+        target.update()
+        .where(and_(*(target.c[name] == incoming.c[name] for name in key)))
+        .values({name: incoming.c[name] for name in names if name not in key})
+    )
 
 
 def _update_each(conn: Connection, table: Table, primary_key: list[str], records: list[dict[str, object]]) -> None:
