@@ -27,6 +27,13 @@ class ApiSettings(BaseModel):
         le=64,
         description="Worker processes of `waterhub serve api` (`--workers`): one core each; set the host's core count",
     )
+    db_connections: int = Field(
+        10,
+        ge=1,
+        le=200,
+        description="Database connections each worker of `waterhub serve api` keeps open, opened at its start: "
+        "a burst of requests then never waits for new ones",
+    )
     stream_chunk_rows: int = Field(
         5000, ge=100, description="Rows fetched from the database per round trip while an answer is streamed"
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import os
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -71,6 +71,7 @@ def api(
 def consumer_api() -> FastAPI:
     """The app of one worker process, built from the environment's settings (uvicorn calls it in each worker)."""
     from exchange.api.app import create_app
+    from exchange.api.warm import warm_up
     from exchange.db import make_engine
     from exchange.metrics import HubCollector
     from exchange.objects import open_object_store
@@ -78,7 +79,8 @@ def consumer_api() -> FastAPI:
     from waterhub.lineage import dataset_lineage
 
     settings = Settings()
-    engine = make_engine(settings.resolved_database_url)
+    connections = settings.api.db_connections
+    engine = make_engine(settings.resolved_database_url, pool_size=connections, max_overflow=connections)
     figures = HubCollector(
         engine, lambda: datetime.now(UTC), source_schedules(), stale_after_intervals=settings.stale_after_intervals
     )
@@ -92,5 +94,7 @@ def consumer_api() -> FastAPI:
         sharing_settings=settings.sharing,
         collectors=[figures],
     )
+    retention = settings.api.change_retention_days
+    warm_up(engine, connections, None if retention is None else datetime.now(UTC) - timedelta(days=retention))
     gc.freeze()  # what start-up built lives as long as the process: keep it out of every later full collection
     return application

@@ -65,7 +65,7 @@ from exchange.errors import InvalidQueryError
 from exchange.snapshots import latest_snapshot
 from exchange.tables import SEQ_COLUMN, change_log, dataset_table
 
-__all__ = ["read_changes", "router"]
+__all__ = ["read_changes", "router", "warm_feed"]
 
 router = APIRouter(tags=["changes"])
 
@@ -145,6 +145,14 @@ def _server_page(conn: Connection, dataset: GrantedDataset, since: int, page: in
         statement, {"since": since, "page": page, "cutoff": cutoff}
     ).one()
     return _Page(entries, count, last_seq, oldest_in_log, tuple(kept))
+
+
+def warm_feed(conn: Connection, contract: type[Contract], key: str, last_seq: int, cutoff: datetime | None) -> None:
+    """Read the (empty) page after ``last_seq`` of ``key``'s unfiltered feed: the statement is built and compiled
+    once, and the connection's PostgreSQL backend has read the catalogue of the tables it joins."""
+    if is_postgres(conn.engine) and RowEncoder(contract, dataset_table(contract), server_json=True).server_json:
+        statement = _server_statement(contract, key, (), cutoff is not None)
+        conn.execute(statement, {"since": last_seq, "page": 1, "cutoff": cutoff}).one()
 
 
 @lru_cache(maxsize=256)

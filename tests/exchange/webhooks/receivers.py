@@ -7,8 +7,10 @@ and answers what the test planned (500s, then 200; 410). The robot imitates the 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +41,9 @@ class WebhookReceiver:
     answered: list[tuple[str, str, int]] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    gather: int = 1  # requests are held until this many are in flight at once (then none is held any more)
+    in_flight: int = 0
+    most_in_flight: int = 0
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -47,23 +52,40 @@ class WebhookReceiver:
         async def hook(name: str, request: Request) -> Response:
             body = await request.body()
             with self.lock:
-                secret = self.secrets.get(name)
-                status = self.always or (self.plan.popleft() if self.plan else 200)
-                message_id = request.headers.get("webhook-id", "")
-                if secret is None:
-                    self.refused.append(f"{name}: no secret")
-                    return Response(status_code=404)
-                try:
-                    event = Webhook(secret).verify(body, dict(request.headers))
-                except WebhookVerificationError as exc:
-                    self.refused.append(f"{name}: {exc}")
-                    return Response(status_code=400)
-                self.answered.append((name, message_id, status))
-                if 200 <= status < 300:
-                    self.received.append(Received(name, message_id, event))
-            return Response(status_code=status)
+                self.in_flight += 1
+                self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            try:
+                await self._gathered()
+                return self._answer(name, request, body)
+            finally:
+                with self.lock:
+                    self.in_flight -= 1
 
         return app
+
+    async def _gathered(self, timeout_s: float = 120) -> None:
+        """Wait until ``gather`` requests were in flight at once: proof that that many senders work side by side."""
+        deadline = time.monotonic() + timeout_s
+        while self.most_in_flight < self.gather and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+
+    def _answer(self, name: str, request: Request, body: bytes) -> Response:
+        with self.lock:
+            secret = self.secrets.get(name)
+            status = self.always or (self.plan.popleft() if self.plan else 200)
+            message_id = request.headers.get("webhook-id", "")
+            if secret is None:
+                self.refused.append(f"{name}: no secret")
+                return Response(status_code=404)
+            try:
+                event = Webhook(secret).verify(body, dict(request.headers))
+            except WebhookVerificationError as exc:
+                self.refused.append(f"{name}: {exc}")
+                return Response(status_code=400)
+            self.answered.append((name, message_id, status))
+            if 200 <= status < 300:
+                self.received.append(Received(name, message_id, event))
+        return Response(status_code=status)
 
     def events(self, name: str) -> list[dict[str, object]]:
         with self.lock:
