@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import pytest
 from sqlalchemy import func, select
@@ -144,7 +145,7 @@ def test_a_run_that_finds_nothing_new_sends_what_waits_in_the_outbox(
     assert _pending(pipeline) > 0
     extracted = _extract_task(task_env, "quiet")
     assert extracted["closed"] is True
-    assert "exchange.notify" in extracted["loaded"]  # something waited: the broker was used
+    assert "exchange.notify" in cast("list[str]", extracted["loaded"])  # something waited: the broker was used
     assert _pending(pipeline) == 0
 
 
