@@ -3,6 +3,11 @@ notify and snapshot side by side, and any `after_publish` step the source declar
 platform's `push_to_province`, beside them) and of every derived DAG (publish → one `changed_<output>` task per
 output, then notify and snapshot).
 
+A source's `extract` is a short-circuit task: when it finds nothing new it closes the run itself
+(`Pipeline.close_if_nothing_new`: the batch recorded as published, so the source stays fresh; a waiting outbox
+sent; staging removed), runs the source's `after_publish` steps, and returns None, so Airflow skips every later
+task without starting a process for it. An hourly run of a quiet source is then one task.
+
 A DAG file calls `source_dag("<name>", __doc__)` and nothing else. What differs between sources (schedule, owner,
 streams and the datasets they publish) comes from `waterhub/sources.toml`, read here by path with `tomllib`: the
 dag processor parses these files every few seconds, and importing our packages (GX, pandas, SQLAlchemy behind
@@ -81,11 +86,12 @@ def source_dag(name: str, doc_md: str | None) -> DAG:
     """The DAG of source `name` as `sources.toml` declares it; `doc_md` is the DAG file's own docstring."""
     declaration = _declaration(name)
     streams: dict[str, str] = declaration["streams"]
+    after_publish_steps: list[str] = list(declaration.get("after_publish", {}))
 
     @dag(schedule=declaration["schedule"], **_dag_arguments(name, declaration, doc_md, "source"))
     def source() -> None:
-        @task
-        def extract(*, run_id: str | None = None, data_interval_end: datetime | None = None) -> str:
+        @task.short_circuit
+        def extract(*, run_id: str | None = None, data_interval_end: datetime | None = None) -> str | None:
             from waterhub.openlineage import declare_lineage, source_endpoints
             from waterhub.pipeline import Pipeline, run_interval_end
 
@@ -93,7 +99,15 @@ def source_dag(name: str, doc_md: str | None) -> DAG:
                 raise ValueError(f"{name}: extract ran without a run id; run it from a DAG run")
             pipeline = Pipeline.from_environment(name)
             declare_lineage(inputs=source_endpoints(pipeline.source))
-            return pipeline.extract(run_id=run_id, interval_end=run_interval_end(data_interval_end))
+            batch_id = pipeline.extract(run_id=run_id, interval_end=run_interval_end(data_interval_end))
+            if not pipeline.close_if_nothing_new(batch_id):
+                return batch_id
+            if after_publish_steps:  # they run every run: a report that failed is sent again with nothing new
+                from waterhub.sources import source_declaration
+
+                for task_id in after_publish_steps:
+                    source_declaration(name).after_publish_step(task_id)(pipeline)
+            return None  # nothing new: every later task is skipped
 
         @task
         def validate(batch_id: str) -> str:
@@ -143,7 +157,7 @@ def source_dag(name: str, doc_md: str | None) -> DAG:
         for stream, dataset in streams.items():
             _changed(stream, dataset)(published)
         published >> [notify(batch_id), snapshot(batch_id)]
-        for task_id in declaration.get("after_publish", {}):
+        for task_id in after_publish_steps:
             published >> after_publish(task_id)(batch_id)
 
     built: DAG = source()

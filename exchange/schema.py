@@ -19,22 +19,32 @@ migration someone writes (``ds_<key>_v<major>``, ``exchange.tables.dataset_table
 A database created before migrations existed holds exactly the first revision's tables: it is stamped at that
 revision, then upgraded. On PostgreSQL the whole step runs in one transaction under an advisory lock, so two workers
 starting together migrate once, and a failed step leaves the schema as it was.
+
+Every task process opens the hub, and running Alembic and inspecting every contract's table cost it about a second
+(most of a run that finds nothing new). So the step ends by recording a digest of what it brought the schema to (the
+revision files and each contract's fields: ``schema_fingerprint``), and a process whose digest is the recorded one
+skips the step: one query. A table dropped by hand behind the hub's back is therefore not recreated until the
+migrations or contracts change (``waterhub doctor`` and the first write would say so).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
-from alembic import command
-from alembic.config import Config
-from alembic.operations import Operations
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Column, Connection, Engine, inspect, text
+from sqlalchemy import Column, Connection, Engine, delete, insert, inspect, select, text
+from sqlalchemy.exc import DBAPIError
 
+import contracts as contracts_package
 from contracts import Contract, IncompatibleChangeError, all_contracts
-from exchange.tables import dataset_table, datasets
+from contracts.registry import contract_modules
+from exchange.tables import dataset_table, datasets, schema_fingerprint
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = ["BASELINE_REVISION", "alembic_config", "migrate"]
 
@@ -48,6 +58,8 @@ _LOCK_KEY = 0x7761746572687562  # "waterhub": one advisory lock for every schema
 
 def alembic_config(conn: Connection) -> Config:
     """Alembic's configuration for the hub, working on ``conn`` (no alembic.ini: the package carries its scripts)."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.attributes["connection"] = conn
@@ -55,7 +67,14 @@ def alembic_config(conn: Connection) -> Config:
 
 
 def migrate(engine: Engine, contracts: Iterable[type[Contract]] | None = None) -> None:
-    """Upgrade the hub's own tables to head, then give every contract major a table with every field it has."""
+    """Upgrade the hub's own tables to head, then give every contract major a table with every field it has; nothing
+    but one query when the schema was last brought to this same state (its recorded fingerprint)."""
+    from alembic import command
+
+    fingerprint = _fingerprint(contracts)
+    if _recorded_fingerprint(engine) == fingerprint:
+        return
+    newest = _newest_minor_per_major(all_contracts() if contracts is None else contracts)
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("select pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
@@ -65,8 +84,41 @@ def migrate(engine: Engine, contracts: Iterable[type[Contract]] | None = None) -
             command.stamp(config, BASELINE_REVISION)
             log.info("schema_adopted", revision=BASELINE_REVISION)
         command.upgrade(config, "head")
-        for contract in _newest_minor_per_major(all_contracts() if contracts is None else contracts):
+        for contract in newest:
             _reconcile(conn, contract)
+        conn.execute(delete(schema_fingerprint))
+        conn.execute(insert(schema_fingerprint).values(fingerprint=fingerprint))
+
+
+def _fingerprint(contracts: Iterable[type[Contract]] | None) -> str:
+    """A digest of what ``migrate`` brings the schema to: every revision file as it is, and the contracts whose
+    tables it reconciles. The registered contracts are those the ``contracts`` package's modules define, so their
+    files stand for them: digesting them imports none (loading every contract costs a task tenths of a second);
+    contracts given by name are digested by their fields (name, required)."""
+    digest = hashlib.sha256()
+    files = sorted((_MIGRATIONS / "versions").glob("*.py"))
+    if contracts is None:
+        files += sorted(Path(package).joinpath(name) for package in contracts_package.__path__ for name in _modules())
+    for path in files:
+        digest.update(f"{path.parent.name}/{path.name}".encode() + b"\0" + path.read_bytes() + b"\0")
+    for contract in sorted(contracts or (), key=lambda c: (c.meta.key, c.meta.version_tuple)):
+        fields = sorted(f"{name}:{info.is_required()}" for name, info in contract.model_fields.items())
+        digest.update(f"{contract.meta.key}@{contract.meta.version}:{','.join(fields)}\0".encode())
+    return digest.hexdigest()
+
+
+def _modules() -> list[str]:
+    """File names of the ``contracts`` package's modules (``contracts.registry.contract_modules``), not imported."""
+    return [f"{name.removeprefix('contracts.')}.py" for name in contract_modules()]
+
+
+def _recorded_fingerprint(engine: Engine) -> str | None:
+    """The fingerprint the last migration recorded; None on a database never migrated this far."""
+    try:
+        with engine.connect() as conn:
+            return conn.execute(select(schema_fingerprint.c.fingerprint)).scalar()
+    except DBAPIError:  # no such table yet: the migration that creates it has not run
+        return None
 
 
 def _newest_minor_per_major(contracts: Iterable[type[Contract]]) -> list[type[Contract]]:
@@ -96,6 +148,9 @@ def _reconcile(conn: Connection, contract: type[Contract]) -> None:
             "whose rows have no value for them. Make the fields optional, or publish the change as a new major "
             "version (its table is created beside this one). The table was left as it was."
         )
+    from alembic.operations import Operations
+    from alembic.runtime.migration import MigrationContext
+
     operations = Operations(MigrationContext.configure(conn))
     for column in missing:
         operations.add_column(table.name, _added(column))

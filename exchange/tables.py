@@ -240,6 +240,14 @@ province_reports = Table(
     comment="One row per record reported up to the provincial platform: what was sent and what the province said.",
 )
 
+schema_fingerprint = Table(
+    "schema_fingerprint",
+    metadata,
+    Column("fingerprint", String(64), primary_key=True),
+    comment="One row: the digest of the migrations and contract fields the schema was last brought to "
+    "(exchange.schema): a process finding it current skips the migration step",
+)
+
 batches = Table(
     "batches",
     metadata,

@@ -16,7 +16,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import structlog
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from connectors.http.stream import partition_key
 from contracts import Contract, get_contract
@@ -174,7 +174,7 @@ class Pipeline(Hub):
             valid_keys: dict[str, set[str]] = {}
             entries: dict[str, dict[str, Any]] = {}
             for name, entry in batch.manifest["streams"].items():
-                if "replayed" not in entry and entry["already_published"] == entry["fetched"]:
+                if _nothing_new(entry):
                     entries[name] = _nothing_to_judge(entry)  # no frame, no suite: nothing here is new
                     continue
                 # with pandas and GX: only for what is to be judged
@@ -277,8 +277,7 @@ class Pipeline(Hub):
             with self.engine.begin() as conn:
                 for name, entry in batch.manifest["streams"].items():
                     if entry["valid_frame"] is None:  # nothing was judged: nothing to publish
-                        counts = _NOTHING_PUBLISHED | {"unchanged": entry["already_published"]}
-                        entries[name] = _published(counts, 0, run_publication(conn, entry["dataset"], batch.run_id))
+                        entries[name] = _nothing_published(conn, entry, batch.run_id)
                         continue
                     from exchange.publish import publish_frame
 
@@ -308,6 +307,35 @@ class Pipeline(Hub):
                 stale={name: e["stale"] for name, e in entries.items()},
             )
             return {name: _ints(entry) for name, entry in entries.items()}
+
+    def close_if_nothing_new(self, batch_id: str, now: datetime | None = None) -> bool:
+        """When no stream of an extracted batch holds anything new, do here what the run's later steps would have
+        done with it, so that the DAG skips them (no task process started for nothing), and return True; else do
+        nothing and return False.
+
+        What those steps did for such a batch: validate and publish judged and published nothing, moved no
+        watermark (they move only with published rows) and recorded the batch as published, which keeps its source
+        fresh (``exchange.freshness``: a quiet source that runs on time is fresh) and carries the last run's memo
+        (``waterhub.judged``) to the next. Both summaries are written here in one transaction. Notify sent what
+        waits in the outbox (a stale alert, an event an earlier run could not send): sent here too, but only when
+        something waits, so an idle run opens no broker connection. Snapshot writes a snapshot only if a dataset
+        has none at its sequence, then removes the staging: the same call here.
+        """
+        batch = self._batch(batch_id, after="extracted")
+        if batch.status != "extracted" or not all(_nothing_new(e) for e in batch.manifest["streams"].values()):
+            return False
+        now = now or datetime.now(UTC)
+        with self._bound(batch):
+            with self.engine.begin() as conn:
+                entries = {
+                    name: _nothing_to_judge(entry) | _nothing_published(conn, entry, batch.run_id)
+                    for name, entry in batch.manifest["streams"].items()
+                }
+                self.staging.update(batch, status="published", streams=entries, conn=conn)
+            log.info("batch_nothing_new", unchanged={name: e["unchanged"] for name, e in entries.items()})
+            send_outbox(self.settings, self.engine, self.source_name, now=now, only_if_pending=True)
+        self.snapshot(batch_id, now=now)
+        return True
 
     def notify(self, batch_id: str, now: datetime | None = None) -> dict[str, int]:
         """Send what the outbox holds (this run's events, any an earlier run could not send, and a stale alert for
@@ -449,6 +477,21 @@ class Pipeline(Hub):
 _NOTHING_PUBLISHED = {"inserted": 0, "updated": 0, "unchanged": 0, "stale": 0, "deleted": 0}
 
 
+def _nothing_new(entry: Mapping[str, Any]) -> bool:
+    """Whether an extracted stream holds nothing to judge: nothing fetched, or only what the last published run
+    judged and published as it is now. A replay of quarantine always holds something."""
+    return "replayed" not in entry and entry["already_published"] == entry["fetched"]
+
+
+def _nothing_published(conn: Connection, entry: Mapping[str, Any], run_id: str) -> dict[str, Any]:
+    """Publish's summary of a stream with nothing judged: every record fetched unchanged, and what an earlier
+    attempt of the same run committed, if one did."""
+    from exchange.runs import run_publication
+
+    counts = _NOTHING_PUBLISHED | {"unchanged": entry["already_published"]}
+    return _published(counts, 0, run_publication(conn, entry["dataset"], run_id))
+
+
 def _nothing_to_judge(entry: Mapping[str, Any]) -> dict[str, Any]:
     """Validate's entry for a stream that fetched nothing, or only what the last published run judged: no frame,
     nothing to publish, the watermark where it is, and the last run's memo kept for the next."""
@@ -475,17 +518,24 @@ def _distinct_scalars(column: pd.Series) -> list[object]:
         return list({value for value in column if isinstance(value, str | int | float) and not isinstance(value, bool)})
 
 
-def send_outbox(settings: Settings, engine: Engine, sender: str, *, now: datetime) -> int:
+def send_outbox(
+    settings: Settings, engine: Engine, sender: str, *, now: datetime, only_if_pending: bool = False
+) -> int:
     """Send every pending outbox row (this run's events and any an earlier run could not send); returns how many.
 
-    Shared by source and derived DAGs' notify tasks. An event that could not be sent stays pending with its error
-    recorded and this raises, so Airflow retries the task: subscribers must not wait for the next run.
+    Shared by source and derived DAGs' notify tasks, and by a source run that found nothing new, which passes
+    ``only_if_pending``: with nothing waiting it connects to no broker (nor imports the MQTT client). An event that
+    could not be sent stays pending with its error recorded and this raises, so Airflow retries the task:
+    subscribers must not wait for the next run.
     """
     from exchange.errors import StoreUnavailableError
-    from exchange.notify import MqttNotifier, dispatch_outbox
     from waterhub.freshness import check_freshness
 
     check_freshness(engine, settings, now=now, raise_events=True)  # any run sees any stale source
+    if only_if_pending and not _outbox_pending(engine):
+        return 0
+    from exchange.notify import MqttNotifier, dispatch_outbox
+
     sent = 0
     with MqttNotifier(settings.resolved_mqtt_url) as notifier:
         while True:  # the outbox is read in pages; stop when a page sent nothing more
@@ -498,6 +548,15 @@ def send_outbox(settings: Settings, engine: Engine, sender: str, *, now: datetim
                 )
             if result.sent == 0:
                 return sent
+
+
+def _outbox_pending(engine: Engine) -> bool:
+    from sqlalchemy import select
+
+    from exchange.tables import outbox
+
+    with engine.connect() as conn:
+        return conn.execute(select(outbox.c.id).where(outbox.c.dispatched_at.is_(None)).limit(1)).first() is not None
 
 
 def run_interval_end(data_interval_end: datetime | None, now: datetime | None = None) -> datetime:

@@ -1,8 +1,11 @@
-"""One whole DAG run through Airflow (`airflow dags test`), on real PostgreSQL and the real broker, twice.
+"""Whole DAG runs through Airflow (`airflow dags test`), on real PostgreSQL and the real broker.
 
 The first run publishes what the simulator's ground truth says is valid and announces it, on the broker and as
 Airflow asset events, and Airflow's OpenLineage listener writes its lineage to a file: the simulator's endpoints in,
-the hub's datasets out. The second run of the same data changes nothing and announces nothing, in either place.
+the hub's datasets out; the derived DAG run after it names the datasets it reads and those it publishes. The second
+run of the same data finds nothing new: its extract closes the run (recorded as published, staging removed) and
+every later task is skipped, so it changes nothing and announces nothing, in either place. A third run, after the
+source moved on, is judged and published as the first was.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from contracts.water_quality import WaterQualitySample
 from exchange.db import make_engine
 from exchange.snapshots import latest_snapshot
 from exchange.subscriber import ChangeSubscriber
-from exchange.tables import change_log, dataset_table, outbox
+from exchange.tables import batches, change_log, dataset_table, outbox
 from waterhub.local_airflow import LocalAirflow
 
 pytestmark = pytest.mark.slow
@@ -53,6 +56,13 @@ def _asset_events(airflow: LocalAirflow, run_id: str) -> list[tuple[str, str]]:
         return sorted(rows.fetchall())
 
 
+def _task_states(airflow: LocalAirflow, run_id: str) -> dict[str, str]:
+    """Each task's final state in a DAG run, from Airflow's own metadata database."""
+    with sqlite3.connect(airflow.home / "airflow.db") as metadata:
+        rows = metadata.execute("select task_id, state from task_instance where run_id = ?", (run_id,))
+        return dict(rows.fetchall())
+
+
 def _lineage(path: Path) -> dict[str, tuple[set[tuple[str, str]], set[tuple[str, str]]]]:
     """(inputs, outputs) of each task's COMPLETE event in an OpenLineage file transport's output, by job name."""
     found = {}
@@ -65,7 +75,7 @@ def _lineage(path: Path) -> dict[str, tuple[set[tuple[str, str]], set[tuple[str,
     return found  # type: ignore[return-value]
 
 
-def test_the_dag_publishes_the_valid_samples_once_and_a_rerun_changes_nothing(
+def test_the_dag_publishes_the_valid_samples_once_a_rerun_stops_after_extract_and_new_data_publishes_again(
     tmp_path: Path, pg_schema_url: str, mqtt_url: str, hub: Engine
 ) -> None:
     simulator = WaterQualitySimulator(seed=5, api_key=API_KEY, stations=5, hours=10)
@@ -113,10 +123,36 @@ def test_the_dag_publishes_the_valid_samples_once_and_a_rerun_changes_nothing(
         assert jobs["water_quality.extract"] == (endpoints, set())
         assert jobs["water_quality.publish"] == (endpoints, hub_datasets)
 
+        derived_run = airflow.test_dag(
+            "water_quality_class",
+            log_path=tmp_path / "derived.log",
+            extra=env | {"AIRFLOW__OPENLINEAGE__TRANSPORT": transport},
+        )
+        assert _task_states(airflow, derived_run)["publish"] == "success"
+        classes = {("waterhub://dag-test-hub", f"water_quality.{name}") for name in ("hourly_classes", "daily_classes")}
+        assert _lineage(lineage)["water_quality_class.publish"] == (hub_datasets, classes)
+        changes = _count(hub, change_log)
+
         second_run = airflow.test_dag("water_quality", log_path=tmp_path / "run-2.log", extra=env)
         assert second_run != first_run
-        assert _count(hub, change_log) == len(valid) + len(simulator.truth.stations)
+        states = _task_states(airflow, second_run)
+        assert states.pop("extract") == "success"
+        assert set(states.values()) == {"skipped"}  # no task after extract ran
+        assert {"validate", "publish", "notify", "snapshot", "changed_samples"} <= set(states)
+        with hub.connect() as conn:
+            status = conn.execute(select(batches.c.status).where(batches.c.run_id == second_run)).scalar_one()
+        assert status == "snapshotted"  # closed by extract: recorded as published, the source stays fresh
+        assert _count(hub, change_log) == changes
         assert _count(hub, outbox, outbox.c.run_id == second_run) == 0
         time.sleep(1)  # an event the second run sent would be here by now; the broker is on loopback
         assert [event for event in subscriber.events if event.run_id == second_run] == []
         assert _asset_events(airflow, second_run) == []
+
+        simulator.advance(hours=1)
+        third_run = airflow.test_dag("water_quality", log_path=tmp_path / "run-3.log", extra=env)
+        assert set(_task_states(airflow, third_run).values()) <= {"success", "skipped"}
+        assert _task_states(airflow, third_run)["validate"] == "success"
+        with hub.connect() as conn:
+            published = set(conn.execute(select(table.c.station_code, table.c.sampled_at)))
+        assert published == simulator.truth.valid_sample_keys()
+        assert ("water_quality.samples", "changed_samples") in _asset_events(airflow, third_run)

@@ -16,7 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from pydantic import Field
-from sqlalchemy import Engine, MetaData, inspect, select, text
+from sqlalchemy import Engine, MetaData, event, inspect, select, text
 
 from contracts import Classification, Contract, ContractMeta, IncompatibleChangeError, all_contracts
 from exchange.publish import publish_frame
@@ -35,6 +35,7 @@ BOOKKEEPING = {
     "stream_state",
     "derived_state",
     "batches",
+    "schema_fingerprint",
     "snapshots",
     "devices",
     "device_packets",
@@ -260,3 +261,15 @@ def test_watermarks_kept_from_before_partitions_become_the_unpartitioned_ones(em
     assert [tuple(row) for row in rows] == [("water_quality", "samples", "", "run-1")]
     primary_key = inspect(empty).get_pk_constraint("stream_state")["constrained_columns"]
     assert sorted(primary_key) == ["partition_key", "source", "stream"]
+
+
+def test_a_schema_already_brought_to_this_state_is_checked_in_one_query(empty: Engine) -> None:
+    """A task process opens the hub every time: once the recorded fingerprint is this code's, nothing is migrated."""
+    ensure_schema(empty)
+    before = schema_state(empty)
+    statements: list[str] = []
+    event.listen(empty, "before_cursor_execute", lambda _c, _cur, statement, *_: statements.append(statement))
+    ensure_schema(empty)
+    assert len(statements) == 1
+    assert "schema_fingerprint" in statements[0]
+    assert schema_state(empty) == before
