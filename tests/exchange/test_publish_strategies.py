@@ -41,7 +41,7 @@ def _frame_rows(drawn: Sequence[dict[str, Any]]) -> list[dict[str, object]]:
     for row in drawn:
         station, hour = row["key"]
         made = sample(station, hour, ph=row["ph"], ammonia_nitrogen=row["ammonia_nitrogen"])
-        made["updated_at"] = made["sampled_at"] + timedelta(minutes=row["updated_minutes"])  # type: ignore[operator]
+        made["updated_at"] = made["sampled_at"] + timedelta(minutes=row["updated_minutes"])
         rows.append(made)
     return rows
 
