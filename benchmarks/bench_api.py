@@ -35,7 +35,7 @@ from bench_publish import synthetic_samples
 from rich.console import Console
 from rich.table import Table as RichTable
 from scratch import scratch_schema
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from contracts.water_quality import WaterQualitySample
 from exchange.access.departments import seed_departments
@@ -49,7 +49,7 @@ NOW = datetime(2026, 3, 1, tzinfo=UTC)
 KEY = "water_quality.samples"
 
 
-def read_from_database(engine, chunk_rows: int) -> tuple[int, float]:
+def read_from_database(engine: Engine, chunk_rows: int) -> tuple[int, float]:
     """The baseline: every row of the table in key order, through a server-side cursor, as SQLAlchemy rows."""
     table = dataset_table(WaterQualitySample)
     columns = [table.c[spec.name] for spec in WaterQualitySample.field_specs()]
@@ -77,7 +77,9 @@ def read_from_api(base_url: str, token: str, rows: int) -> tuple[int, float]:
     return count, time.perf_counter() - started
 
 
-def consumers(base_url: str, token: str, last_seq: int, *, count: int, poll_s: float, duration_s: float, limit: int):
+def consumers(
+    base_url: str, token: str, last_seq: int, *, count: int, poll_s: float, duration_s: float, limit: int
+) -> tuple[list[float], list[str]]:
     """``count`` consumers polling /changes, each from its own random sequence every ``poll_s``; latencies in ms.
 
     They are tasks of one asyncio loop, each with its own client and connection, all made before the clock starts

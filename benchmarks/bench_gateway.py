@@ -59,7 +59,7 @@ from exchange.db import make_engine
 from exchange.gateway.local_broker import LocalMosquitto
 from exchange.gateway.registry import register_devices
 from exchange.gateway.topics import ALL_UPLINKS
-from exchange.notify import ALL_CHANGES
+from exchange.subscriber import ALL_CHANGES
 from exchange.tables import change_log, dataset_table, ensure_schema
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -86,7 +86,7 @@ def main() -> None:
         sync_dataset(engine, store, WaterQualitySample, SharingSettings(), now=NOW)
         seed_departments(engine, now=NOW)
         token = create_token(engine, "gz-water", [KEY], expires_at=NOW + timedelta(days=30), now=NOW)
-        server = serve(engine.url.render_as_string(hide_password=False), data_dir, args.rows)
+        server = serve(engine.url.render_as_string(hide_password=False), data_dir, args.rows, workers=1)
         profile = data_dir / "bench.share"
         write_profile(
             profile, endpoint=f"{server.base_url}/delta-sharing", token=token.token, expires_at=token.expires_at

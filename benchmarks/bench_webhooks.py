@@ -119,7 +119,8 @@ def free_port() -> int:
 
 
 def stats(base_url: str) -> dict[str, int]:
-    return httpx.get(f"{base_url}/stats", timeout=10).json()
+    counts: dict[str, int] = httpx.get(f"{base_url}/stats", timeout=10).json()
+    return counts
 
 
 def bare_posts(

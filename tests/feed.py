@@ -95,7 +95,7 @@ class Feed:
 
     def _page(self, stream: HttpStream, query: dict[str, str]) -> bytes:
         paginator = stream.paginator
-        size = int(query.get(paginator.size_param, str(paginator.size)))
+        size = int(query.get(getattr(paginator, "size_param", ""), str(paginator.size)))
         with self._lock:
             if stream.name in self._bodies:
                 return self._bodies[stream.name]

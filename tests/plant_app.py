@@ -96,7 +96,7 @@ class PlantSimulator(HttpSimulator):
     filtered by ``updated_since`` (inclusive), times in Beijing time without an offset as the domain's APIs send."""
 
     thread_name = "plant simulator"
-    paths: frozenset[str]
+    paths = frozenset({"/stations"})
 
     def __init__(self) -> None:
         super().__init__()
@@ -106,7 +106,11 @@ class PlantSimulator(HttpSimulator):
     def add_station(self, code: str, at: datetime) -> None:
         self.stations[code] = {"code": code, "name": f"station {code}", "updated_at": _beijing(at)}
         self.readings.setdefault(code, [])
-        self.paths = frozenset({"/stations"} | {f"/stations/{c}/readings" for c in self.stations})
+
+    def _serves(self, method: str, path: str) -> bool:
+        """The stations list, and the readings of each station added so far."""
+        code = path.removeprefix("/stations/").removesuffix("/readings")
+        return super()._serves(method, path) or (path == f"/stations/{code}/readings" and code in self.stations)
 
     def add_reading(self, station: str, n: int, at: datetime, *, deleted: bool = False) -> None:
         record: dict[str, object] = {"station": station, "n": n, "updated_at": _beijing(at)}

@@ -13,6 +13,7 @@ import pytest
 from rich.console import Console
 from sqlalchemy import Engine, func, select
 
+from connectors.hydrology.settings import HydrologySourceSettings
 from connectors.hydrology.simulator import (
     FLOOD_SEASON_LIMITS,
     RAINFALL,
@@ -25,6 +26,7 @@ from connectors.hydrology.simulator import (
 )
 from connectors.hydrology.streams import HYDROLOGY_STREAMS
 from connectors.water_quality import WaterQualitySimulator
+from connectors.water_quality.settings import WaterQualitySourceSettings
 from connectors.water_quality.simulator import SimulatorTruth
 from contracts.river_chief import Problem
 from contracts.river_segment_overview import SegmentOverview
@@ -54,8 +56,11 @@ def test_the_demo_publishes_on_embedded_defaults_and_a_second_run_changes_nothin
     assert settings.database_url is None  # the embedded defaults, nothing else
     assert settings.mqtt_url is None
     console = Console(file=io.StringIO(), width=140)
-    truth = WaterQualitySimulator(seed=SEED, api_key=settings.water_quality.api_key.get_secret_value()).truth
-    hydrology = demo_simulator(settings.hydrology, SEED).truth
+    truth = WaterQualitySimulator(
+        seed=SEED,
+        api_key=settings.source_settings("water_quality", WaterQualitySourceSettings).api_key.get_secret_value(),
+    ).truth
+    hydrology = demo_simulator(settings.source_settings("hydrology", HydrologySourceSettings), SEED).truth
 
     first = run_demo(settings, seed=SEED, console=console)
     assert [run.source for run in first.runs] == list(declared_sources())
@@ -173,7 +178,7 @@ def _classes_of_the_truth(truth: SimulatorTruth) -> dict[tuple[str, datetime], t
     """Each published sample classed from the simulator's own record of what must be published: its values and
     statuses, and its station's water body."""
     bodies = {station["station_code"]: station["water_body_type"] for station in truth.stations}
-    classes = {}
+    classes: dict[tuple[str, datetime], tuple[str | None, str | None]] = {}
     for (code, at), outcomes in truth.published_outcomes().items():
         values = {FACTOR_CODES_BY_NAME[name]: o.value for name, o in outcomes.items() if name in FACTOR_CODES_BY_NAME}
         statuses = {

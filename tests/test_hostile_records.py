@@ -131,7 +131,7 @@ def _bureau_sample(draw: _Draw, row: dict[str, object], contract: type[Contract]
             reading[shape] = draw(_HOSTILE)
         if shape != "absent":
             factors[code] = {"bare": row.get(field), "hostile": draw(_HOSTILE)}.get(shape, reading)
-    raw = {name: row[name] for name in ("station_code", "sampled_at", "updated_at") if name in row}
+    raw: dict[str, object] = {name: row[name] for name in ("station_code", "sampled_at", "updated_at") if name in row}
     raw["factors"] = draw(_HOSTILE) if draw(st.integers(0, 9)) == 0 else factors
     return raw
 
@@ -169,7 +169,9 @@ def _record(draw: _Draw, source: str, stream: HttpStream, pools: dict[str, list[
         else:
             row[name] = draw(_HOSTILE)
     shape = RAW_SHAPES.get((source, stream.name), _by_field_name)
-    extras = draw(st.dictionaries(_ODD_TEXT, _HOSTILE, max_size=2))  # fields the contract does not know
+    extras: dict[str, object] = draw(
+        st.dictionaries(_ODD_TEXT, _HOSTILE, max_size=2)
+    )  # fields the contract does not know
     return extras | shape(draw, row, stream.contract)
 
 

@@ -36,7 +36,7 @@ def platform() -> Iterator[RunningPlatform]:
 def _published(engine: Engine, stream: str) -> dict[tuple[str, ...], dict[str, object]]:
     with engine.connect() as conn:
         rows = conn.execute(select(dataset_table(STREAMS[stream]))).mappings().all()
-    return {record_key(stream, row): dict(row) for row in rows}
+    return {record_key(stream, dict(row)): dict(row) for row in rows}
 
 
 def _quarantined(engine: Engine, stream: str) -> Counter[str]:
@@ -97,6 +97,7 @@ def test_full_then_incremental_sync_publishes_the_truth_with_corrections_deletes
     assert _asked_since(platform, "/api/v1/patrols", seen) == [beijing_text(patrols_mark)]
     for problem, mark in partitions.items():  # a problem read again resumes its steps from its own watermark
         asked = _asked_since(platform, f"/api/v1/problems/{problem}/steps", seen)
+        assert mark is not None
         assert asked in ([], [beijing_text(mark)]), problem
     pipeline.engine.dispose()
 

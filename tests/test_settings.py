@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from connectors.water_quality.settings import WaterQualitySourceSettings
 from waterhub.settings import Settings, settings_markdown
 
 
@@ -27,7 +28,9 @@ def test_environment_overrides_with_prefix_and_nested_blocks(monkeypatch: pytest
     assert settings.resolved_database_url == "postgresql+psycopg://hub@db/hub"
     assert settings.resolved_mqtt_url == "mqtt://broker:1883"
     assert settings.http.max_attempts == 7
-    assert settings.water_quality.base_url == "https://sthjj.example.gov.cn"
+    assert (
+        settings.source_settings("water_quality", WaterQualitySourceSettings).base_url == "https://sthjj.example.gov.cn"
+    )
 
 
 @pytest.mark.parametrize("placeholder", ["changeme", " ChangeMe ", "secret"])
@@ -39,7 +42,9 @@ def test_a_placeholder_api_key_is_refused(monkeypatch: pytest.MonkeyPatch, place
 
 def test_the_api_key_never_shows_in_the_settings_repr() -> None:
     settings = Settings()
-    assert settings.water_quality.api_key.get_secret_value() not in repr(settings)
+    assert settings.source_settings("water_quality", WaterQualitySourceSettings).api_key.get_secret_value() not in repr(
+        settings
+    )
 
 
 def test_the_readme_configuration_table_is_the_generated_one() -> None:

@@ -126,11 +126,11 @@ class PagingSimulator(HttpSimulator):
     """Serves the data above; ``loop_token`` makes the problems feed point back at its first token."""
 
     thread_name = "paging simulator"
+    paths = frozenset({"/problems", "/stations", "/readings"} | {f"/problems/{p}/steps" for p in STEPS})
 
     def __init__(self, *, loop_token: bool = False) -> None:
         super().__init__()
         self.loop_token = loop_token
-        self.paths = frozenset({"/problems", "/stations", "/readings"} | {f"/problems/{p}/steps" for p in STEPS})
 
     def _refusal(self, headers: Mapping[str, str]) -> str | None:
         return None if headers.get("X-Api-Key") == KEY else "bad key"

@@ -4,6 +4,7 @@ in ``test_water_quality_source.py``."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
@@ -123,8 +124,8 @@ def test_a_cursor_renders_the_watermark_in_beijing_time_without_offset() -> None
         cursor.render(datetime(2026, 11, 23, 10, 0))  # noqa: DTZ001 - the point of the test
 
 
-def _page(first: dict[str, object], size: int) -> list[dict[str, object]]:
-    return [first] + [{"station_code": f"{n:08d}"} for n in range(1, size)]
+def _page(first: Mapping[str, object], size: int) -> list[dict[str, object]]:
+    return [dict(first)] + [{"station_code": f"{n:08d}"} for n in range(1, size)]
 
 
 def _answer(body: object) -> Page:

@@ -233,7 +233,9 @@ def test_device_rows_and_platform_rows_meet_in_one_table_and_the_newer_one_wins(
 
     def device_row(row: dict[str, object], shift: timedelta, z: float) -> dict[str, object]:
         updated = parse_beijing(str(row["MODITIME"])) + shift
-        return RiverRecord(stcd=row["STCD"], tm=row["TM"], z=z, updated_at=updated, source="device:sl651").model_dump()
+        return RiverRecord.model_validate(
+            {"stcd": row["STCD"], "tm": row["TM"], "z": z, "updated_at": updated, "source": "device:sl651"}
+        ).model_dump()
 
     frame = pd.DataFrame([device_row(newer, timedelta(minutes=5), 1.5), device_row(older, -timedelta(minutes=1), 2.5)])
     with pipeline.engine.begin() as conn:

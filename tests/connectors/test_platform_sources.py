@@ -57,7 +57,8 @@ def pipeline(name: str, running: RunningPlatform, tmp_path: Path, pg_schema_url:
     block = source_declaration(name).settings_class()(
         base_url=running.base_url, client_secret=SECRET, page_size=PAGE_SIZE
     )
-    settings = Settings(data_dir=tmp_path, database_url=pg_schema_url, http=HTTP, **{name: block})
+    blocks: dict[str, Any] = {name: block}
+    settings = Settings(data_dir=tmp_path, database_url=pg_schema_url, http=HTTP, **blocks)
     pipe = Pipeline(settings, name)
     yield pipe
     pipe.engine.dispose()

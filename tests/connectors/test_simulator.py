@@ -15,7 +15,9 @@ import json
 import math
 import unicodedata
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -135,6 +137,13 @@ def _published(truth: SimulatorTruth) -> list[tuple[dict[str, object], dict[str,
     return [(r, o) for r, o in zip(truth.samples, truth.outcomes, strict=True) if o is not None]
 
 
+def _factors(record: Mapping[str, object]) -> dict[str, dict[str, Any]]:
+    """The record's raw readings by factor code, as the simulator serves them."""
+    factors = record["factors"]
+    assert isinstance(factors, dict)
+    return factors
+
+
 def _local_hour(record: dict[str, object]) -> datetime:
     return sample_key(record)[1].astimezone(BEIJING)
 
@@ -143,7 +152,7 @@ def _series(truth: SimulatorTruth, code: str) -> dict[str, dict[datetime, dict[s
     """Station → local sampling hour → the raw reading of ``code``, over published records, spoilt factors left out."""
     series: dict[str, dict[datetime, dict[str, object]]] = defaultdict(dict)
     for record, outcomes in _published(truth):
-        reading = record["factors"].get(code)
+        reading = _factors(record).get(code)
         if reading is not None and outcomes[FACTOR_CODES[code]].status != "rejected":
             series[str(record["station_code"])][_local_hour(record)] = reading
     return series
@@ -256,14 +265,14 @@ def test_flags_are_per_analyser_with_rare_faults_and_letters_outside_the_2017_ta
     every_site: SimulatorTruth,
 ) -> None:
     published = _published(every_site)
-    flags = Counter(reading["flag"] for record, _ in published for reading in record["factors"].values())
+    flags = Counter(reading["flag"] for record, _ in published for reading in _factors(record).values())
     assert flags["N"] / sum(flags.values()) > 0.9
     assert set(flags) == set("NFMSDCTBPH")
     assert flags["P"] + flags["H"] < flags["M"] + flags["D"] + flags["F"] + flags["B"]
-    mixed = [r for r, _ in published if len({reading["flag"] for reading in r["factors"].values()}) > 1]
+    mixed = [r for r, _ in published if len({reading["flag"] for reading in _factors(r).values()}) > 1]
     assert len(mixed) > len(published) / 10  # one analyser's flag is not the whole sample's
     for record, _ in published:
-        for code, reading in record["factors"].items():
+        for code, reading in _factors(record).items():
             if reading["flag"] in ("F", "B"):
                 assert reading["value"] is None  # stopped or no link: no value
             elif reading["flag"] == "T":
@@ -302,7 +311,7 @@ def test_delta_stations_see_semi_diurnal_salt_tides(every_site: SimulatorTruth) 
             xs, ys = zip(*pairs, strict=True)
             mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
             cov = sum((x - mx) * (y - my) for x, y in pairs)
-            return cov / math.sqrt(sum((x - mx) ** 2 for x in xs) * sum((y - my) ** 2 for y in ys))
+            return float(cov / math.sqrt(sum((x - mx) ** 2 for x in xs) * sum((y - my) ** 2 for y in ys)))
 
         assert max(values.values()) > 5 * min(values.values()), delta[station]
         assert max(lag_correlation(12), lag_correlation(13)) > 0.6, delta[station]  # M2: 12.42 h
@@ -327,7 +336,7 @@ def test_each_logger_writes_units_its_own_way(every_site: SimulatorTruth) -> Non
     spellings = {
         (str(record["station_code"]), code): reading["unit"]
         for record, outcomes in _published(every_site)
-        for code, reading in record["factors"].items()
+        for code, reading in _factors(record).items()
         if outcomes[FACTOR_CODES[code]].status != "rejected"
     }
     assert set(spellings.values()) == {
@@ -344,7 +353,7 @@ def test_each_logger_writes_units_its_own_way(every_site: SimulatorTruth) -> Non
     per_station = Counter(key for record, outcomes in _published(every_site) for key in [str(record["station_code"])])
     assert len(per_station) == 24
     for record, outcomes in _published(every_site):  # one spelling per station and factor, all hours
-        for code, reading in record["factors"].items():
+        for code, reading in _factors(record).items():
             if outcomes[FACTOR_CODES[code]].status != "rejected":
                 assert reading["unit"] == spellings[(str(record["station_code"]), code)]
 
@@ -394,7 +403,7 @@ def test_each_record_has_a_record_reason_or_a_truth_for_every_factor_that_follow
             continue
         assert set(outcomes) == set(FACTOR_CODES.values())
         for code, field in FACTOR_CODES.items():
-            status, value, reasons = _expected(code, record["factors"].get(code))
+            status, value, reasons = _expected(code, _factors(record).get(code))
             outcome = outcomes[field]
             assert (outcome.status, outcome.reasons) == (status, reasons), (record, field)
             assert outcome.value == (None if value is None else pytest.approx(value, rel=1e-9)), (record, field)
@@ -436,19 +445,21 @@ def test_every_planted_record_has_exactly_the_one_defect_its_reason_names(defaul
                 for r, why in zip(later, truth.reasons[position + 1 :], strict=True)
                 if why is None and sample_key(r) == sample_key(record)
             ]
-            assert copy_["factors"] == record["factors"]
-            assert copy_["updated_at"] > record["updated_at"]  # the resent copy supersedes the original
+            assert _factors(copy_) == _factors(record)
+            assert str(copy_["updated_at"]) > str(
+                record["updated_at"]
+            )  # the resent copy supersedes the original (Beijing text)
         else:
             pytest.fail(f"unexpected record-level reason {reason}")
-        for code, reading in repaired["factors"].items():  # nothing else is wrong with it
+        for code, reading in _factors(repaired).items():  # nothing else is wrong with it
             assert _expected(code, reading)[0] != "rejected"
     for plant in truth.planted:
         if plant.field is None:
             continue
         (code,) = [c for c, f in FACTOR_CODES.items() if f == plant.field]
-        assert _expected(code, plant.record["factors"][code])[2] == (plant.reason,)
-        others = [c for c in plant.record["factors"] if c != code]
-        assert all(_expected(c, plant.record["factors"][c])[0] != "rejected" for c in others)
+        assert _expected(code, _factors(plant.record)[code])[2] == (plant.reason,)
+        others = [c for c in _factors(plant.record) if c != code]
+        assert all(_expected(c, _factors(plant.record)[c])[0] != "rejected" for c in others)
 
 
 def test_contract_validation_refuses_each_unrepaired_value_defect(default_sim: WaterQualitySimulator) -> None:
@@ -457,7 +468,7 @@ def test_contract_validation_refuses_each_unrepaired_value_defect(default_sim: W
         if plant.field is None or plant.reason.endswith("_wrong_unit"):
             continue  # reference, uniqueness and unit checks live in quality, not in the model
         (code,) = [c for c, f in FACTOR_CODES.items() if f == plant.field]
-        value = plant.record["factors"][code]["value"]
+        value = _factors(plant.record)[code]["value"]
         with pytest.raises(ValidationError):
             WaterQualitySample.model_validate(
                 {
@@ -501,8 +512,8 @@ def test_advance_adds_an_hour_for_every_station_and_corrects_earlier_samples() -
     outcomes = after.published_outcomes()
     for record in changed:
         assert parse_beijing(str(record["updated_at"])) > old_newest
-        ph = record["factors"]["w01001"]
-        assert ph["value"] != old[sample_key(record)]["factors"]["w01001"]["value"]
+        ph = _factors(record)["w01001"]
+        assert ph["value"] != _factors(old[sample_key(record)])["w01001"]["value"]
         assert outcomes[sample_key(record)]["ph"] == ("valid", ph["value"], ())
     assert len(after.samples_since(old_newest + timedelta(seconds=1))) == len(new_keys) + 3
 
@@ -526,7 +537,7 @@ def test_the_api_sends_nan_as_a_bare_token_and_refuses_a_missing_key(
     assert any(
         isinstance(reading["value"], float) and math.isnan(reading["value"])
         for item in body["data"]["items"]
-        for reading in item["factors"].values()
+        for reading in _factors(item).values()
     )
     assert missing.status_code == 404
     log = running.requests

@@ -6,16 +6,23 @@ What a test expects comes from the simulator's ground truth and request log, nev
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import pytest
 
 import waterhub
 from connectors.errors import SourceConfigError, SourceDataError, SourceUnavailableError
-from connectors.water_quality import WaterQualitySimulator
+from connectors.simulation import RequestLogEntry
+from connectors.water_quality import WaterQualitySimulator, WaterQualitySource
 from connectors.water_quality.simulator import BadKind, RunningSimulator, parse_beijing
 from waterhub.settings import HttpClientSettings
 
+if TYPE_CHECKING:
+    from tests.connectors.conftest import RecordingSleep
+
+MakeSource = Callable[..., WaterQualitySource]
 SAMPLES = "/api/v1/samples"
 STATIONS = "/api/v1/stations"
 
@@ -27,11 +34,13 @@ def _read(source, name, *, since=None, sleep=None):
         return list(session.read(stream, since=since))
 
 
-def _data_requests(running: RunningSimulator, path: str):
+def _data_requests(running: RunningSimulator, path: str) -> list[RequestLogEntry]:
     return [entry for entry in running.requests if entry.path == path]
 
 
-def test_the_source_declares_stations_then_samples_with_keys_from_the_contracts(make_source, api_key: str) -> None:
+def test_the_source_declares_stations_then_samples_with_keys_from_the_contracts(
+    make_source: MakeSource, api_key: str
+) -> None:
     source = make_source()
     assert source.name == "water_quality"
     assert [stream.name for stream in source.streams] == ["stations", "samples"]
@@ -41,12 +50,13 @@ def test_the_source_declares_stations_then_samples_with_keys_from_the_contracts(
     assert stations.primary_key == ("station_code",)
     assert samples.primary_key == ("station_code", "sampled_at")
     assert stations.cursor is None
+    assert samples.cursor is not None
     assert (samples.cursor.field, samples.cursor.param) == ("updated_at", "updated_since")
     assert api_key not in repr(source.auth)
 
 
 def test_a_full_read_asks_for_every_page_once_and_yields_every_record_once(
-    make_source, running: RunningSimulator, simulator: WaterQualitySimulator, page_size: int
+    make_source: MakeSource, running: RunningSimulator, simulator: WaterQualitySimulator, page_size: int
 ) -> None:
     truth = simulator.truth
     records = _read(make_source(), "samples")
@@ -59,7 +69,9 @@ def test_a_full_read_asks_for_every_page_once_and_yields_every_record_once(
     assert all(entry.status == 200 for entry in asked)
 
 
-def test_every_request_carries_the_api_key_and_our_user_agent(make_source, running: RunningSimulator) -> None:
+def test_every_request_carries_the_api_key_and_our_user_agent(
+    make_source: MakeSource, running: RunningSimulator
+) -> None:
     stations = _read(make_source(), "stations")
     assert stations == list(running.truth.stations)
     assert running.requests
@@ -68,7 +80,7 @@ def test_every_request_carries_the_api_key_and_our_user_agent(make_source, runni
 
 
 def test_a_wrong_api_key_fails_at_once_with_a_config_error_that_does_not_show_the_key(
-    make_source, running: RunningSimulator, api_key: str
+    make_source: MakeSource, running: RunningSimulator, api_key: str
 ) -> None:
     wrong_key = "not-the-right-key-42"
     with pytest.raises(
@@ -82,14 +94,16 @@ def test_a_wrong_api_key_fails_at_once_with_a_config_error_that_does_not_show_th
     assert [(e.status, e.authorized) for e in running.requests] == [(401, False)]  # never retried
 
 
-def test_a_wrong_base_url_path_fails_with_a_config_error_naming_the_setting(make_source, running) -> None:
+def test_a_wrong_base_url_path_fails_with_a_config_error_naming_the_setting(
+    make_source: MakeSource, running: RunningSimulator
+) -> None:
     with pytest.raises(SourceConfigError, match=r"\(404 Not Found\).*WATERHUB_WATER_QUALITY__BASE_URL"):
         _read(make_source(base_url=running.base_url + "/v0"), "stations")
     assert [(e.path, e.status) for e in running.requests] == [("/v0/api/v1/stations", 404)]
 
 
 def test_since_is_sent_as_beijing_time_and_only_records_updated_since_then_come_back(
-    make_source, running: RunningSimulator, simulator: WaterQualitySimulator
+    make_source: MakeSource, running: RunningSimulator, simulator: WaterQualitySimulator
 ) -> None:
     since = datetime(2026, 11, 22, 16, 30, 15, 999_000, tzinfo=UTC)  # 2026-11-23 00:30:15 in Beijing
     records = _read(make_source(), "samples", since=since)
@@ -101,19 +115,19 @@ def test_since_is_sent_as_beijing_time_and_only_records_updated_since_then_come_
     assert {entry.query["updated_since"] for entry in _data_requests(running, SAMPLES)} == {"2026-11-23 00:30:15"}
 
 
-def test_stations_are_read_in_full_even_with_a_watermark(make_source, running: RunningSimulator) -> None:
+def test_stations_are_read_in_full_even_with_a_watermark(make_source: MakeSource, running: RunningSimulator) -> None:
     stations = _read(make_source(), "stations", since=datetime(2030, 1, 1, tzinfo=UTC))
     assert stations == list(running.truth.stations)
     assert all("updated_since" not in entry.query for entry in running.requests)
 
 
-def test_a_naive_watermark_is_refused_rather_than_guessed(make_source) -> None:
+def test_a_naive_watermark_is_refused_rather_than_guessed(make_source: MakeSource) -> None:
     with pytest.raises(ValueError, match="naive"):
         _read(make_source(), "samples", since=datetime(2026, 11, 22, 8))  # noqa: DTZ001 - the point of the test
 
 
 def test_after_advance_a_read_from_the_watermark_brings_only_new_and_corrected_samples(
-    make_source, running: RunningSimulator, simulator: WaterQualitySimulator
+    make_source: MakeSource, running: RunningSimulator, simulator: WaterQualitySimulator
 ) -> None:
     source = make_source()
     first = _read(source, "samples")
@@ -140,7 +154,7 @@ def test_after_advance_a_read_from_the_watermark_brings_only_new_and_corrected_s
 
 
 def test_a_429_with_retry_after_is_retried_after_exactly_the_asked_wait(
-    make_source, running: RunningSimulator, sleep
+    make_source: MakeSource, running: RunningSimulator, sleep: RecordingSleep
 ) -> None:
     running.faults.rate_limit(times=1, retry_after_s=1)
     stations = _read(make_source(), "stations", sleep=sleep)
@@ -149,7 +163,9 @@ def test_a_429_with_retry_after_is_retried_after_exactly_the_asked_wait(
     assert sleep.waits == [1.0]
 
 
-def test_a_retry_after_given_as_an_http_date_is_honoured_too(make_source, running: RunningSimulator, sleep) -> None:
+def test_a_retry_after_given_as_an_http_date_is_honoured_too(
+    make_source: MakeSource, running: RunningSimulator, sleep: RecordingSleep
+) -> None:
     running.faults.rate_limit(times=1, retry_after_s=1, as_http_date=True)
     stations = _read(make_source(), "stations", sleep=sleep)
     assert stations == list(running.truth.stations)
@@ -158,7 +174,7 @@ def test_a_retry_after_given_as_an_http_date_is_honoured_too(make_source, runnin
 
 
 def test_server_errors_are_retried_with_short_jittered_backoff(
-    make_source, running: RunningSimulator, sleep, http_settings: HttpClientSettings
+    make_source: MakeSource, running: RunningSimulator, sleep: RecordingSleep, http_settings: HttpClientSettings
 ) -> None:
     running.faults.server_error(times=2)
     records = _read(make_source(), "samples", sleep=sleep)
@@ -168,7 +184,9 @@ def test_server_errors_are_retried_with_short_jittered_backoff(
     assert all(0 < wait <= http_settings.backoff_max_s for wait in sleep.waits)
 
 
-def test_a_slow_answer_times_out_and_is_retried(make_source, running: RunningSimulator, sleep) -> None:
+def test_a_slow_answer_times_out_and_is_retried(
+    make_source: MakeSource, running: RunningSimulator, sleep: RecordingSleep
+) -> None:
     running.faults.slow(times=1, delay_s=5)
     quick = HttpClientSettings(timeout_s=1.0, max_attempts=3, backoff_initial_s=0.01, backoff_max_s=0.05)
     stations = _read(make_source(http=quick), "stations", sleep=sleep)
@@ -178,7 +196,7 @@ def test_a_slow_answer_times_out_and_is_retried(make_source, running: RunningSim
 
 
 def test_exhausted_retries_raise_source_unavailable_with_what_where_and_what_to_do(
-    make_source, running: RunningSimulator, api_key: str
+    make_source: MakeSource, running: RunningSimulator, api_key: str
 ) -> None:
     running.faults.server_error(times=10)
     since = datetime(2026, 11, 22, 6, tzinfo=UTC)
@@ -210,7 +228,7 @@ def test_an_unreachable_source_is_unavailable_after_the_retry_budget(
 
 
 def test_a_retry_after_longer_than_we_wait_fails_at_once(
-    make_source, running: RunningSimulator, sleep, api_key: str
+    make_source: MakeSource, running: RunningSimulator, sleep: RecordingSleep, api_key: str
 ) -> None:
     running.faults.rate_limit(times=1, retry_after_s=120)
     with pytest.raises(SourceUnavailableError, match=r"retry after 120 s, longer than the 5 s we wait") as info:
@@ -220,21 +238,27 @@ def test_a_retry_after_longer_than_we_wait_fails_at_once(
     assert sleep.waits == []
 
 
-def test_a_truncated_page_is_a_data_error_and_is_not_retried(make_source, running: RunningSimulator) -> None:
+def test_a_truncated_page_is_a_data_error_and_is_not_retried(
+    make_source: MakeSource, running: RunningSimulator
+) -> None:
     running.faults.malformed_page(times=1)
     with pytest.raises(SourceDataError, match=r"water_quality/samples: GET /api/v1/samples\?page=1.* not valid JSON"):
         _read(make_source(), "samples")
     assert [(e.status, e.fault) for e in running.requests] == [(200, "malformed_page")]
 
 
-def test_a_page_repeating_the_previous_one_is_a_pagination_loop(make_source, running: RunningSimulator) -> None:
+def test_a_page_repeating_the_previous_one_is_a_pagination_loop(
+    make_source: MakeSource, running: RunningSimulator
+) -> None:
     running.faults.repeat_page(times=1)
     with pytest.raises(SourceDataError, match=r"water_quality/samples: page 2 starts with the same record as page 1"):
         _read(make_source(), "samples")
     assert [(e.query["page"], e.fault) for e in running.requests] == [("1", None), ("2", "repeat_page")]
 
 
-def test_a_nan_token_in_the_body_arrives_as_the_string_nan(make_source, simulator: WaterQualitySimulator) -> None:
+def test_a_nan_token_in_the_body_arrives_as_the_string_nan(
+    make_source: MakeSource, simulator: WaterQualitySimulator
+) -> None:
     records = _read(make_source(), "samples")
     planted = [p for p in simulator.truth.planted if p.kind is BadKind.NOT_FINITE]
     assert planted
@@ -247,7 +271,7 @@ def test_a_nan_token_in_the_body_arrives_as_the_string_nan(make_source, simulato
 
 
 def test_a_wait_that_would_overrun_the_retry_time_budget_is_not_started(
-    make_source, running: RunningSimulator, sleep
+    make_source: MakeSource, running: RunningSimulator, sleep: RecordingSleep
 ) -> None:
     running.faults.rate_limit(times=1, retry_after_s=2)
     tight = HttpClientSettings(max_attempts=5, max_retry_time_s=1, max_retry_after_s=5, backoff_initial_s=0.01)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -30,7 +31,9 @@ def _chief(chief_id: str, level: str, name: str | None = None) -> dict[str, obje
     return {"chief_id": chief_id, "name": name or f"河长{chief_id}", "level": level}
 
 
-def _patrol(patrol_id: str, hours: int, chief_id: str = "C00001", chief_name: str | None = "河长C00001") -> dict:
+def _patrol(
+    patrol_id: str, hours: int, chief_id: str = "C00001", chief_name: str | None = "河长C00001"
+) -> dict[str, Any]:
     return {
         "patrol_id": patrol_id,
         "chief_id": chief_id,
@@ -61,7 +64,7 @@ def _patrol(patrol_id: str, hours: int, chief_id: str = "C00001", chief_name: st
     ],
 )
 def test_a_segment_row_shows_its_chiefs_latest_patrol_and_open_problems(
-    chiefs: list[dict], patrols: list[dict], statuses: list[str], expected: tuple
+    chiefs: list[dict[str, Any]], patrols: list[dict[str, Any]], statuses: list[str], expected: tuple[Any, ...]
 ) -> None:
     row = segment_overview(SEGMENT, chiefs, patrols, [{"status": status} for status in statuses])
     listed = None if row["chiefs"] is None else [c["chief_id"] for c in json.loads(str(row["chiefs"]))]
@@ -110,7 +113,9 @@ def _problem(division: str, reported: datetime, status: str) -> dict[str, object
         ),
     ],
 )
-def test_closure_rate_per_district_and_year_of_report(problems: list[dict], expected: list[tuple]) -> None:
+def test_closure_rate_per_district_and_year_of_report(
+    problems: list[dict[str, Any]], expected: list[tuple[Any, ...]]
+) -> None:
     rows = closure_rates(problems)
     fields = ("district_code", "year", "problems", "rejected", "closed", "open", "closure_rate")
     assert [tuple(row[f] for f in fields) for row in rows] == expected

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine
@@ -36,7 +37,7 @@ def typed_frame(contract: type[Contract], rows: Sequence[Mapping[str, object]]) 
     return frame
 
 
-def sample(station: str, hour: int, **values: object) -> dict[str, object]:
+def sample(station: str, hour: int, **values: object) -> dict[str, Any]:
     sampled_at = T0 + timedelta(hours=hour)
     return {
         "station_code": station,

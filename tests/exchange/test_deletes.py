@@ -10,6 +10,7 @@ from datetime import timedelta
 import pandas as pd
 from sqlalchemy import Engine, select
 
+from contracts import Contract
 from contracts.water_quality import WaterQualitySample, WaterQualityStation
 from exchange.publish import publish_frame
 from exchange.tables import change_log, dataset_table, outbox
@@ -22,10 +23,10 @@ SAMPLES = WaterQualitySample.meta.key
 def log(engine: Engine, dataset: str) -> list[tuple[int, str, str]]:
     with engine.connect() as conn:
         query = select(change_log.c.seq, change_log.c.op, change_log.c.key).where(change_log.c.dataset == dataset)
-        return [tuple(row) for row in conn.execute(query.order_by(change_log.c.seq))]  # type: ignore[misc]
+        return [tuple(row) for row in conn.execute(query.order_by(change_log.c.seq))]
 
 
-def keys(engine: Engine, contract: type) -> set[str]:
+def keys(engine: Engine, contract: type[Contract]) -> set[str]:
     table = dataset_table(contract)
     with engine.connect() as conn:
         return {str(code) for code in conn.execute(select(table.c[contract.meta.primary_key[0]])).scalars()}

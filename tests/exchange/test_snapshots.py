@@ -291,7 +291,7 @@ def test_the_parquet_file_is_zstd_compressed_in_every_column_chunk(hub: Engine, 
 # --- keyed by sequence ------------------------------------------------------------------------------------------
 
 
-def test_a_second_call_without_a_new_publish_writes_nothing(engine: Engine, local_store: ObjectStore) -> None:
+def test_a_second_call_without_a_new_publish_writes_nothing(engine: Engine, local_store: LocalObjectStore) -> None:
     store = local_store
     publish(engine, MIXED_ROWS)
     first = write_snapshot(engine, store, WaterQualitySample, now=NOW)

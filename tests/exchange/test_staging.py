@@ -22,7 +22,10 @@ def staging(sqlite_engine: Engine, stores: Stores) -> BatchStaging:
 
 
 def test_records_and_frames_come_back_as_staged(staging: BatchStaging) -> None:
-    records = [{"st": "11000001", "w01001": "7.12", "name": '小关 "north"\n'}, {"st": "11000002", "w01001": None}]
+    records: list[dict[str, object]] = [
+        {"st": "11000001", "w01001": "7.12", "name": '小关 "north"\n'},
+        {"st": "11000002", "w01001": None},
+    ]
     frame = typed_frame(WaterQualitySample, [sample("11000001", 0), sample("11000002", 1, ph=None)])
     batch = staging.open(source="water_quality", run_id="manual__1", interval_end=NOW, now=NOW)
 

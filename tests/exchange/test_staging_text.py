@@ -34,7 +34,10 @@ def _nested(depth: int) -> object:
 )
 def test_a_character_python_breaks_lines_at_stays_inside_its_record(staging: BatchStaging, text: str) -> None:
     """JSON escapes a newline inside a string, but not these: ``str.splitlines`` would cut the record in two."""
-    records = [{"station_code": "44010001", "note": text}, {"station_code": "44010002", "unknown_field": text}]
+    records: list[dict[str, object]] = [
+        {"station_code": "44010001", "note": text},
+        {"station_code": "44010002", "unknown_field": text},
+    ]
     batch = staging.open(source="water_quality", run_id="run-1", interval_end=NOW, now=NOW)
 
     keys = staging.put_records(batch, "samples", records, chunk=len(records))
@@ -44,7 +47,7 @@ def test_a_character_python_breaks_lines_at_stays_inside_its_record(staging: Bat
 
 def test_a_lone_surrogate_nul_and_deep_nesting_are_staged_and_read_back_exactly(staging: BatchStaging) -> None:
     """``json.loads`` turns the escape ``"\\ud800"`` into a lone surrogate, which no UTF-8 encoder takes."""
-    records = [
+    records: list[dict[str, object]] = [
         {"station_code": "44010001\ud800", "name": "\udfff tail", "key\udc00": "\\ud800 is text here"},
         {"station_code": "\x00", "deep": _nested(400)},
     ]

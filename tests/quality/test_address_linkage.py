@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -80,9 +81,8 @@ def test_the_linked_datasets_are_the_inspection_systems_records_that_carry_an_ad
 
 def _pipeline(name: str, base_url: str, tmp_path: Path, database_url: str) -> Pipeline:
     block = source_declaration(name).settings_class()(base_url=base_url, client_secret=DEMO_CLIENT_SECRET)
-    settings = Settings(
-        data_dir=tmp_path, database_url=database_url, http=HttpClientSettings(max_attempts=1), **{name: block}
-    )
+    blocks: dict[str, Any] = {name: block}
+    settings = Settings(data_dir=tmp_path, database_url=database_url, http=HttpClientSettings(max_attempts=1), **blocks)
     return Pipeline(settings, name)
 
 
@@ -102,8 +102,12 @@ def test_published_inspections_link_to_published_addresses_as_the_simulators_say
         truth_addresses = served_addresses.truth.published["standard_addresses"]
         truth_inspections = served_facilities.truth.published["inspections"]
     with engine.connect() as conn:
-        grids = dict(conn.execute(select(dataset_table(StandardAddress).c["address_code", "grid_code"])).all())
-        rows = conn.execute(select(dataset_table(FacilityInspection))).mappings().all()
+        addresses_table = dataset_table(StandardAddress)
+        grids: dict[str, str | None] = {
+            code: grid
+            for code, grid in conn.execute(select(addresses_table.c.address_code, addresses_table.c.grid_code))
+        }
+        rows = [dict(row) for row in conn.execute(select(dataset_table(FacilityInspection))).mappings()]
     engine.dispose()
     linkage = link_to_addresses(FacilityInspection, rows, grids)
 

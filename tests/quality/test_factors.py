@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from contracts.units import conversion, convert
 from contracts.water_quality import WaterQualitySample
-from quality import validate_frame
+from quality import ValidationOutcome, validate_frame
 
 STATIONS = {"water_quality.stations": ["44010001", "44010002"]}
 FACTOR_BY_NAME = {factor.name: factor for factor in WaterQualitySample.factors()}
@@ -37,14 +37,14 @@ def _sample(**fields: object) -> dict[str, object]:
     return row | fields
 
 
-def _judge(*rows: dict[str, object]):
+def _judge(*rows: dict[str, object]) -> ValidationOutcome:
     """Rows as a connector hands them over: every row has every column (None where nothing was sent)."""
     columns = list(dict.fromkeys(name for row in rows for name in row))
     frame = pd.DataFrame([[row.get(name) for name in columns] for row in rows], columns=columns, dtype=object)
     return validate_frame(WaterQualitySample, frame, known_references=STATIONS)
 
 
-def _published(outcome, column: str) -> list[object]:
+def _published(outcome: ValidationOutcome, column: str) -> list[object]:
     return [None if pd.isna(value) else value for value in outcome.valid[column].tolist()]
 
 
@@ -231,7 +231,9 @@ _UNITS = st.sampled_from([None, "mg/L", "mg/l", "µg/L", "ug/l", "NTU", "", "℃
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.sampled_from(sorted(FACTOR_BY_NAME)), _VALUES, _FLAGS, _UNITS), min_size=1, max_size=30))
-def test_each_factor_gets_the_status_its_own_values_call_for(readings) -> None:
+def test_each_factor_gets_the_status_its_own_values_call_for(
+    readings: list[tuple[str, object, object, str | None]],
+) -> None:
     """One sample per drawn reading. The reference, per factor: the contract's own pydantic types for the value
     (after the unit's conversion) and the flag, then the rules: rejected > invalid flag > below detection > no
     value > T > valid. Every published row also validates as the contract."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from pydantic import StringConstraints, TypeAdapter, ValidationError
 
 from connectors.water_quality import WaterQualitySamplesStream, WaterQualitySimulator
+from connectors.water_quality.simulator import SimulatorTruth
 from contracts.types import BeijingTime
 from contracts.water_quality import WaterQualitySample, WaterQualityStation
 from quality import MissingReferenceKeysError, validate_frame
@@ -26,16 +28,16 @@ _STRIPPED = TypeAdapter(Annotated[str, StringConstraints(strip_whitespace=True)]
 
 
 @pytest.fixture(scope="module")
-def truth():
+def truth() -> SimulatorTruth:
     return WaterQualitySimulator(seed=11, api_key="k", stations=8, hours=24).truth
 
 
-def _stream_frame(records) -> pd.DataFrame:
+def _stream_frame(records: Sequence[dict[str, object]]) -> pd.DataFrame:
     stream = WaterQualitySamplesStream()
     return pd.DataFrame([stream.post_process(record) for record in records])
 
 
-def test_every_planted_bad_sample_is_quarantined_with_exactly_its_reason(truth) -> None:
+def test_every_planted_bad_sample_is_quarantined_with_exactly_its_reason(truth: SimulatorTruth) -> None:
     outcome = validate_frame(
         WaterQualitySample, _stream_frame(truth.samples), known_references={STATIONS_KEY: truth.station_codes()}
     )
@@ -45,7 +47,7 @@ def test_every_planted_bad_sample_is_quarantined_with_exactly_its_reason(truth) 
     assert outcome.valid_count == len(truth.valid_samples())
 
 
-def test_each_published_factor_has_the_status_and_value_the_simulator_says(truth) -> None:
+def test_each_published_factor_has_the_status_and_value_the_simulator_says(truth: SimulatorTruth) -> None:
     outcome = validate_frame(
         WaterQualitySample, _stream_frame(truth.samples), known_references={STATIONS_KEY: truth.station_codes()}
     )
@@ -62,7 +64,7 @@ def test_each_published_factor_has_the_status_and_value_the_simulator_says(truth
     assert list(outcome.valid.columns) == list(WaterQualitySample.model_fields)
 
 
-def test_withheld_factors_carry_the_reasons_the_simulator_planted(truth) -> None:
+def test_withheld_factors_carry_the_reasons_the_simulator_planted(truth: SimulatorTruth) -> None:
     outcome = validate_frame(
         WaterQualitySample, _stream_frame(truth.samples), known_references={STATIONS_KEY: truth.station_codes()}
     )
@@ -78,7 +80,7 @@ def test_withheld_factors_carry_the_reasons_the_simulator_planted(truth) -> None
     assert any(reasons == ["ph_out_of_range"] for factors in expected.values() for reasons in factors.values())
 
 
-def test_results_count_the_rows_each_check_rejected_and_list_the_checks_that_passed(truth) -> None:
+def test_results_count_the_rows_each_check_rejected_and_list_the_checks_that_passed(truth: SimulatorTruth) -> None:
     outcome = validate_frame(
         WaterQualitySample, _stream_frame(truth.samples), known_references={STATIONS_KEY: truth.station_codes()}
     )
@@ -90,7 +92,7 @@ def test_results_count_the_rows_each_check_rejected_and_list_the_checks_that_pas
     assert outcome.results["sampled_at_not_on_the_hour"] == 0
 
 
-def test_a_reference_without_known_keys_is_a_caller_error(truth) -> None:
+def test_a_reference_without_known_keys_is_a_caller_error(truth: SimulatorTruth) -> None:
     with pytest.raises(MissingReferenceKeysError, match=STATIONS_KEY):
         validate_frame(WaterQualitySample, _stream_frame(truth.samples[:3]))
 
@@ -390,7 +392,9 @@ _NOT_AFTER = st.one_of(
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_STATION_RECORDS, min_size=1, max_size=40), _NOT_AFTER)
-def test_the_vectorized_suite_refuses_exactly_what_the_contract_model_refuses(records, not_after) -> None:
+def test_the_vectorized_suite_refuses_exactly_what_the_contract_model_refuses(
+    records: list[dict[str, object]], not_after: datetime | None
+) -> None:
     """Per record, pydantic is the reference (told the run's latest plausible time as context); on top, of records
     sharing a key all but the latest are refused."""
     outcome = validate_frame(WaterQualityStation, pd.DataFrame(records, dtype=object), not_after=not_after)

@@ -12,12 +12,12 @@ import pytest
 from contracts import Contract, all_contracts
 from contracts.water_quality import FACTOR_CODES, WaterQualitySample
 from exchange.tables import HASH_COLUMN, RUN_COLUMN, SEQ_COLUMN, dataset_table
-from quality.suite import UNIT_SUFFIX, build_suite, to_expectation
+from quality.suite import UNIT_SUFFIX, Suite, build_suite, to_expectation
 
 CONTRACTS = list(all_contracts())
 
 
-def _suite_for(contract: type[Contract]):
+def _suite_for(contract: type[Contract]) -> Suite:
     units = [f"{spec.name}{UNIT_SUFFIX}" for spec in contract.field_specs() if spec.unit]
     columns = [spec.name for spec in contract.field_specs()] + units
     return build_suite(contract, columns, {ref.dataset: ["x"] for ref in contract.meta.references})
@@ -70,6 +70,7 @@ def test_checks_of_one_rule_make_one_expectation_and_other_rules_are_refused() -
     assert len({check.rule for check in flags}) == 1
     expectation = to_expectation(flags, "flags")
     assert expectation.column == "flags"
+    assert expectation.meta is not None
     assert expectation.meta["reasons"] == [check.reason for check in flags]
     ranges = [check for check in checks if check.kind == "between" and check.field in ("ph", "turbidity")]
     with pytest.raises(ValueError, match="one rule"):

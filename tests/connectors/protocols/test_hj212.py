@@ -264,9 +264,14 @@ _suffixes = _key.filter(lambda s: s not in ("Rtd", "Avg", "Min", "Max", "Cou", "
 
 @st.composite
 def _readings(draw: st.DrawFn, code: str) -> Reading:
+    rtd, avg, low, high, cou = (draw(st.none() | _number) for _ in range(5))
     reading = Reading(
         code,
-        *(draw(st.none() | _number) for _ in range(5)),
+        rtd,
+        avg,
+        low,
+        high,
+        cou,
         flag=draw(st.none() | _text),
         extra=tuple(draw(st.dictionaries(_suffixes, _text, max_size=2)).items()),
     )

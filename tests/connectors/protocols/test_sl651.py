@@ -73,7 +73,7 @@ SAMPLES = (KEEP_ALIVE, ACKNOWLEDGEMENT, TIMED_P, TIMED_H, HOURLY_ARRAYS)
 
 
 def _beijing(*fields: int) -> datetime:
-    return datetime(*fields, tzinfo=BEIJING)  # type: ignore[misc]  # year, month, day... from the reference
+    return datetime(*fields, tzinfo=BEIJING)  # type: ignore[arg-type,misc]  # year, month, day... from the reference
 
 
 def _resealed(frame: bytes) -> bytes:

@@ -18,7 +18,7 @@ from connectors.simulation import AppServer
 from contracts.water_quality import WaterQualitySample, WaterQualityStation
 from exchange.access.departments import seed_departments
 from exchange.access.filters import parse_condition
-from exchange.access.tokens import create_token
+from exchange.access.tokens import IssuedToken, create_token
 from exchange.api.app import create_app
 from exchange.api.settings import ApiSettings
 from exchange.objects import LocalObjectStore
@@ -62,7 +62,9 @@ def hub_samples() -> list[dict[str, object]]:
     return [sample(code, hour, ph=7.0 + hour / 10) for code in DISTRICTS for hour in range(5)]
 
 
-def grant(engine: Engine, clock: Clock, department: str, datasets: list[str], *, district: str | None = None):
+def grant(
+    engine: Engine, clock: Clock, department: str, datasets: list[str], *, district: str | None = None
+) -> IssuedToken:
     conditions = [parse_condition(WaterQualityStation, "district", "eq", [district])] if district is not None else []
     return create_token(
         engine, department, datasets, row_filter=conditions, expires_at=clock.now + timedelta(days=90), now=clock.now

@@ -64,7 +64,12 @@ def test_a_filtered_grant_sees_only_its_rows_on_every_path(hub: Hub) -> None:
 
 def test_without_a_valid_token_every_dataset_path_is_401(hub: Hub) -> None:
     forged = "Bearer " + hub.tokens["city"][:-1] + ("A" if hub.tokens["city"][-1] != "A" else "B")
-    headers_tried = ({}, {"Authorization": forged}, {"Authorization": "Basic eDp5"}, {"Authorization": "Bearer x"})
+    headers_tried: tuple[dict[str, str], ...] = (
+        {},
+        {"Authorization": forged},
+        {"Authorization": "Basic eDp5"},
+        {"Authorization": "Bearer x"},
+    )
     with hub.client(None) as client:
         for headers, path in itertools.product(headers_tried, ("/datasets", *(f"/datasets/{d}" for d in DATASETS))):
             answer = client.get(path, headers=headers)

@@ -6,8 +6,11 @@ import csv
 import io
 import json
 import os
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
 
+import httpx
 import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import delete, insert, select
@@ -81,7 +84,7 @@ def test_accept_header_picks_the_format(hub: Hub) -> None:
 
 def test_field_filters_and_time_ranges_select_the_published_rows(hub: Hub) -> None:
     start, end = hub.samples[1]["sampled_at"], hub.samples[3]["sampled_at"]
-    params = {
+    params: dict[str, str | int] = {
         "station_code": "44010001",
         "sampled_at.gte": utc_text(start),
         "sampled_at.lt": utc_text(end),
@@ -221,8 +224,7 @@ def test_a_consumer_mirroring_the_change_feed_ends_equal_to_the_table(hub: Hub) 
     """Rounds of inserts and updates (``MIRROR_CHANGES`` changes in all), read between rounds in small pages."""
     stations = [f"44019{n:03d}" for n in range(50)]
     truth: dict[tuple[str, str], float] = {
-        (str(s["station_code"]), utc_text(s["sampled_at"])): float(s["ph"])
-        for s in hub.samples  # type: ignore[arg-type]
+        (str(s["station_code"]), utc_text(s["sampled_at"])): _ph(s) for s in hub.samples
     }
     mirror: dict[tuple[str, str], float] = {}
     since, changes, round_no = 0, 0, 0
@@ -241,7 +243,7 @@ def test_a_consumer_mirroring_the_change_feed_ends_equal_to_the_table(hub: Hub) 
                 hub.engine, WaterQualitySample, rows, f"run-m{round_no}", now=NOW + timedelta(minutes=round_no)
             )
             changes += result.changed
-            truth |= {(str(r["station_code"]), utc_text(r["sampled_at"])): float(r["ph"]) for r in rows}  # type: ignore[arg-type]
+            truth |= {(str(r["station_code"]), utc_text(r["sampled_at"])): _ph(r) for r in rows}
             since = _follow(client, mirror, since, page=97)
     assert changes >= MIRROR_CHANGES
     assert mirror == truth
@@ -251,7 +253,13 @@ def test_a_consumer_mirroring_the_change_feed_ends_equal_to_the_table(hub: Hub) 
         )
 
 
-def _follow(client, mirror: dict, since: int, *, page: int) -> int:
+def _ph(row: Mapping[str, object]) -> float:
+    value = row["ph"]
+    assert isinstance(value, float)
+    return value
+
+
+def _follow(client: httpx.Client, mirror: dict[Any, Any], since: int, *, page: int) -> int:
     while True:
         answer = client.get(f"{SAMPLES}/changes", params={"since": since, "limit": page})
         assert answer.status_code == 200, answer.text
@@ -272,6 +280,8 @@ def _follow(client, mirror: dict, since: int, *, page: int) -> int:
 
 def test_a_delete_reaches_the_mirror_as_its_key(hub: Hub) -> None:
     gone = hub.samples[0]
+    gone_at = gone["sampled_at"]
+    assert isinstance(gone_at, datetime)
     table = dataset_table(WaterQualitySample)
     with hub.engine.begin() as conn:  # what a publish that deletes will write: the row goes, the log keeps its key
         conn.execute(
@@ -281,18 +291,18 @@ def test_a_delete_reaches_the_mirror_as_its_key(hub: Hub) -> None:
             insert(change_log).values(
                 dataset="water_quality.samples",
                 seq=21,
-                key=json.dumps([gone["station_code"], gone["sampled_at"].isoformat().replace("+00:00", "Z")]),
+                key=json.dumps([gone["station_code"], gone_at.isoformat().replace("+00:00", "Z")]),
                 op="delete",
                 contract_version=WaterQualitySample.meta.version,
                 run_id="run-d",
                 changed_at=NOW,
             )
-        )  # type: ignore[union-attr]
+        )
         conn.execute(datasets.update().where(datasets.c.key == "water_quality.samples").values(last_seq=21))
-    mirror: dict = {}
+    mirror: dict[Any, Any] = {}
     with hub.client("eco") as client:
         _follow(client, mirror, 0, page=6)
-    expected = {(str(s["station_code"]), utc_text(s["sampled_at"])): s["ph"] for s in hub.samples[1:]}  # type: ignore[arg-type]
+    expected = {(str(s["station_code"]), utc_text(s["sampled_at"])): s["ph"] for s in hub.samples[1:]}
     assert mirror == expected
 
 

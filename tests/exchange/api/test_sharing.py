@@ -58,7 +58,8 @@ def rows_api(hub: Hub, who: str) -> list[dict[str, object]]:
     with hub.client(who) as client:
         answer = client.get(f"/datasets/{STATIONS}/rows", params={"format": "parquet"})
     assert answer.status_code == 200, answer.text
-    return pq.read_table(io.BytesIO(answer.content)).to_pylist()
+    rows: list[dict[str, object]] = pq.read_table(io.BytesIO(answer.content)).to_pylist()
+    return rows
 
 
 def test_load_as_pandas_equals_the_rows_api_for_whole_and_filtered_grants(

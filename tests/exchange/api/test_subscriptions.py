@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from tests.exchange.api.conftest import Hub, grant
@@ -11,7 +12,7 @@ HOOK = "https://hooks.example.org/waterhub"
 ROBOT = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
 
 
-def _create(hub: Hub, who: str, dataset: str, **extra: str):
+def _create(hub: Hub, who: str, dataset: str, **extra: str) -> httpx.Response:
     with hub.client(who) as client:
         return client.post("/subscriptions", json={"dataset": dataset, "url": HOOK, **extra})
 

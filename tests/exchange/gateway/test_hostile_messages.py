@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import count
+from typing import Literal
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -68,7 +69,7 @@ def _sl651(draw: st.DrawFn, device_id: str) -> bytes:
     report = draw(_reports())
     if draw(st.booleans()):  # the station guide names the topic's device, so the report is read
         items = [sl651.StationGuide(device_id, draw(st.sampled_from("PHK"))), *report.items]
-        report = sl651.Report(report.serial, report.sent_at, tuple(items))  # type: ignore[arg-type]
+        report = sl651.Report(report.serial, report.sent_at, tuple(items))
     function = draw(st.sampled_from(sorted(sl651.REPORT_FUNCTIONS)))
     header = sl651.Header(sl651.Direction.UP, 1, device_id, "0000", function)
     frame = sl651.Frame(header, report)
@@ -115,7 +116,7 @@ def _json(draw: st.DrawFn, device_id: str) -> bytes:
 
 
 @st.composite
-def _message(draw: st.DrawFn, protocol: str, device_id: str) -> bytes:
+def _message(draw: st.DrawFn, protocol: Literal["sl651", "hj212", "json"], device_id: str) -> bytes:
     template = _TEMPLATES[protocol]
     mutated = st.builds(
         _mutated,
@@ -193,7 +194,7 @@ def _held(engine: Engine, device_id: str, payload: bytes) -> bool:
 
 
 def _stored(engine: Engine, contract: type, station: str) -> int:
-    table = dataset_table(contract)  # type: ignore[arg-type]  # a contract class
+    table = dataset_table(contract)
     column = table.c[contract.meta.primary_key[0]]  # type: ignore[attr-defined]  # a contract's station field
     with engine.connect() as conn:
         return len(conn.execute(select(column).where(column == station)).all())

@@ -45,7 +45,9 @@ def _device_reading(message: SimulatedMessage) -> tuple[datetime, float, datetim
 
 def _publish_http(engine: Engine, station: str, at: datetime, z: float, updated_at: datetime) -> None:
     """The hydrology bureau's HTTP source publishing its copy of the observation, through the one write path."""
-    row = RiverRecord(stcd=station, tm=at, z=z, updated_at=updated_at, source="http:hydrology").model_dump()
+    row = RiverRecord.model_validate(
+        {"stcd": station, "tm": at, "z": z, "updated_at": updated_at, "source": "http:hydrology"}
+    ).model_dump()
     with engine.begin() as conn:
         publish_frame(conn, RiverRecord, pd.DataFrame([row]), run_id="http-run", now=datetime.now(UTC))
 

@@ -125,7 +125,7 @@ def test_a_device_silent_for_twice_its_interval_goes_offline_and_comes_back(
 
 def _last_seen(engine: Engine) -> dict[str, datetime | None]:
     with engine.connect() as conn:
-        return dict(conn.execute(select(devices.c.device_id, devices.c.last_seen_at)).all())  # type: ignore[arg-type]
+        return {device: seen for device, seen in conn.execute(select(devices.c.device_id, devices.c.last_seen_at))}
 
 
 @pytest.mark.usefixtures("gateway")

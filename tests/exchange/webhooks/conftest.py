@@ -8,6 +8,7 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
@@ -130,7 +131,7 @@ def make_worker(engine: Engine, clock: Clock, **settings: object) -> DeliveryWor
         WebhookSettings(**settings),
         HUB_ID,
         clock=clock,
-        rng=random.Random(7),  # type: ignore[arg-type]
+        rng=random.Random(7),
     )
 
 
@@ -151,7 +152,7 @@ def rounds(
     return asyncio.run(run())
 
 
-def delivery_rows(engine: Engine, subscription_id: str) -> list[dict[str, object]]:
+def delivery_rows(engine: Engine, subscription_id: str) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         rows = conn.execute(
             select(deliveries).where(deliveries.c.subscription_id == subscription_id).order_by(deliveries.c.id)

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from standardwebhooks import Webhook
@@ -87,7 +88,7 @@ class WebhookReceiver:
                 self.received.append(Received(name, message_id, event))
         return Response(status_code=status)
 
-    def events(self, name: str) -> list[dict[str, object]]:
+    def events(self, name: str) -> list[dict[str, Any]]:
         with self.lock:
             return [item.event for item in self.received if item.path == name]
 

@@ -6,7 +6,9 @@ receiving side with the ``standardwebhooks`` library.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import Engine, select
 
@@ -14,6 +16,7 @@ from connectors.simulation import AppServer
 from exchange.access.departments import seed_departments
 from exchange.access.tokens import revoke_token
 from exchange.notify import EVENT_TYPE
+from exchange.publish import PublishResult
 from exchange.tables import ensure_schema, outbox
 from exchange.webhooks.schedule import max_attempts
 from exchange.webhooks.settings import WebhookSettings
@@ -33,11 +36,11 @@ from tests.exchange.webhooks.conftest import (
 from tests.exchange.webhooks.receivers import WebhookReceiver, serve
 
 
-def _expected(results) -> list[tuple[str, int, int, int, int]]:
+def _expected(results: Sequence[PublishResult]) -> list[tuple[str | None, int | None, int | None, int, int]]:
     return [(r.event_id, r.first_seq, r.last_seq, r.inserted, r.updated) for r in results]
 
 
-def _seen(events) -> list[tuple[str, int, int, int, int]]:
+def _seen(events: Sequence[Mapping[str, Any]]) -> list[tuple[str | None, int | None, int | None, int, int]]:
     return [
         (e["id"], e["data"]["first_seq"], e["data"]["last_seq"], e["data"]["inserted"], e["data"]["updated"])
         for e in events
