@@ -60,9 +60,11 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     FromClause,
+    Insert,
     MetaData,
     Select,
     Table,
+    Update,
     and_,
     bindparam,
     case,
@@ -73,9 +75,10 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Dialect
 
 from contracts import Contract, FieldSpec
-from exchange.db import upsert_insert
+from exchange.db import UtcDateTime, upsert_insert
 from exchange.errors import InvalidFrameError
 from exchange.hashing import canonical_columns, canonical_frame, canonical_row_hashes, key_json
 from exchange.pg_copy import copy_kind, copy_rows, fetch_fixed_columns
@@ -396,8 +399,8 @@ def _lock_dataset(conn: Connection, contract: type[Contract]) -> tuple[int, str]
 
 def _writer(conn: Connection, table: Table, rows: int) -> _GenericWriter:
     """The writer of ``conn``'s database, inline for a frame of at most ``SMALL_FRAME_ROWS`` rows."""
-    writer = _PostgresWriter if conn.dialect.name == "postgresql" else _GenericWriter
-    return writer(conn, table, inline=rows <= SMALL_FRAME_ROWS)
+    writers = {"postgresql": _PostgresWriter, "sqlite": _SqliteWriter}
+    return writers.get(conn.dialect.name, _GenericWriter)(conn, table, inline=rows <= SMALL_FRAME_ROWS)
 
 
 def _select(columns: _Columns, mask: npt.NDArray[np.bool_]) -> tuple[_Columns, int]:
@@ -642,6 +645,64 @@ class _PostgresWriter(_GenericWriter):
             .values({name: staged.c[name] for name in columns if name not in primary_key})
         )
         staged.drop(self.conn)
+
+
+class _SqliteWriter(_GenericWriter):
+    """The bulk path binds whole columns: each column is converted to what SQLite stores in one pass (times to
+    SQLAlchemy's text form by numpy, other types by their own bind processor) and the rows go to the driver's
+    ``executemany`` as plain tuples. SQLAlchemy's ``executemany`` of dicts processes every value of every row one
+    call at a time, which was most of a large SQLite publish. Inline (small) frames keep the generic path."""
+
+    def load(self, target: Table, columns: _Columns, rows: int) -> None:
+        if self.inline:
+            super().load(target, columns, rows)
+            return
+        self._executemany(target.insert().values({name: bindparam(name) for name in columns}), target, columns, rows)
+
+    def update_rows(self, primary_key: list[str], columns: _Columns, rows: int) -> None:
+        if self.inline:
+            super().update_rows(primary_key, columns, rows)
+            return
+        if not rows:
+            return
+        table = self.table
+        statement = (
+            table.update()
+            .where(and_(*(table.c[name] == bindparam(name) for name in primary_key)))
+            .values({name: bindparam(name) for name in columns if name not in primary_key})
+        )
+        self._executemany(statement, table, columns, rows)
+
+    def _executemany(self, statement: Insert | Update, target: Table, columns: _Columns, rows: int) -> None:
+        """``statement``, whose bound parameters are named after ``target``'s columns, once per row of ``columns``,
+        in slices of ``_SLICE_ROWS``."""
+        compiled = statement.compile(dialect=self.conn.dialect)
+        names = list(compiled.positiontup or ())
+        for start in range(0, rows, _SLICE_ROWS):
+            stop = min(rows, start + _SLICE_ROWS)
+            sliced = _sliced(columns, start, stop)
+            stored = [_stored_values(self.conn.dialect, target.c[name], sliced[name], stop - start) for name in names]
+            self.conn.exec_driver_sql(compiled.string, list(zip(*stored, strict=True)))
+
+
+def _stored_values(dialect: Dialect, column: Column[Any], value: object, rows: int) -> Sequence[object]:
+    """One column's values as the driver takes them, exactly as SQLAlchemy would bind them into ``column``."""
+    import pandas as pd
+
+    if isinstance(value, pd.Series) and isinstance(value.dtype, pd.DatetimeTZDtype):
+        if not isinstance(column.type, UtcDateTime):
+            raise TypeError(f"{column.name} is {column.type}, not a UTC time column: cannot bind times into it")
+        naive = value.dt.tz_convert(UTC).dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+        # SQLAlchemy's SQLite DATETIME text: "2026-12-03 07:30:25.000000", always with microseconds
+        text = np.strings.replace(np.datetime_as_string(naive, unit="us"), "T", " ", count=1).astype(object)
+        text[np.isnat(naive)] = None
+        stored: list[object] = text.tolist()
+        return stored
+    processor = column.type.dialect_impl(dialect).bind_processor(dialect)
+    if not isinstance(value, pd.Series | np.ndarray):  # a constant: processed once
+        return [processor(value) if processor else value] * rows
+    values = _python_values(value, rows)
+    return [processor(item) for item in values] if processor else values
 
 
 def _all_new(canonical: pd.DataFrame, hashes: _Hashes) -> _Comparison:
