@@ -8,8 +8,9 @@ publish transaction, the outbox is dispatched at least once with stable event id
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -184,9 +185,11 @@ class Pipeline(Hub):
                 stream = streams[name]
                 chunks: list[ValidationOutcome] = []
                 marks: list[dict[str, object]] = []
+                sizes: list[int] = []  # live records per staged part: which parts hold a given row
                 withheld: list[WithheldValue] = []
                 for parts in _chunks(entry["raw"], VALIDATE_CHUNK_RECORDS // CHUNK_RECORDS):
-                    frame, chunk_marks = self._frame(stream, parts)
+                    frame, chunk_marks, chunk_sizes = self._frame(stream, parts)
+                    sizes.extend(chunk_sizes)
                     chunk = validate_frame(
                         contract,
                         frame,
@@ -203,7 +206,7 @@ class Pipeline(Hub):
                 if len(contract.meta.primary_key) == 1:
                     valid_keys[contract.meta.key] = set(outcome.valid[contract.meta.primary_key[0]].astype(str))
                 reasons = Counter(reason for row_reasons in outcome.quarantined.values() for reason in row_reasons)
-                held = self._quarantined(stream, entry["raw"], outcome.quarantined) + [
+                held = self._quarantined(stream, entry["raw"], sizes, outcome.quarantined) + [
                     (["tombstone_unreadable"], mark) for mark in unreadable
                 ]
                 with self.engine.begin() as conn:
@@ -253,7 +256,9 @@ class Pipeline(Hub):
                     "cursor_max": {} if "replayed" in entry else _cursor_max(contract, outcome.valid, streams[name]),
                 }
                 if "replayed" not in entry:
-                    judged = self._judged(stream, entry, outcome, complete=not outcome.quarantined and not unreadable)
+                    judged = self._judged(
+                        stream, entry, sizes, outcome, complete=not outcome.quarantined and not unreadable
+                    )
                     entries[name]["judged"] = judged.as_manifest()
             self.staging.update(batch, status="validated", streams=entries)
             log.info("batch_validated", quarantined={name: e["quarantined"] for name, e in entries.items()})
@@ -350,9 +355,9 @@ class Pipeline(Hub):
             entry["dataset"] for entry in batch.manifest["streams"].values() if entry["first_seq"] is not None
         )
 
-    def _frame(self, stream: HttpStream, raw: list[str]) -> tuple[pd.DataFrame, list[dict[str, object]]]:
+    def _frame(self, stream: HttpStream, raw: list[str]) -> tuple[pd.DataFrame, list[dict[str, object]], list[int]]:
         """The stream's live records as one frame of post-processed rows, built part by part (a part's records are
-        dropped once they are columns), and its tombstones."""
+        dropped once they are columns), its tombstones, and how many live records each part held."""
         import pandas as pd
 
         from quality.coercion import raw_frame
@@ -363,31 +368,41 @@ class Pipeline(Hub):
             live, dead = _split_tombstones(stream, records)
             marks.extend(dead)
             parts.append(_shared_strings(raw_frame([stream.post_process(record) for record in live])))
-        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0], marks
+        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0], marks, [len(p) for p in parts]
 
     def _quarantined(
-        self, stream: HttpStream, raw: list[str], quarantined: Mapping[int, list[str]]
+        self, stream: HttpStream, raw: list[str], sizes: Sequence[int], quarantined: Mapping[int, list[str]]
     ) -> list[tuple[list[str], dict[str, object]]]:
         """(reasons, raw record) of each quarantined row, read back from staging: only these records are held."""
-        if not quarantined:
-            return []
         return [
-            (list(reasons), record)
-            for position, record in self._live_records(stream, raw)
-            if (reasons := quarantined.get(position)) is not None
+            (list(quarantined[position]), record)
+            for position, record in self._live_records(stream, raw, sizes, quarantined.keys())
         ]
 
-    def _live_records(self, stream: HttpStream, raw: list[str]) -> Iterator[tuple[int, dict[str, object]]]:
-        """The staged live records (tombstones left out) with their positions: the rows of the stream's frame."""
-        position = 0
-        for records in self.staging.iter_records(raw):
-            live, _ = _split_tombstones(stream, records)
-            for record in live:
-                yield position, record
-                position += 1
+    def _live_records(
+        self, stream: HttpStream, raw: list[str], sizes: Sequence[int], wanted: Collection[int]
+    ) -> Iterator[tuple[int, dict[str, object]]]:
+        """The staged live records (tombstones left out) at positions ``wanted`` among the rows of the stream's
+        frame, with their positions. ``sizes`` gives each part's live records: a part holding none of the wanted
+        rows is not read again (most of a stream, whose quarantined or boundary records are few)."""
+        ordered = sorted(wanted)
+        start = 0
+        for key, size in zip(raw, sizes, strict=True):
+            first = bisect_left(ordered, start)
+            if first < len(ordered) and ordered[first] < start + size:
+                for records in self.staging.iter_records([key]):
+                    live, _ = _split_tombstones(stream, records)
+                    yield from ((start + at, record) for at, record in enumerate(live) if start + at in wanted)
+            start += size
 
     def _judged(
-        self, stream: HttpStream, entry: Mapping[str, Any], outcome: ValidationOutcome, *, complete: bool
+        self,
+        stream: HttpStream,
+        entry: Mapping[str, Any],
+        sizes: Sequence[int],
+        outcome: ValidationOutcome,
+        *,
+        complete: bool,
     ) -> Judged:
         """What the next run need not judge again (``waterhub.judged``): a whole read's digest if all of it is
         published, or the valid records at the highest cursor values. With no valid row the watermark stays, so
@@ -401,7 +416,7 @@ class Pipeline(Hub):
         if outcome.valid.empty:
             return Judged.from_manifest(entry["judged_before"], version) or Judged(version)
         positions = boundary_positions(outcome.valid, outcome.positions, field, list(stream.parent_keys))
-        boundary = {payload_hash(record) for at, record in self._live_records(stream, entry["raw"]) if at in positions}
+        boundary = {payload_hash(record) for _, record in self._live_records(stream, entry["raw"], sizes, positions)}
         return Judged(version, boundary=frozenset(boundary))
 
     def manifest(self, batch_id: str) -> dict[str, Any]:
