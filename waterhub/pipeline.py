@@ -179,13 +179,14 @@ class Pipeline(Hub):
                     entries[name] = _nothing_to_judge(entry)  # no frame, no suite: nothing here is new
                     continue
                 # with pandas and GX: only for what is to be judged
-                from quality.runner import merge_outcomes, validate_frame
+                from quality.runner import VerdictMemo, merge_outcomes, validate_frame
 
                 contract = _contract(entry)
                 stream = streams[name]
                 chunks: list[ValidationOutcome] = []
                 marks: list[dict[str, object]] = []
                 sizes: list[int] = []  # live records per staged part: which parts hold a given row
+                memo = VerdictMemo()  # GX's verdicts on this stream's values, for its next chunks
                 withheld: list[WithheldValue] = []
                 for parts in _chunks(entry["raw"], VALIDATE_CHUNK_RECORDS // CHUNK_RECORDS):
                     frame, chunk_marks, chunk_sizes = self._frame(stream, parts)
@@ -195,6 +196,7 @@ class Pipeline(Hub):
                         frame,
                         known_references=self._references(contract, frame, valid_keys),
                         not_after=_latest_plausible(batch.interval_end, entry),
+                        memo=memo,
                     )
                     marks.extend(chunk_marks)
                     withheld.extend(_withheld_values(contract, frame, chunk))
