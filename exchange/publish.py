@@ -60,11 +60,9 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     FromClause,
-    Insert,
     MetaData,
     Select,
     Table,
-    Update,
     and_,
     bindparam,
     case,
@@ -651,32 +649,16 @@ class _SqliteWriter(_GenericWriter):
     """The bulk path binds whole columns: each column is converted to what SQLite stores in one pass (times to
     SQLAlchemy's text form by numpy, other types by their own bind processor) and the rows go to the driver's
     ``executemany`` as plain tuples. SQLAlchemy's ``executemany`` of dicts processes every value of every row one
-    call at a time, which was most of a large SQLite publish. Inline (small) frames keep the generic path."""
+    call at a time, which was most of a large SQLite publish. Inline (small) frames keep the generic path, and so
+    do updates (a first publish, the large one, updates nothing)."""
 
     def load(self, target: Table, columns: _Columns, rows: int) -> None:
         if self.inline:
             super().load(target, columns, rows)
             return
-        self._executemany(target.insert().values({name: bindparam(name) for name in columns}), target, columns, rows)
-
-    def update_rows(self, primary_key: list[str], columns: _Columns, rows: int) -> None:
-        if self.inline:
-            super().update_rows(primary_key, columns, rows)
-            return
-        if not rows:
-            return
-        table = self.table
-        statement = (
-            table.update()
-            .where(and_(*(table.c[name] == bindparam(name) for name in primary_key)))
-            .values({name: bindparam(name) for name in columns if name not in primary_key})
+        compiled = (
+            target.insert().values({name: bindparam(name) for name in columns}).compile(dialect=self.conn.dialect)
         )
-        self._executemany(statement, table, columns, rows)
-
-    def _executemany(self, statement: Insert | Update, target: Table, columns: _Columns, rows: int) -> None:
-        """``statement``, whose bound parameters are named after ``target``'s columns, once per row of ``columns``,
-        in slices of ``_SLICE_ROWS``."""
-        compiled = statement.compile(dialect=self.conn.dialect)
         names = list(compiled.positiontup or ())
         for start in range(0, rows, _SLICE_ROWS):
             stop = min(rows, start + _SLICE_ROWS)
