@@ -260,13 +260,14 @@ class _Stack:
 
 
 class VerdictMemo:
-    """What Great Expectations decided of each value under each rule, kept from one chunk of a stream to the next.
+    """What Great Expectations decided of each value under each rule, kept from one chunk of a run to the next.
 
     GX costs a fixed time per expectation whatever the number of values, and the next chunk of a stream mostly
-    repeats the last one's stations, flags and units: a stack whose values were all judged before is decided here
-    and left out of GX's suite. A verdict depends only on the rule (its parameters included) and the value, so
-    nothing is judged twice differently. Only stacks of at most ``limit`` distinct values are remembered: long ones
-    (measurements, times) bring new values with every chunk anyway, and would cost memory for nothing.
+    repeats the last one's stations, flags and units (streams of one source share rules too: presence, lengths,
+    code formats): a stack whose values were all judged before is decided here and left out of GX's suite. A verdict
+    depends only on the rule (its parameters included) and the value, so nothing is judged twice differently. Only
+    stacks of at most ``limit`` distinct values are remembered: long ones (measurements, times) bring new values
+    with every chunk anyway, and would cost memory for nothing.
     """
 
     def __init__(self, limit: int = 5_000) -> None:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from connectors.http import HttpStream, Source, SourceSession
     from exchange.quarantine import WithheldValue
     from exchange.runs import RunPublication
-    from quality.runner import ValidationOutcome
+    from quality.runner import ValidationOutcome, VerdictMemo
 
 __all__ = ["Pipeline", "run_interval_end", "send_outbox"]
 
@@ -173,6 +173,7 @@ class Pipeline(Hub):
         with self._bound(batch):
             streams = {stream.name: stream for stream in self.source.streams}
             valid_keys: dict[str, set[str]] = {}
+            memo: VerdictMemo | None = None  # GX's verdicts on the run's values, for its next chunks and streams
             entries: dict[str, dict[str, Any]] = {}
             for name, entry in batch.manifest["streams"].items():
                 if "replayed" not in entry and entry["already_published"] == entry["fetched"]:
@@ -186,7 +187,7 @@ class Pipeline(Hub):
                 chunks: list[ValidationOutcome] = []
                 marks: list[dict[str, object]] = []
                 sizes: list[int] = []  # live records per staged part: which parts hold a given row
-                memo = VerdictMemo()  # GX's verdicts on this stream's values, for its next chunks
+                memo = memo or VerdictMemo()
                 withheld: list[WithheldValue] = []
                 for parts in _chunks(entry["raw"], VALIDATE_CHUNK_RECORDS // CHUNK_RECORDS):
                     frame, chunk_marks, chunk_sizes = self._frame(stream, parts)
