@@ -388,13 +388,18 @@ class Pipeline(Hub):
         """The staged live records (tombstones left out) at positions ``wanted`` among the rows of the stream's
         frame, with their positions. ``sizes`` gives each part's live records: a part holding none of the wanted
         rows is not read again (most of a stream, whose quarantined or boundary records are few)."""
+        import json
+
         ordered = sorted(wanted)
         start = 0
         for key, size in zip(raw, sizes, strict=True):
-            first = bisect_left(ordered, start)
-            if first < len(ordered) and ordered[first] < start + size:
-                for records in self.staging.iter_records([key]):
-                    live, _ = _split_tombstones(stream, records)
+            here = ordered[bisect_left(ordered, start) : bisect_left(ordered, start + size)]
+            if here:
+                lines = self.staging.record_lines(key)
+                if len(lines) == size:  # no tombstone in this part: its n-th line is its n-th live record
+                    yield from ((at, json.loads(lines[at - start])) for at in here)
+                else:
+                    live, _ = _split_tombstones(stream, [json.loads(line) for line in lines])
                     yield from ((start + at, record) for at, record in enumerate(live) if start + at in wanted)
             start += size
 
