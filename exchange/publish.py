@@ -75,9 +75,10 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Dialect
 
 from contracts import Contract, FieldSpec
-from exchange.db import upsert_insert
+from exchange.db import UtcDateTime, upsert_insert
 from exchange.errors import InvalidFrameError
 from exchange.hashing import (
     Record,
@@ -581,8 +582,8 @@ def _lock_dataset(conn: Connection, contract: type[Contract]) -> tuple[int, str]
 
 def _writer(conn: Connection, table: Table) -> _GenericWriter:
     """The bulk writer of ``conn``'s database."""
-    writer = _PostgresWriter if conn.dialect.name == "postgresql" else _GenericWriter
-    return writer(conn, table)
+    writers = {"postgresql": _PostgresWriter, "sqlite": _SqliteWriter}
+    return writers.get(conn.dialect.name, _GenericWriter)(conn, table)
 
 
 def _select(columns: _Columns, mask: npt.NDArray[np.bool_]) -> tuple[_Columns, int]:
@@ -747,6 +748,45 @@ class _PostgresWriter(_GenericWriter):
             .values({name: staged.c[name] for name in columns if name not in primary_key})
         )
         staged.drop(self.conn)
+
+
+class _SqliteWriter(_GenericWriter):
+    """The bulk path binds whole columns: each column is converted to what SQLite stores in one pass (times to
+    SQLAlchemy's text form by numpy, other types by their own bind processor) and the rows go to the driver's
+    ``executemany`` as plain tuples. SQLAlchemy's ``executemany`` of dicts processes every value of every row one
+    call at a time, which was most of a large SQLite publish. Updates keep the generic path (a first publish, the
+    large one, updates nothing); small frames take the row path and never reach a bulk writer."""
+
+    def load(self, target: Table, columns: _Columns, rows: int) -> None:
+        compiled = (
+            target.insert().values({name: bindparam(name) for name in columns}).compile(dialect=self.conn.dialect)
+        )
+        names = list(compiled.positiontup or ())
+        for start in range(0, rows, _SLICE_ROWS):
+            stop = min(rows, start + _SLICE_ROWS)
+            sliced = _sliced(columns, start, stop)
+            stored = [_stored_values(self.conn.dialect, target.c[name], sliced[name], stop - start) for name in names]
+            self.conn.exec_driver_sql(compiled.string, list(zip(*stored, strict=True)))
+
+
+def _stored_values(dialect: Dialect, column: Column[Any], value: object, rows: int) -> Sequence[object]:
+    """One column's values as the driver takes them, exactly as SQLAlchemy would bind them into ``column``."""
+    import pandas as pd
+
+    if isinstance(value, pd.Series) and isinstance(value.dtype, pd.DatetimeTZDtype):
+        if not isinstance(column.type, UtcDateTime):
+            raise TypeError(f"{column.name} is {column.type}, not a UTC time column: cannot bind times into it")
+        naive = value.dt.tz_convert(UTC).dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+        # SQLAlchemy's SQLite DATETIME text: "2026-12-03 07:30:25.000000", always with microseconds
+        text = np.strings.replace(np.datetime_as_string(naive, unit="us"), "T", " ", count=1).astype(object)
+        text[np.isnat(naive)] = None
+        stored: list[object] = text.tolist()
+        return stored
+    processor = column.type.dialect_impl(dialect).bind_processor(dialect)
+    if not isinstance(value, pd.Series | np.ndarray):  # a constant: processed once
+        return [processor(value) if processor else value] * rows
+    values = _python_values(value, rows)
+    return [processor(item) for item in values] if processor else values
 
 
 def _all_new(canonical: pd.DataFrame, hashes: _Hashes) -> _Comparison:

@@ -155,7 +155,11 @@ class BatchStaging:
         every newline inside a string, but not U+2028, U+2029 or U+0085, which ``str.splitlines`` would also break
         a record at."""
         for key in keys:
-            yield [json.loads(line) for line in self.store.get(key).decode().split("\n") if line]
+            yield [json.loads(line) for line in self.record_lines(key)]
+
+    def record_lines(self, key: str) -> list[str]:
+        """A staged part's records as their JSON text, one line each: a reader after a few of them parses only those."""
+        return [line for line in self.store.get(key).decode().split("\n") if line]
 
     def put_frame(self, batch: Batch, name: str, frame: pd.DataFrame) -> str:
         """Stage a typed frame as Parquet, so the next task reads the same dtypes the validator produced."""

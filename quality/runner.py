@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from great_expectations.core.expectation_suite import ExpectationSuite
     from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResult
 
-__all__ = ["ValidationOutcome", "merge_outcomes", "validate_frame"]
+__all__ = ["ValidationOutcome", "VerdictMemo", "merge_outcomes", "validate_frame"]
 
 _Mask = npt.NDArray[np.bool_]
 _Codes = npt.NDArray[np.signedinteger[Any]]
@@ -70,12 +70,14 @@ def validate_frame(
     *,
     known_references: Mapping[str, Collection[str]] | None = None,
     not_after: datetime | None = None,
+    memo: VerdictMemo | None = None,
 ) -> ValidationOutcome:
     """Check every row of ``frame`` (raw values, one column per contract field, extra columns such as units allowed).
 
     ``known_references`` gives, per referenced dataset, the keys a reference may point at. ``not_after`` is the
     latest plausible time (the run's interval end plus ``contracts.types.CLOCK_TOLERANCE``): a later one in any
     datetime field is ``<field>_implausible``, as the contract's model refuses it given ``context={"not_after": ...}``.
+    ``memo`` carries Great Expectations' verdicts from one chunk of a stream to the next (``VerdictMemo``).
     """
     batch = encode_batch(contract, in_contract_units(contract, frame))
     suite = build_suite(contract, batch.columns.keys(), known_references, not_after=not_after)
@@ -86,7 +88,7 @@ def validate_frame(
         for reason, mask in batch.columns[name].failed.items():
             rejected[reason], reason_fields[reason] = mask, name
     checks = suite.by_reason()
-    for reason, rows in _run_suite(suite, columns, batch.rows).items():
+    for reason, rows in _run_suite(suite, columns, batch.rows, memo or VerdictMemo()).items():
         check = checks[reason]
         if check.kind == "not_null" and check.field is not None:
             # The value was sent but could not be typed: that reason is recorded already, not "missing" as well.
@@ -231,6 +233,11 @@ class _Stack:
     parts: tuple[_Entries, ...]
 
     @property
+    def rule(self) -> str:
+        """What its checks demand (one rule for all of them)."""
+        return self.checks[0].rule
+
+    @property
     def column(self) -> str:
         """Its column of the value table, named after the reasons it decides (unique within a suite)."""
         return "|".join(check.reason for check in self.checks)
@@ -252,6 +259,45 @@ class _Stack:
         return rejected
 
 
+class VerdictMemo:
+    """What Great Expectations decided of each value under each rule, kept from one chunk of a run to the next.
+
+    GX costs a fixed time per expectation whatever the number of values, and the next chunk of a stream mostly
+    repeats the last one's stations, flags and units (streams of one source share rules too: presence, lengths,
+    code formats): a stack whose values were all judged before is decided here and left out of GX's suite. A verdict
+    depends only on the rule (its parameters included) and the value, so nothing is judged twice differently. Only
+    stacks of at most ``limit`` distinct values are remembered: long ones (measurements, times) bring new values
+    with every chunk anyway, and would cost memory for nothing.
+    """
+
+    def __init__(self, limit: int = 5_000) -> None:
+        self.limit = limit
+        self._failed: dict[str, dict[object, bool]] = {}
+
+    def failing(self, stack: _Stack, entries: pd.Series) -> _Mask | None:
+        """Which of ``entries`` fail the stack's rule, or None if some value was never judged."""
+        known = self._failed.get(stack.rule)
+        if known is None or len(entries) > self.limit:
+            return None
+        verdicts = [known.get(key) for key in _memo_keys(entries)]
+        if any(verdict is None for verdict in verdicts):
+            return None
+        return np.asarray(verdicts, dtype=bool)
+
+    def remember(self, stack: _Stack, entries: pd.Series, failing: _Mask) -> None:
+        if len(entries) <= self.limit:
+            known = self._failed.setdefault(stack.rule, {})
+            known.update(zip(_memo_keys(entries), failing.tolist(), strict=True))
+
+
+def _memo_keys(entries: pd.Series) -> list[object]:
+    """A key per value that tells apart what only compares equal (``1``, ``1.0`` and ``True``); every kind of gap
+    is one key, as GX takes every kind of gap for a missing value."""
+
+    missing = entries.isna().to_numpy(dtype=bool)
+    return [None if gap else (type(value), value) for value, gap in zip(entries.tolist(), missing, strict=True)]
+
+
 def _stacks(suite: Suite, columns: Mapping[str, EncodedColumn]) -> list[_Stack]:
     rules: dict[str, list[Check]] = {}
     for check in suite.checks:
@@ -262,31 +308,45 @@ def _stacks(suite: Suite, columns: Mapping[str, EncodedColumn]) -> list[_Stack]:
     ]
 
 
-def _run_suite(suite: Suite, columns: Mapping[str, EncodedColumn], rows: int) -> dict[str, _Mask]:
+def _run_suite(suite: Suite, columns: Mapping[str, EncodedColumn], rows: int, memo: VerdictMemo) -> dict[str, _Mask]:
     """Rows each check rejected, by reason (checks that rejected nothing are left out); every check runs once, on
-    the distinct values of its column."""
-    import pandas as pd
-
+    the distinct values of its column, in GX unless ``memo`` already knows all of them."""
     if rows == 0:
         return {}
     stacks = {stack.column: stack for stack in _stacks(suite, columns)}
     table = {name: stack.entries() for name, stack in stacks.items()}
-    length = max(len(entries) for entries in table.values())
-    frame = pd.DataFrame({name: _padded(entries, length) for name, entries in table.items()})
+    failing = {name: memo.failing(stacks[name], entries) for name, entries in table.items()}
+    judged = _judge_in_gx(suite, {name: stacks[name] for name, known in failing.items() if known is None}, table)
+    for name, verdicts in judged.items():
+        memo.remember(stacks[name], table[name], verdicts)
+    decided = {name: verdicts for name, verdicts in failing.items() if verdicts is not None} | judged
+    rejected: dict[str, _Mask] = {}
+    for name, verdicts in decided.items():
+        if verdicts.any():
+            rejected |= stacks[name].rejected(verdicts)
+    return rejected
+
+
+def _judge_in_gx(suite: Suite, stacks: Mapping[str, _Stack], table: Mapping[str, pd.Series]) -> dict[str, _Mask]:
+    """Which entries of each stack's column of the value table fail its rule, by one GX validation."""
+    import pandas as pd
+
+    if not stacks:
+        return {}
+    length = max(len(table[name]) for name in stacks)
+    frame = pd.DataFrame({name: _padded(table[name], length) for name in stacks})
     batch = batch_definition().get_batch(batch_parameters={"dataframe": frame})
+    failing = {name: np.zeros(len(table[name]), dtype=bool) for name in stacks}
     # A quick gate first: most checks pass, and only a failed one needs GX to list the values it rejected.
     gate = batch.validate(_expectation_suite(suite, stacks.values()), result_format="BOOLEAN_ONLY")
     failed = [stacks[name] for name, outcome in _outcomes(suite, gate) if not outcome.success]
     if not failed:
-        return {}
+        return failing
     detail = batch.validate(_expectation_suite(suite, failed), result_format={"result_format": "COMPLETE"})
-    rejected: dict[str, _Mask] = {}
     for name, outcome in _outcomes(suite, detail):
-        failing = np.zeros(len(table[name]), dtype=bool)
         positions = np.asarray(outcome.result.get("unexpected_index_list") or [], dtype=np.intp)
-        failing[positions[positions < len(failing)]] = True  # the padding repeats entry 0
-        rejected |= stacks[name].rejected(failing)
-    return rejected
+        failing[name][positions[positions < len(failing[name])]] = True  # the padding repeats entry 0
+    return failing
 
 
 def _expectation_suite(suite: Suite, stacks: Iterable[_Stack]) -> ExpectationSuite:

@@ -8,8 +8,9 @@ publish transaction, the outbox is dispatched at least once with stable event id
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from connectors.http import HttpStream, Source, SourceSession
     from exchange.quarantine import WithheldValue
     from exchange.runs import RunPublication
-    from quality.runner import ValidationOutcome
+    from quality.runner import ValidationOutcome, VerdictMemo
 
 __all__ = ["Pipeline", "run_interval_end", "send_outbox"]
 
@@ -172,26 +173,31 @@ class Pipeline(Hub):
         with self._bound(batch):
             streams = {stream.name: stream for stream in self.source.streams}
             valid_keys: dict[str, set[str]] = {}
+            memo: VerdictMemo | None = None  # GX's verdicts on the run's values, for its next chunks and streams
             entries: dict[str, dict[str, Any]] = {}
             for name, entry in batch.manifest["streams"].items():
                 if _nothing_new(entry):
                     entries[name] = _nothing_to_judge(entry)  # no frame, no suite: nothing here is new
                     continue
                 # with pandas and GX: only for what is to be judged
-                from quality.runner import merge_outcomes, validate_frame
+                from quality.runner import VerdictMemo, merge_outcomes, validate_frame
 
                 contract = _contract(entry)
                 stream = streams[name]
                 chunks: list[ValidationOutcome] = []
                 marks: list[dict[str, object]] = []
+                sizes: list[int] = []  # live records per staged part: which parts hold a given row
+                memo = memo or VerdictMemo()
                 withheld: list[WithheldValue] = []
                 for parts in _chunks(entry["raw"], VALIDATE_CHUNK_RECORDS // CHUNK_RECORDS):
-                    frame, chunk_marks = self._frame(stream, parts)
+                    frame, chunk_marks, chunk_sizes = self._frame(stream, parts)
+                    sizes.extend(chunk_sizes)
                     chunk = validate_frame(
                         contract,
                         frame,
                         known_references=self._references(contract, frame, valid_keys),
                         not_after=_latest_plausible(batch.interval_end, entry),
+                        memo=memo,
                     )
                     marks.extend(chunk_marks)
                     withheld.extend(_withheld_values(contract, frame, chunk))
@@ -203,7 +209,7 @@ class Pipeline(Hub):
                 if len(contract.meta.primary_key) == 1:
                     valid_keys[contract.meta.key] = set(outcome.valid[contract.meta.primary_key[0]].astype(str))
                 reasons = Counter(reason for row_reasons in outcome.quarantined.values() for reason in row_reasons)
-                held = self._quarantined(stream, entry["raw"], outcome.quarantined) + [
+                held = self._quarantined(stream, entry["raw"], sizes, outcome.quarantined) + [
                     (["tombstone_unreadable"], mark) for mark in unreadable
                 ]
                 with self.engine.begin() as conn:
@@ -253,7 +259,9 @@ class Pipeline(Hub):
                     "cursor_max": {} if "replayed" in entry else _cursor_max(contract, outcome.valid, streams[name]),
                 }
                 if "replayed" not in entry:
-                    judged = self._judged(stream, entry, outcome, complete=not outcome.quarantined and not unreadable)
+                    judged = self._judged(
+                        stream, entry, sizes, outcome, complete=not outcome.quarantined and not unreadable
+                    )
                     entries[name]["judged"] = judged.as_manifest()
             self.staging.update(batch, status="validated", streams=entries)
             log.info("batch_validated", quarantined={name: e["quarantined"] for name, e in entries.items()})
@@ -378,9 +386,9 @@ class Pipeline(Hub):
             entry["dataset"] for entry in batch.manifest["streams"].values() if entry["first_seq"] is not None
         )
 
-    def _frame(self, stream: HttpStream, raw: list[str]) -> tuple[pd.DataFrame, list[dict[str, object]]]:
+    def _frame(self, stream: HttpStream, raw: list[str]) -> tuple[pd.DataFrame, list[dict[str, object]], list[int]]:
         """The stream's live records as one frame of post-processed rows, built part by part (a part's records are
-        dropped once they are columns), and its tombstones."""
+        dropped once they are columns), its tombstones, and how many live records each part held."""
         import pandas as pd
 
         from quality.coercion import raw_frame
@@ -391,31 +399,46 @@ class Pipeline(Hub):
             live, dead = _split_tombstones(stream, records)
             marks.extend(dead)
             parts.append(_shared_strings(raw_frame([stream.post_process(record) for record in live])))
-        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0], marks
+        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0], marks, [len(p) for p in parts]
 
     def _quarantined(
-        self, stream: HttpStream, raw: list[str], quarantined: Mapping[int, list[str]]
+        self, stream: HttpStream, raw: list[str], sizes: Sequence[int], quarantined: Mapping[int, list[str]]
     ) -> list[tuple[list[str], dict[str, object]]]:
         """(reasons, raw record) of each quarantined row, read back from staging: only these records are held."""
-        if not quarantined:
-            return []
         return [
-            (list(reasons), record)
-            for position, record in self._live_records(stream, raw)
-            if (reasons := quarantined.get(position)) is not None
+            (list(quarantined[position]), record)
+            for position, record in self._live_records(stream, raw, sizes, quarantined.keys())
         ]
 
-    def _live_records(self, stream: HttpStream, raw: list[str]) -> Iterator[tuple[int, dict[str, object]]]:
-        """The staged live records (tombstones left out) with their positions: the rows of the stream's frame."""
-        position = 0
-        for records in self.staging.iter_records(raw):
-            live, _ = _split_tombstones(stream, records)
-            for record in live:
-                yield position, record
-                position += 1
+    def _live_records(
+        self, stream: HttpStream, raw: list[str], sizes: Sequence[int], wanted: Collection[int]
+    ) -> Iterator[tuple[int, dict[str, object]]]:
+        """The staged live records (tombstones left out) at positions ``wanted`` among the rows of the stream's
+        frame, with their positions. ``sizes`` gives each part's live records: a part holding none of the wanted
+        rows is not read again (most of a stream, whose quarantined or boundary records are few)."""
+        import json
+
+        ordered = sorted(wanted)
+        start = 0
+        for key, size in zip(raw, sizes, strict=True):
+            here = ordered[bisect_left(ordered, start) : bisect_left(ordered, start + size)]
+            if here:
+                lines = self.staging.record_lines(key)
+                if len(lines) == size:  # no tombstone in this part: its n-th line is its n-th live record
+                    yield from ((at, json.loads(lines[at - start])) for at in here)
+                else:
+                    live, _ = _split_tombstones(stream, [json.loads(line) for line in lines])
+                    yield from ((start + at, record) for at, record in enumerate(live) if start + at in wanted)
+            start += size
 
     def _judged(
-        self, stream: HttpStream, entry: Mapping[str, Any], outcome: ValidationOutcome, *, complete: bool
+        self,
+        stream: HttpStream,
+        entry: Mapping[str, Any],
+        sizes: Sequence[int],
+        outcome: ValidationOutcome,
+        *,
+        complete: bool,
     ) -> Judged:
         """What the next run need not judge again (``waterhub.judged``): a whole read's digest if all of it is
         published, or the valid records at the highest cursor values. With no valid row the watermark stays, so
@@ -429,7 +452,7 @@ class Pipeline(Hub):
         if outcome.valid.empty:
             return Judged.from_manifest(entry["judged_before"], version) or Judged(version)
         positions = boundary_positions(outcome.valid, outcome.positions, field, list(stream.parent_keys))
-        boundary = {payload_hash(record) for at, record in self._live_records(stream, entry["raw"]) if at in positions}
+        boundary = {payload_hash(record) for _, record in self._live_records(stream, entry["raw"], sizes, positions)}
         return Judged(version, boundary=frozenset(boundary))
 
     def manifest(self, batch_id: str) -> dict[str, Any]:

@@ -14,11 +14,15 @@ watermark, keyed by ``partition_key(context)``, so one station's late data never
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
+import queue
 import re
 import string
+import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from types import TracebackType
@@ -40,6 +44,10 @@ if TYPE_CHECKING:
 __all__ = ["CursorParam", "HttpStream", "Source", "SourceSession", "Tombstone", "partition_key"]
 
 log = structlog.get_logger(__name__)
+
+PAGES_AHEAD = 4
+"""Pages a read fetches ahead of its caller: enough to keep the source busy while a part of records is staged,
+few enough that memory holds a handful of pages."""
 
 
 @dataclass(frozen=True)
@@ -264,21 +272,57 @@ class SourceSession:
             extra[stream.cursor.param] = stream.cursor.render(since)
         resume = _resume_text(stream, since)
         walk = stream.paginator.walk(where=where)
-        while True:
-            request = walk.request(path)
-            params: dict[str, str | int] = {**request.params, **extra}
-            cursor_params = [*walk.token_params, *([stream.cursor.param] if stream.cursor else [])]
-            page = self.client.get_page(
-                request.path, params, stream=stream.name, resume=resume, cursor_params=cursor_params
-            )
-            records = stream.records(page.body, where=where, target=f"{request.path}?{urlencode(params)}")
-            log.debug(
-                "page_fetched", source=self.source.name, stream=stream.name, page=walk.label, records=len(records)
-            )
-            has_more = walk.advance(records, page)
+
+        def pages() -> Iterator[list[dict[str, object]]]:
+            while True:
+                request = walk.request(path)
+                params: dict[str, str | int] = {**request.params, **extra}
+                cursor_params = [*walk.token_params, *([stream.cursor.param] if stream.cursor else [])]
+                page = self.client.get_page(
+                    request.path, params, stream=stream.name, resume=resume, cursor_params=cursor_params
+                )
+                records = stream.records(page.body, where=where, target=f"{request.path}?{urlencode(params)}")
+                log.debug(
+                    "page_fetched", source=self.source.name, stream=stream.name, page=walk.label, records=len(records)
+                )
+                has_more = walk.advance(records, page)
+                yield records
+                if not has_more:
+                    return
+
+        for records in _read_ahead(pages(), PAGES_AHEAD):
             yield from records
-            if not has_more:
-                return
+
+
+def _read_ahead(pages: Iterator[list[dict[str, object]]], depth: int) -> Generator[list[dict[str, object]]]:
+    """The pages of ``pages``, fetched by a thread of their own up to ``depth`` pages ahead of the caller (with the
+    caller's log context), so the source prepares the next pages while the caller stages the last. Requests still
+    go one at a time, in page order; an error comes after the pages before it. A caller that stops early does not
+    wait for a page it will not read."""
+    ahead: queue.Queue[list[dict[str, object]] | BaseException | None] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                ahead.put(page)
+                if stop.is_set():
+                    return
+            ahead.put(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, who raises it
+            ahead.put(exc)
+
+    threading.Thread(target=contextvars.copy_context().run, args=(produce,), daemon=True).start()
+    try:
+        while (item := ahead.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        with contextlib.suppress(queue.Empty):  # frees a producer waiting to hand over a page, so it sees the stop
+            while True:
+                ahead.get_nowait()
 
 
 def _resume_text(stream: HttpStream, since: datetime | None) -> str:

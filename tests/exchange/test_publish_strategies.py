@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Connection, Engine, Select, delete, select
 
 from contracts.water_quality import WaterQualitySample
 from exchange import publish as publish_module
@@ -63,7 +63,7 @@ def _empty(engine: Engine) -> None:
             conn.execute(delete(table))
 
 
-def _state(engine: Engine) -> dict[str, list[dict[str, Any]]]:
+def _state(engine: Engine) -> dict[str, list[Any]]:
     """Everything a publish writes, without the database's own ids and the per-hub random epoch (and the event
     ids derived from it)."""
     key = WaterQualitySample.meta.key
@@ -77,7 +77,18 @@ def _state(engine: Engine) -> dict[str, list[dict[str, Any]]]:
             "log": [_without(row, "id") for row in log.mappings()],
             "outbox": [_without(row, "id", "event_id") for row in events.mappings()],
             "dataset": [_without(row, "epoch") for row in dataset],
+            "stored": _stored(conn, select(TABLE).order_by(*TABLE.primary_key.columns)),
+            "stored_log": _stored(
+                conn, select(change_log).where(change_log.c.dataset == key).order_by(change_log.c.seq)
+            ),
         }
+
+
+def _stored(conn: Connection, query: Select[Any]) -> list[tuple[Any, ...]]:
+    """The rows as the driver returns them, untyped by SQLAlchemy: on SQLite the very text stored for a time, which
+    SQL compares as text (a stale row is found by ``stored > incoming``), so both strategies must store the same."""
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+    return [tuple(row) for row in conn.exec_driver_sql(str(compiled)).all()]
 
 
 def _without(row: Any, *names: str) -> dict[str, Any]:

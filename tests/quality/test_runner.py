@@ -19,8 +19,9 @@ from connectors.water_quality import WaterQualitySamplesStream, WaterQualitySimu
 from connectors.water_quality.simulator import SimulatorTruth
 from contracts.types import BeijingTime
 from contracts.water_quality import WaterQualitySample, WaterQualityStation
-from quality import MissingReferenceKeysError, validate_frame
+from quality import MissingReferenceKeysError, runner, validate_frame
 from quality.coercion import raw_frame
+from quality.runner import ValidationOutcome, VerdictMemo
 
 STATIONS_KEY = "water_quality.stations"
 _TIME = TypeAdapter(BeijingTime)
@@ -425,3 +426,39 @@ def _key(code: object) -> str | None:
     except ValidationError:
         return None
     return None if "\x00" in text or any("\ud800" <= char <= "\udfff" for char in text) else text
+
+
+def _same_outcome(left: ValidationOutcome, right: ValidationOutcome) -> None:
+    assert left.quarantined == right.quarantined
+    assert left.withheld == right.withheld
+    assert left.results == right.results
+    pd.testing.assert_frame_equal(left.valid, right.valid)
+
+
+def test_a_stream_judged_in_chunks_with_a_memo_gets_the_verdicts_of_each_chunk_judged_alone(
+    truth: SimulatorTruth,
+) -> None:
+    frame = _stream_frame(truth.samples)
+    known = {STATIONS_KEY: truth.station_codes()}
+    half = len(frame) // 2
+    memo = VerdictMemo()
+    for chunk in (frame.iloc[:half].reset_index(drop=True), frame.iloc[half:].reset_index(drop=True)):
+        alone = validate_frame(WaterQualitySample, chunk, known_references=known)
+        assert alone.quarantined  # bad samples in each chunk: failing verdicts are remembered and reused
+        _same_outcome(validate_frame(WaterQualitySample, chunk, known_references=known, memo=memo), alone)
+
+
+def test_a_chunk_whose_values_were_all_judged_before_is_decided_without_great_expectations(
+    truth: SimulatorTruth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frame = _stream_frame(truth.samples)
+    known = {STATIONS_KEY: truth.station_codes()}
+    memo = VerdictMemo(limit=len(frame) * 10)  # every stack remembered, the times and values too
+    first = validate_frame(WaterQualitySample, frame, known_references=known, memo=memo)
+    assert first.quarantined  # the simulator planted bad samples: the memo holds failing verdicts too
+
+    def no_gx() -> None:
+        raise AssertionError("Great Expectations ran for values the memo had judged")
+
+    monkeypatch.setattr(runner, "batch_definition", no_gx)
+    _same_outcome(validate_frame(WaterQualitySample, frame, known_references=known, memo=memo), first)
