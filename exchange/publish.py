@@ -179,6 +179,7 @@ def publish_frame(
     meta = contract.meta
     table = dataset_table(contract)
     canonical = canonical_frame(contract, frame)
+    del frame  # the caller may hand its only reference (pipeline does): the canonical copy is all that is used
     _refuse_duplicate_keys(contract, canonical)
     writer = _writer(conn, table, len(canonical))
 

@@ -282,12 +282,11 @@ class Pipeline(Hub):
                         continue
                     from exchange.publish import publish_frame
 
-                    frame = self.staging.read_frame(entry["valid_frame"])
                     tombstones = self.staging.read_frame(entry["tombstones"]) if entry.get("tombstones") else None
                     result = publish_frame(
                         conn,
                         _contract(entry),
-                        frame,
+                        self.staging.read_frame(entry["valid_frame"]),  # held by publish alone, which drops it early
                         run_id=batch.run_id,
                         now=now,
                         tombstones=tombstones,
