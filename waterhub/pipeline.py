@@ -42,10 +42,10 @@ log = structlog.get_logger(__name__)
 
 CHUNK_RECORDS = 2_000
 """Records per staged part: small enough that a part's Python objects are a few tens of MiB."""
-VALIDATE_CHUNK_RECORDS = 20_000
+VALIDATE_CHUNK_RECORDS = 10_000
 """Records validated at a time (whole staged parts): a chunk's raw frame and the suite's working columns stay
 a few tens of MiB whatever the stream's length, while Great Expectations' fixed cost per validation (tenths of a
-second) stays small beside the chunk's."""
+second) stays small beside the chunk's. 20,000 peaked 16 MiB higher on the 150,000-sample load (bench_memory)."""
 
 _STEPS = ("open", "extracted", "validated", "published", "snapshotted")
 
