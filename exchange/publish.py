@@ -198,6 +198,7 @@ def publish_frame(
     table = dataset_table(contract)
     writer = _writer(conn, table)
     upserts = _RowUpserts(contract, frame) if len(frame) <= SMALL_FRAME_ROWS else _FrameUpserts(contract, frame)
+    del frame  # the caller may hand its only reference (pipeline does): the canonical copy is all that is used
 
     last_seq, epoch = _lock_dataset(conn, contract)
     first_seq = last_seq + 1
