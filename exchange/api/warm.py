@@ -26,8 +26,7 @@ def warm_up(engine: Engine, connections: int, cutoff: datetime | None) -> None:
     """Load the contract registry and open ``connections`` pooled connections, each having read the tables every
     request reads (tokens, grants, the catalogue) and an empty page of each published dataset's change feed
     (``cutoff``: the retention's, as requests pass it), so they go back to the pool ready."""
-    for _ in all_contracts():
-        pass
+    list(all_contracts())  # the registry imports every contract module on first use
     with ExitStack() as opened:
         for _ in range(connections):
             conn = opened.enter_context(engine.connect())
