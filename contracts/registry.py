@@ -22,6 +22,7 @@ __all__ = [
     "contract_modules",
     "get_contract",
     "register",
+    "registered_elsewhere",
 ]
 
 _REGISTRY: dict[tuple[str, str], type[Contract]] = {}
@@ -58,6 +59,13 @@ def _load() -> None:
 def contract_modules() -> list[str]:
     """Every module of the ``contracts`` package, in name order: the places a contract may be defined."""
     return sorted(info.name for info in pkgutil.iter_modules(contracts.__path__, prefix="contracts."))
+
+
+def registered_elsewhere() -> list[type[Contract]]:
+    """The contracts registered so far from outside the ``contracts`` package's modules (a test's, an extension's):
+    those the package's module files do not stand for."""
+    modules = set(contract_modules())
+    return [contract for contract in _REGISTRY.values() if contract.__module__ not in modules]
 
 
 def all_contracts() -> Iterator[type[Contract]]:

@@ -40,7 +40,7 @@ from sqlalchemy.exc import DBAPIError
 
 import contracts as contracts_package
 from contracts import Contract, IncompatibleChangeError, all_contracts
-from contracts.registry import contract_modules
+from contracts.registry import contract_modules, registered_elsewhere
 from exchange.tables import dataset_table, datasets, schema_fingerprint
 
 if TYPE_CHECKING:
@@ -71,6 +71,7 @@ def migrate(engine: Engine, contracts: Iterable[type[Contract]] | None = None) -
     but one query when the schema was last brought to this same state (its recorded fingerprint)."""
     from alembic import command
 
+    contracts = None if contracts is None else list(contracts)  # read twice: by the fingerprint and the step
     fingerprint = _fingerprint(contracts)
     if _recorded_fingerprint(engine) == fingerprint:
         return
@@ -90,18 +91,20 @@ def migrate(engine: Engine, contracts: Iterable[type[Contract]] | None = None) -
         conn.execute(insert(schema_fingerprint).values(fingerprint=fingerprint))
 
 
-def _fingerprint(contracts: Iterable[type[Contract]] | None) -> str:
+def _fingerprint(contracts: list[type[Contract]] | None) -> str:
     """A digest of what ``migrate`` brings the schema to: every revision file as it is, and the contracts whose
     tables it reconciles. The registered contracts are those the ``contracts`` package's modules define, so their
     files stand for them: digesting them imports none (loading every contract costs a task tenths of a second);
-    contracts given by name are digested by their fields (name, required)."""
+    contracts given by name, and those registered from outside the package, are digested by their fields (name,
+    required)."""
     digest = hashlib.sha256()
     files = sorted((_MIGRATIONS / "versions").glob("*.py"))
     if contracts is None:
         files += sorted(Path(package).joinpath(name) for package in contracts_package.__path__ for name in _modules())
     for path in files:
         digest.update(f"{path.parent.name}/{path.name}".encode() + b"\0" + path.read_bytes() + b"\0")
-    for contract in sorted(contracts or (), key=lambda c: (c.meta.key, c.meta.version_tuple)):
+    listed = registered_elsewhere() if contracts is None else contracts
+    for contract in sorted(listed, key=lambda c: (c.meta.key, c.meta.version_tuple)):
         fields = sorted(f"{name}:{info.is_required()}" for name, info in contract.model_fields.items())
         digest.update(f"{contract.meta.key}@{contract.meta.version}:{','.join(fields)}\0".encode())
     return digest.hexdigest()
