@@ -106,8 +106,9 @@ def canonical_records(
 
 def _check_columns(contract: type[Contract], columns: Sequence[str]) -> None:
     names = [spec.name for spec in contract.field_specs()]
-    missing = [name for name in names if name not in set(columns)]
-    unexpected = [column for column in columns if column not in set(names)]
+    given, known = set(columns), set(names)
+    missing = [name for name in names if name not in given]
+    unexpected = [column for column in columns if column not in known]
     if missing or unexpected:
         raise InvalidFrameError(
             f"{contract.meta.key}: frame columns do not match contract {contract.meta.version} "
@@ -167,6 +168,7 @@ def record_hash(contract: type[Contract], record: Record) -> int:
 
 @cache
 def _field_keys(contract: type[Contract]) -> tuple[tuple[FieldSpec, int], ...]:
+    """Each field with its 64-bit key, computed once per contract for both forms of the rule."""
     return tuple((spec, _field_key(contract, spec)) for spec in contract.field_specs())
 
 
@@ -267,10 +269,9 @@ def row_hashes(contract: type[Contract], frame: pd.DataFrame) -> npt.NDArray[np.
 def canonical_row_hashes(contract: type[Contract], canonical: pd.DataFrame) -> npt.NDArray[np.int64]:
     """``row_hashes`` of a frame ``canonical_frame`` already made: publish has one and need not make it twice."""
     total = np.zeros(len(canonical), dtype=np.uint64)
-    for spec in contract.field_specs():
+    for spec, field_key in _field_keys(contract):
         bits, present = _value_bits(spec, canonical[spec.name])
-        field_key = np.uint64(_field_key(contract, spec))
-        total += np.where(present, _mix(bits ^ field_key), np.uint64(0))
+        total += np.where(present, _mix(bits ^ np.uint64(field_key)), np.uint64(0))
     return _mix(total).view(np.int64)
 
 
