@@ -166,8 +166,11 @@ def _judge(
     failing = domain_reasons(contract, good)
     for position in sorted(failing, reverse=True):
         bad.append((tuple(sorted(failing[position])), _jsonable(good.pop(position))))
-    kept = {_key_json(contract, row) for row in good}
-    return good, [value for _, values in chosen.values() for value in values if value.key in kept], bad
+    # Positions, not keys rendered as JSON: rendering every published row's key cost as much as judging its factors.
+    withheld_kept = [
+        value for position, (_, values) in enumerate(chosen.values()) if position not in failing for value in values
+    ]
+    return good, withheld_kept, bad
 
 
 def _stamp(row: dict[str, object]) -> datetime:
