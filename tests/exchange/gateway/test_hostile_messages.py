@@ -253,3 +253,22 @@ def test_an_impossible_reading_is_withheld_and_its_sample_published(pg_engine: E
         ph = conn.execute(select(dataset_table(WaterQualitySample).c.ph)).scalar_one()
     assert ph is None
     assert [(factor, json.loads(raw)["ph"]) for factor, raw in kept] == [("ph", "99.125")]
+
+
+@pytest.mark.usefixtures("hub")
+def test_a_sample_a_domain_rule_quarantines_keeps_no_withheld_value(pg_engine: Engine) -> None:
+    """Both samples carry pH 99 (withheld); the first was reported before its hour was over, so the domain rule
+    quarantines it whole: only the published sample's pH is kept as withheld, under its own key."""
+    device = _device("hj212")
+    _register(pg_engine, [device])
+    early_report = _hourly(device, datetime(2026, 11, 1, 2, tzinfo=UTC), "20261101100500000", "99")  # 10:05 of 10:00
+    on_time = _hourly(device, datetime(2026, 11, 1, 0, tzinfo=UTC), "20261101090500000", "99")  # 09:05 of 08:00
+    outcome = commit_batch(pg_engine, [early_report, on_time], run_id="domain", now=NOW)
+    assert (outcome.published, outcome.quarantined) == (1, 1)
+    with pg_engine.connect() as conn:
+        kept = conn.execute(select(withheld.c.key, withheld.c.factor)).all()
+        reasons = conn.execute(select(quarantine.c.reasons)).scalars().all()
+    assert [(json.loads(key), factor) for key, factor in kept] == [
+        ([device.station_code, "2026-11-01T00:00:00+00:00"], "ph")
+    ]
+    assert [json.loads(text) for text in reasons] == [["updated_before_sample_ended"]]
