@@ -24,11 +24,14 @@ from exchange.tables import batches
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["STAGING_REMOVED", "Batch", "BatchStaging", "batch_id_for", "json_bytes"]
+__all__ = ["FRAME_PART_ROWS", "STAGING_REMOVED", "Batch", "BatchStaging", "batch_id_for", "json_bytes"]
 
 _RECORD_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
 """One encoder for every staged record: ``json.dumps`` with options builds a new encoder per call, a fifth of the
 time a register record takes to encode (2.8 µs a record that way, 2.2 µs with this one, measured)."""
+
+FRAME_PART_ROWS = 50_000
+"""Rows per row group of a staged frame: the part publish holds at a time (``iter_frame``)."""
 
 STAGING_REMOVED = "staging_removed"
 """Manifest flag: the batch's staged objects are gone (snapshotted, or swept after the retention)."""
@@ -166,10 +169,11 @@ class BatchStaging:
         return [line for line in self.store.get(key).decode().split("\n") if line]
 
     def put_frame(self, batch: Batch, name: str, frame: pd.DataFrame) -> str:
-        """Stage a typed frame as Parquet, so the next task reads the same dtypes the validator produced."""
+        """Stage a typed frame as Parquet, so the next task reads the same dtypes the validator produced, in row
+        groups of ``FRAME_PART_ROWS`` that ``iter_frame`` reads one at a time."""
         key = f"staging/{batch.batch_id}/{name}.parquet"
         buffer = io.BytesIO()
-        frame.to_parquet(buffer, index=False, compression="zstd")
+        frame.to_parquet(buffer, index=False, compression="zstd", row_group_size=FRAME_PART_ROWS)
         self.store.put(key, buffer.getvalue())
         return key
 
@@ -211,6 +215,17 @@ class BatchStaging:
         import pandas as pd
 
         return pd.read_parquet(io.BytesIO(self.store.get(key)))
+
+    def iter_frame(self, key: str) -> Iterator[pd.DataFrame]:
+        """A staged frame part by part (its row groups, in order, each with the dtypes ``read_frame`` gives), so a
+        reader of a year's stream holds one part of it at a time; a frame with no rows is one empty part."""
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(io.BytesIO(self.store.get(key)))
+        if parquet.num_row_groups == 0:
+            yield parquet.read().to_pandas()
+        for group in range(parquet.num_row_groups):
+            yield parquet.read_row_group(group).to_pandas()
 
 
 def _flag_removed(conn: Connection, batch_ids: Iterable[str]) -> None:

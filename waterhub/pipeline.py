@@ -287,13 +287,13 @@ class Pipeline(Hub):
                     if entry["valid_frame"] is None:  # nothing was judged: nothing to publish
                         entries[name] = _nothing_published(conn, entry, batch.run_id)
                         continue
-                    from exchange.publish import publish_frame
+                    from exchange.publish import publish_parts
 
                     tombstones = self.staging.read_frame(entry["tombstones"]) if entry.get("tombstones") else None
-                    result = publish_frame(
+                    result = publish_parts(
                         conn,
                         _contract(entry),
-                        self.staging.read_frame(entry["valid_frame"]),  # held by publish alone, which drops it early
+                        self.staging.iter_frame(entry["valid_frame"]),  # a part at a time: a year's stream is large
                         run_id=batch.run_id,
                         now=now,
                         tombstones=tombstones,

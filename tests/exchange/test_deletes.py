@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select
 
 from contracts import Contract
 from contracts.water_quality import WaterQualitySample, WaterQualityStation
-from exchange.publish import publish_frame
+from exchange.publish import SMALL_FRAME_ROWS, publish_frame, publish_parts
 from exchange.tables import change_log, dataset_table, outbox
 from tests.exchange.rows import LATER, NOW, T0, publish, sample, station, typed_frame
 
@@ -89,3 +89,38 @@ def test_a_tombstone_older_than_the_stored_row_is_stale(engine: Engine) -> None:
         )
     assert (result.deleted, result.stale, result.event_id) == (0, 1, None)
     assert len(log(engine, SAMPLES)) == 1
+
+
+def test_a_full_refresh_in_parts_deletes_only_what_no_part_lists(engine: Engine) -> None:
+    """Publish reads a year's stream from staging a part at a time: a key of the first part is not missing from
+    the stream because the last part lacks it, and the run is still one sequence range and one event."""
+    publish(engine, WaterQualityStation, [station("44010001"), station("44010002"), station("44010003")], "run-1")
+    parts = [
+        typed_frame(WaterQualityStation, [station("44010001")]),
+        typed_frame(WaterQualityStation, [station("44010003", name="Renamed")]),
+    ]
+    with engine.begin() as conn:
+        result = publish_parts(conn, WaterQualityStation, parts, run_id="run-2", now=LATER, full_refresh=True)
+    assert (result.unchanged, result.updated, result.deleted, result.first_seq, result.last_seq) == (1, 1, 1, 4, 5)
+    assert keys(engine, WaterQualityStation) == {"44010001", "44010003"}
+    assert log(engine, STATIONS)[3:] == [(4, "update", '["44010003"]'), (5, "delete", '["44010002"]')]
+    with engine.connect() as conn:
+        events = conn.execute(select(outbox).where(outbox.c.run_id == "run-2")).mappings().all()
+    assert [(e["updated"], e["deleted"], e["first_seq"], e["last_seq"]) for e in events] == [(1, 1, 4, 5)]
+
+
+def test_a_first_publish_in_parts_numbers_every_part_in_order_and_a_rerun_writes_nothing(engine: Engine) -> None:
+    """Parts large enough for the bulk path: the second part of a first publish is new too, though the first
+    part's rows are in the table by then."""
+    hours = range(2 * SMALL_FRAME_ROWS + 2)
+    rows = [sample("44010001", hour) for hour in hours]
+    half = len(rows) // 2
+    parts = [typed_frame(WaterQualitySample, rows[:half]), typed_frame(WaterQualitySample, rows[half:])]
+    with engine.begin() as conn:
+        first = publish_parts(conn, WaterQualitySample, parts, run_id="run-1", now=NOW)
+    assert (first.inserted, first.first_seq, first.last_seq) == (len(rows), 1, len(rows))
+    expected = [f'["44010001","{(T0 + timedelta(hours=hour)).strftime("%Y-%m-%dT%H:%M:%SZ")}"]' for hour in hours]
+    assert [key for _, _, key in log(engine, SAMPLES)] == expected
+    with engine.begin() as conn:
+        again = publish_parts(conn, WaterQualitySample, parts, run_id="run-2", now=LATER)
+    assert (again.unchanged, again.changed, again.event_id) == (len(rows), 0, None)
