@@ -41,11 +41,13 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import psutil
 from paho.mqtt.enums import CallbackAPIVersion
 from rich.console import Console
 from rich.table import Table as RichTable
@@ -102,11 +104,13 @@ def bare_subscriber(port: int, count: int) -> None:
     client.subscribe(ALL_UPLINKS, qos=1)
     client.loop_start()
     ready.wait(10)
+    cpu_from = time.process_time()
     print("ready", flush=True)  # the parent waits for this line
     done.wait(600)
+    cpu_s = time.process_time() - cpu_from
     client.disconnect()
     client.loop_stop()
-    print(json.dumps({"received": received[0], "last": last[0]}), flush=True)
+    print(json.dumps({"received": received[0], "last": last[0], "cpu_s": cpu_s}), flush=True)
 
 
 def run_bare(broker: LocalMosquitto, messages: list[SimulatedMessage], rate: float | None) -> dict[str, float]:
@@ -129,7 +133,57 @@ def run_bare(broker: LocalMosquitto, messages: list[SimulatedMessage], rate: flo
     result = json.loads(child.stdout.readline())
     child.wait(30)
     elapsed = result["last"] - stamps[0]
-    return {"received": result["received"], "msg_per_s": len(messages) / elapsed, "elapsed_s": elapsed}
+    return {
+        "received": result["received"],
+        "msg_per_s": len(messages) / elapsed,
+        "elapsed_s": elapsed,
+        "subscriber_cpu_s": result["cpu_s"],
+    }
+
+
+# --- where the cores went -------------------------------------------------------------------------------------
+
+
+def _process_cpu(processes: Sequence[psutil.Process]) -> dict[int, float]:
+    """CPU seconds (user + system) of each process still running, by pid."""
+    seconds = {}
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        seconds[process.pid] = times.user + times.system
+    return seconds
+
+
+def _the_process(pid: int) -> Callable[[], list[psutil.Process]]:
+    return lambda: [psutil.Process(pid)]
+
+
+def _postgres_processes() -> list[psutil.Process]:
+    return [process for process in psutil.process_iter(["name"]) if process.info["name"] == "postgres"]
+
+
+def _busy_seconds() -> float:
+    """CPU seconds the whole machine spent not idle, over all cores."""
+    times = psutil.cpu_times()
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+
+
+@contextmanager
+def cpu_meter(roles: Mapping[str, Callable[[], Sequence[psutil.Process]]]) -> Iterator[dict[str, float]]:
+    """CPU seconds spent during the block by each role's processes (looked up at both ends: PostgreSQL's backends
+    come and go), by the machine as a whole, and the block's wall time. Measured, the ceiling of a CPU-bound
+    machine is a sum of CPU per message: what each phase spends a message is what a ratio of rates can reach."""
+    before = {role: _process_cpu(find()) for role, find in roles.items()}
+    busy, wall = _busy_seconds(), time.monotonic()
+    spent: dict[str, float] = {}
+    yield spent
+    for role, find in roles.items():
+        after = _process_cpu(find())
+        spent[role] = sum(seconds - before[role].get(pid, 0.0) for pid, seconds in after.items())
+    spent["machine"] = _busy_seconds() - busy
+    spent["wall"] = time.monotonic() - wall
 
 
 # --- the gateway ----------------------------------------------------------------------------------------------
@@ -254,7 +308,7 @@ def _wait_stored(engine: Engine, count: int, timeout_s: float) -> None:
     while _stored(engine) < count:
         if time.monotonic() > deadline:
             raise RuntimeError(f"the gateway stored {_stored(engine)} of {count} observations in {timeout_s} s")
-        time.sleep(0.05)
+        time.sleep(0.5)  # counting the stored rows is itself work on the cores the gateway is measured on
 
 
 def _truth(messages: Sequence[SimulatedMessage]) -> set[tuple[str, str, Any]]:
@@ -352,6 +406,33 @@ def _check_store(engine: Engine, messages: Sequence[SimulatedMessage]) -> dict[s
     }
 
 
+def _cpu_figures(
+    bare: dict[str, float], subscriber_s: float, gateway: dict[str, float], messages: int
+) -> dict[str, float]:
+    """CPU milliseconds a message in the two flat-out phases (same count of messages), by role, and how busy the
+    machine's cores were. When both phases keep every core busy, a ratio of their rates is at most the inverse ratio
+    of the machine's CPU per message (``cpu_per_msg_bare_vs_gateway_ratio``)."""
+    cores = psutil.cpu_count() or 1
+
+    def per_msg(seconds: float) -> float:
+        return round(1000 * seconds / messages, 3)
+
+    return {
+        "bare_subscriber_cpu_ms_per_msg": per_msg(subscriber_s),
+        "bare_mosquitto_cpu_ms_per_msg": per_msg(bare["mosquitto"]),
+        "bare_publisher_cpu_ms_per_msg": per_msg(bare["bench"]),
+        "bare_machine_cpu_ms_per_msg": per_msg(bare["machine"]),
+        "bare_cores_busy_share": round(bare["machine"] / (bare["wall"] * cores), 3),
+        "gateway_cpu_ms_per_msg": per_msg(gateway["gateway"]),
+        "gateway_postgres_cpu_ms_per_msg": per_msg(gateway["postgres"]),
+        "gateway_mosquitto_cpu_ms_per_msg": per_msg(gateway["mosquitto"]),
+        "gateway_publisher_cpu_ms_per_msg": per_msg(gateway["bench"]),
+        "gateway_machine_cpu_ms_per_msg": per_msg(gateway["machine"]),
+        "gateway_cores_busy_share": round(gateway["machine"] / (gateway["wall"] * cores), 3),
+        "cpu_per_msg_bare_vs_gateway_ratio": round(bare["machine"] / gateway["machine"], 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=1000.0, help="messages/s of the fixed-rate phases")
@@ -392,7 +473,14 @@ def main() -> None:
         broker.start()
         console.print(f"bare subscriber: {len(bare_fixed)} messages at {args.rate:g}/s, then {len(bare_flat)} flat out")
         bare_at_rate = run_bare(broker, bare_fixed, args.rate)
-        bare_ceiling = run_bare(broker, bare_flat, None)
+        assert broker.process is not None  # noqa: S101 - started above
+        roles: dict[str, Callable[[], Sequence[psutil.Process]]] = {
+            "mosquitto": _the_process(broker.process.pid),
+            "postgres": _postgres_processes,
+            "bench": _the_process(os.getpid()),
+        }
+        with cpu_meter(roles) as bare_cpu:
+            bare_ceiling = run_bare(broker, bare_flat, None)
 
         observer = Observer(broker.port)
         gateway = GatewayProcess(schema_url, broker.url(HUB_USER), folder)
@@ -403,7 +491,9 @@ def main() -> None:
         console.print(f"gateway: {len(gw_fixed)} messages at {args.rate:g}/s")
         at_rate = run_gateway(engine, observer, broker, gw_fixed, args.rate, len(_truth(warm)))
         console.print(f"gateway: {len(gw_flat)} messages flat out")
-        flat = run_gateway(engine, observer, broker, gw_flat, None, len(_truth(warm + gw_fixed)))
+        assert gateway.process is not None  # noqa: S101 - started above
+        with cpu_meter(roles | {"gateway": _the_process(gateway.process.pid)}) as gateway_cpu:
+            flat = run_gateway(engine, observer, broker, gw_flat, None, len(_truth(warm + gw_fixed)))
         events_ms = _event_latencies_ms(engine, observer, gw_fixed, at_rate["stamps"])
         store = _check_store(engine, warm + gw_fixed + gw_flat)
     finally:
@@ -438,6 +528,7 @@ def main() -> None:
         "broker_commit_p99_ms": round(_percentile(at_rate["broker_commit_ms"], 0.99), 1),
         "event_p50_ms": round(statistics.median(events_ms), 1) if events_ms else None,
         "event_p99_ms": round(_percentile(events_ms, 0.99), 1) if events_ms else None,
+        **_cpu_figures(bare_cpu, bare_ceiling["subscriber_cpu_s"], gateway_cpu, len(gw_flat)),
         "throughput_vs_bare_ratio": round(flat["msg_per_s"] / bare_ceiling["msg_per_s"], 3),
         "at_rate_vs_bare_ratio": round(at_rate["msg_per_s"] / bare_at_rate["msg_per_s"], 3),
     }
