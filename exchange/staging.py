@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from sqlalchemy import Connection, Engine, RowMapping, select, update
 
 from exchange.errors import BatchNotFoundError
@@ -27,8 +28,10 @@ if TYPE_CHECKING:
 __all__ = ["FRAME_PART_ROWS", "STAGING_REMOVED", "Batch", "BatchStaging", "batch_id_for", "json_bytes"]
 
 _RECORD_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
-"""One encoder for every staged record: ``json.dumps`` with options builds a new encoder per call, a fifth of the
-time a register record takes to encode (2.8 µs a record that way, 2.2 µs with this one, measured)."""
+"""The standard encoder, for a part msgspec cannot write (``_encode_part``). One instance for every record:
+``json.dumps`` with options builds a new encoder per call."""
+_FAST_ENCODER = msgspec.json.Encoder()
+_FAST_DECODER = msgspec.json.Decoder()
 
 FRAME_PART_ROWS = 50_000
 """Rows per row group of a staged frame: the part publish holds at a time (``iter_frame``)."""
@@ -153,8 +156,7 @@ class BatchStaging:
 
     def _put_part(self, batch: Batch, stream: str, number: int, records: Sequence[Mapping[str, object]]) -> str:
         key = f"staging/{batch.batch_id}/{stream}.raw.{number:05d}.ndjson"
-        body = "".join(_RECORD_ENCODER.encode(record) + "\n" for record in records)
-        self.store.put(key, json_bytes(body))
+        self.store.put(key, _encode_part(records))
         return key
 
     def iter_records(self, keys: Sequence[str]) -> Iterator[list[dict[str, Any]]]:
@@ -162,7 +164,7 @@ class BatchStaging:
         every newline inside a string, but not U+2028, U+2029 or U+0085, which ``str.splitlines`` would also break
         a record at."""
         for key in keys:
-            yield [json.loads(line) for line in self.record_lines(key)]
+            yield _decode_part(self.store.get(key))
 
     def record_lines(self, key: str) -> list[str]:
         """A staged part's records as their JSON text, one line each: a reader after a few of them parses only those."""
@@ -226,6 +228,29 @@ class BatchStaging:
             yield parquet.read().to_pandas()
         for group in range(parquet.num_row_groups):
             yield parquet.read_row_group(group).to_pandas()
+
+
+def _encode_part(records: Sequence[Mapping[str, object]]) -> bytes:
+    """A part's records as NDJSON. msgspec writes the same values as the standard encoder several times faster, but
+    cannot write text holding a lone surrogate (what ``json.loads`` makes of the escape ``"\\ud800"``): a part
+    holding one is written by the standard encoder, the surrogate as its escape (``json_bytes``). No staged record
+    holds a non-finite float, which msgspec would write as ``null``: ``parse_json_page`` keeps those as the text
+    the source sent."""
+    try:
+        return _FAST_ENCODER.encode_lines(records)
+    except UnicodeEncodeError:
+        return json_bytes("".join(_RECORD_ENCODER.encode(record) + "\n" for record in records))
+
+
+def _decode_part(body: bytes) -> list[dict[str, Any]]:
+    """A staged part's records, parsed by msgspec as one JSON array: several times faster than ``json.loads`` line by
+    line, with the same values (big integers, floats, key order). A part whose text it refuses (a lone surrogate's
+    escape) is parsed line by line by the standard parser, as it was written."""
+    try:
+        records: list[dict[str, Any]] = _FAST_DECODER.decode(b"[" + body.rstrip(b"\n").replace(b"\n", b",") + b"]")
+    except msgspec.DecodeError:
+        return [json.loads(line) for line in body.decode().split("\n") if line]
+    return records
 
 
 def _flag_removed(conn: Connection, batch_ids: Iterable[str]) -> None:

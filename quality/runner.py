@@ -238,6 +238,11 @@ class _Stack:
         return self.checks[0].rule
 
     @property
+    def presence(self) -> bool:
+        """Whether its rule asks only that a value be there (not null)."""
+        return self.checks[0].kind == "not_null"
+
+    @property
     def column(self) -> str:
         """Its column of the value table, named after the reasons it decides (unique within a suite)."""
         return "|".join(check.reason for check in self.checks)
@@ -264,14 +269,18 @@ class VerdictMemo:
 
     GX costs a fixed time per expectation whatever the number of values, and the next chunk of a stream mostly
     repeats the last one's stations, flags and units (streams of one source share rules too: presence, lengths,
-    code formats): a stack whose values were all judged before is decided here and left out of GX's suite. A verdict
-    depends only on the rule (its parameters included) and the value, so nothing is judged twice differently. Only
-    stacks of at most ``limit`` distinct values are remembered: long ones (measurements, times) bring new values
-    with every chunk anyway, and would cost memory for nothing.
+    code formats, and a link table's keys are the ids its parent streams had judged): a stack whose values were all
+    judged before is decided here and left out of GX's suite. A verdict depends only on the rule (its parameters
+    included) and the value, so nothing is judged twice differently; under the not-null rule it depends only on
+    whether the value is a gap (GX asks pandas' ``isnull``, the test ``_memo_keys`` makes too), so every present
+    value shares one key. Stacks of more than ``limit`` distinct values (measurements, times: new values with every
+    chunk) are not remembered, nor anything once ``capacity`` values are: a year of new ids must not fill memory.
     """
 
-    def __init__(self, limit: int = 5_000) -> None:
+    def __init__(self, limit: int = 20_000, capacity: int = 100_000) -> None:
         self.limit = limit
+        self.capacity = capacity
+        self._remembered = 0
         self._failed: dict[str, dict[object, bool]] = {}
 
     def failing(self, stack: _Stack, entries: pd.Series) -> _Mask | None:
@@ -279,22 +288,31 @@ class VerdictMemo:
         known = self._failed.get(stack.rule)
         if known is None or len(entries) > self.limit:
             return None
-        verdicts = [known.get(key) for key in _memo_keys(entries)]
+        verdicts = [known.get(key) for key in _memo_keys(entries, presence=stack.presence)]
         if any(verdict is None for verdict in verdicts):
             return None
         return np.asarray(verdicts, dtype=bool)
 
     def remember(self, stack: _Stack, entries: pd.Series, failing: _Mask) -> None:
-        if len(entries) <= self.limit:
+        if len(entries) <= self.limit and self._remembered < self.capacity:
             known = self._failed.setdefault(stack.rule, {})
-            known.update(zip(_memo_keys(entries), failing.tolist(), strict=True))
+            before = len(known)
+            known.update(zip(_memo_keys(entries, presence=stack.presence), failing.tolist(), strict=True))
+            self._remembered += len(known) - before
 
 
-def _memo_keys(entries: pd.Series) -> list[object]:
+_PRESENT = object()
+"""The memo key of every present value under the not-null rule."""
+
+
+def _memo_keys(entries: pd.Series, *, presence: bool) -> list[object]:
     """A key per value that tells apart what only compares equal (``1``, ``1.0`` and ``True``); every kind of gap
-    is one key, as GX takes every kind of gap for a missing value."""
+    is one key, as GX takes every kind of gap for a missing value; with ``presence`` (the not-null rule) every value
+    that is no gap is one key as well."""
 
     missing = entries.isna().to_numpy(dtype=bool)
+    if presence:
+        return [None if gap else _PRESENT for gap in missing.tolist()]
     return [None if gap else (type(value), value) for value, gap in zip(entries.tolist(), missing, strict=True)]
 
 

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 import structlog
 from pydantic import SecretStr
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 from structlog.testing import capture_logs
 
 from connectors.errors import SourceUnavailableError
@@ -98,6 +98,31 @@ def test_a_run_publishes_exactly_the_valid_samples_and_quarantines_each_bad_one_
     with engine.connect() as conn:
         watermark = read_watermark(conn, "water_quality", "samples")
     assert watermark == max(record_updated_at for record_updated_at in truth.valid_updated_at())
+
+
+def test_only_references_to_keys_the_batch_did_not_validate_are_looked_up_among_published_ones(
+    pipeline: Pipeline, simulator: WaterQualitySimulator
+) -> None:
+    """The stations come in the same batch as their samples: only the codes of stations it did not list are looked
+    up in the hub, and their samples are still refused (``unknown_station``)."""
+    looked_up: set[str] = set()
+
+    @event.listens_for(pipeline.engine, "before_cursor_execute")
+    def _reference_lookups(
+        _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, executemany: bool
+    ) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO _WH_REFERENCE_KEYS"):
+            for row in parameters if executemany else [parameters]:
+                looked_up.update(str(value) for value in (row.values() if isinstance(row, dict) else row))
+
+    _run(pipeline, "run-1")
+
+    unknown = {
+        str(record["station_code"]) for record, reason in simulator.truth.bad_samples() if reason == "unknown_station"
+    }
+    assert unknown  # the simulator plants samples of stations it does not list
+    assert looked_up == unknown
+    assert _sample_keys(pipeline.engine) == simulator.truth.valid_sample_keys()
 
 
 def test_rerunning_the_same_interval_changes_nothing(pipeline: Pipeline) -> None:

@@ -488,11 +488,16 @@ class Pipeline(Hub):
 
         known: dict[str, set[str]] = {}
         for reference in contract.meta.references:
+            validated = batch_keys.get(reference.dataset, set())
             values = _distinct_scalars(frame[reference.field]) if reference.field in frame.columns else []
-            candidates = [(str(value),) for value in values]
-            with self.engine.begin() as conn:
-                published = published_keys_among(conn, get_contract(reference.dataset), candidates)
-            known[reference.dataset] = {key for (key,) in published} | batch_keys.get(reference.dataset, set())
+            # A key this batch validated is known whether published or not: only the others are looked up, so a
+            # link table whose parents came in the same batch (a full read) costs no query at all.
+            candidates = [(text,) for text in map(str, values) if text not in validated]
+            published: set[tuple[str, ...]] = set()
+            if candidates:
+                with self.engine.begin() as conn:
+                    published = published_keys_among(conn, get_contract(reference.dataset), candidates)
+            known[reference.dataset] = {key for (key,) in published} | validated
         return known
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import httpx
+import msgspec
 import structlog
 
 from connectors.errors import ConnectorError, SourceConfigError, SourceDataError, SourceUnavailableError
@@ -83,6 +84,9 @@ def build_client(base_url: str, auth: httpx.Auth, settings: HttpClientSettings) 
     )
 
 
+_FAST_DECODER = msgspec.json.Decoder()
+
+
 def _keep_token(token: str) -> str:
     return token
 
@@ -99,8 +103,15 @@ def parse_json_page(content: bytes) -> object:
 
     Raises ``ValueError`` for anything that is not JSON, and ``RecursionError`` for JSON nested deeper than the
     recursion limit; the caller turns either into ``SourceDataError``.
+
+    msgspec parses a page several times faster, to the same values, but refuses what the standard parser takes:
+    the tokens above, a number beyond a float, an escape of half a surrogate pair, text in UTF-16 or after a byte
+    order mark. A page it refuses is parsed by the standard parser, which keeps or refuses it as it always did.
     """
-    return json.loads(content, parse_constant=_keep_token, parse_float=_finite_or_text)
+    try:
+        return _FAST_DECODER.decode(content)
+    except (msgspec.MsgspecError, ValueError, RecursionError):
+        return json.loads(content, parse_constant=_keep_token, parse_float=_finite_or_text)
 
 
 class SourceClient:

@@ -4,11 +4,14 @@ in ``test_water_quality_source.py``."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from connectors.errors import ConnectorError, SourceConfigError, SourceDataError, SourceUnavailableError
@@ -209,3 +212,32 @@ def test_importing_the_source_package_does_not_load_the_simulators_web_server() 
         "wq.WaterQualitySimulator; assert 'fastapi' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)  # noqa: S603 - our own fixed code
+
+
+_CHARACTERS = st.characters(blacklist_categories=())
+"""Any code point, lone surrogates included: a source may send the escape of half a pair."""
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(_CHARACTERS),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(_CHARACTERS, max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_JSON_VALUES, ascii_only=st.booleans())
+def test_a_page_reads_as_the_standard_parser_reads_it(value: object, ascii_only: bool) -> None:
+    """The fast parser and the fallback give the same values and types (``1`` is not ``1.0``), lone surrogates in
+    escapes (which only the fallback takes) included."""
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    content = text.encode("utf-8", "surrogatepass") if not ascii_only else text.encode()
+    expected = json.loads(content)
+    assert repr(parse_json_page(content)) == repr(expected)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b'\xef\xbb\xbf{"a": 1}', '{"a": 1}'.encode("utf-16"), b'{"a": "\\ud800"}', b'{"a": "\xed\xa0\x80"}'],
+    ids=["byte order mark", "UTF-16", "escaped half surrogate", "encoded half surrogate"],
+)
+def test_a_page_the_fast_parser_refuses_is_read_as_before(content: bytes) -> None:
+    assert repr(parse_json_page(content)) == repr(json.loads(content))

@@ -3,6 +3,7 @@ separators, lone surrogates and deep nesting a source may send)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -57,3 +58,18 @@ def test_a_lone_surrogate_nul_and_deep_nesting_are_staged_and_read_back_exactly(
 
     assert list(staging.iter_records(keys)) == [records]
     assert staging.store.get(keys[0]).decode("utf-8")  # the object is plain UTF-8
+
+
+def test_numbers_and_text_read_back_as_the_standard_parser_reads_them(staging: BatchStaging) -> None:
+    """Parts are written and read by msgspec; a reader of single lines (``record_lines``, quarantine) uses
+    ``json.loads``: both must give back the very values staged, types included (``1`` is not ``1.0``)."""
+    records: list[dict[str, object]] = [
+        {"big": 10**30, "negative": -(2**63) - 1, "one": 1, "one_point_zero": 1.0, "tiny": 5e-324, "zero": -0.0},
+        {"large": 1e16, "small": 1.5e-07, "flag": True, "none": None, "text": '小关 "北"\n\t\u2028', "list": [1, {}]},
+    ]
+    batch = staging.open(source="water_quality", run_id="run-1", interval_end=NOW, now=NOW)
+
+    keys = staging.put_records(batch, "samples", records, chunk=len(records))
+
+    assert [repr(record) for part in staging.iter_records(keys) for record in part] == [repr(r) for r in records]
+    assert [repr(json.loads(line)) for line in staging.record_lines(keys[0])] == [repr(r) for r in records]

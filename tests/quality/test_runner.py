@@ -21,6 +21,7 @@ from contracts.types import BeijingTime
 from contracts.water_quality import WaterQualitySample, WaterQualityStation
 from quality import MissingReferenceKeysError, runner, validate_frame
 from quality.coercion import raw_frame
+from quality.gx import batch_definition
 from quality.runner import ValidationOutcome, VerdictMemo
 
 STATIONS_KEY = "water_quality.stations"
@@ -462,3 +463,38 @@ def test_a_chunk_whose_values_were_all_judged_before_is_decided_without_great_ex
 
     monkeypatch.setattr(runner, "batch_definition", no_gx)
     _same_outcome(validate_frame(WaterQualitySample, frame, known_references=known, memo=memo), first)
+
+
+def test_presence_is_remembered_whatever_value_stands_for_it(
+    truth: SimulatorTruth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A not-null check judges one present value for a column; another chunk (or a link table's column of ids
+    judged in their own stream) puts another value first, and GX need not judge presence again for it."""
+    frame = _stream_frame(truth.samples)
+    known = {STATIONS_KEY: truth.station_codes()}
+    memo = VerdictMemo(limit=len(frame) * 10, capacity=len(frame) * 100)
+    validate_frame(WaterQualitySample, frame, known_references=known, memo=memo)
+    reversed_frame = frame.iloc[::-1].reset_index(drop=True)  # every column's first value is another one now
+    alone = validate_frame(WaterQualitySample, reversed_frame, known_references=known)
+
+    def no_gx() -> None:
+        raise AssertionError("Great Expectations ran for values the memo had judged")
+
+    monkeypatch.setattr(runner, "batch_definition", no_gx)
+    _same_outcome(validate_frame(WaterQualitySample, reversed_frame, known_references=known, memo=memo), alone)
+
+
+def test_a_full_memo_remembers_nothing_more(truth: SimulatorTruth, monkeypatch: pytest.MonkeyPatch) -> None:
+    frame = _stream_frame(truth.samples)
+    known = {STATIONS_KEY: truth.station_codes()}
+    memo = VerdictMemo(limit=len(frame) * 10, capacity=0)
+    first = validate_frame(WaterQualitySample, frame, known_references=known, memo=memo)
+    validations = Counter[str]()
+
+    def counted() -> object:
+        validations["gx"] += 1
+        return batch_definition()
+
+    monkeypatch.setattr(runner, "batch_definition", counted)
+    _same_outcome(validate_frame(WaterQualitySample, frame, known_references=known, memo=memo), first)
+    assert validations["gx"] == 1  # nothing was remembered: GX judged the same values again
