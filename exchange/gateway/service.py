@@ -14,6 +14,7 @@ as change events after each commit, and the same loop looks for devices gone sil
 
 from __future__ import annotations
 
+import gc
 import queue
 import threading
 import time
@@ -98,12 +99,19 @@ class Gateway:
         *,
         hub_id: str,
         clock: Callable[[], datetime] = _utc_now,
+        freeze_heap: bool = False,
     ) -> None:
+        """``freeze_heap``: once the first batch has committed, move every object then alive out of the garbage
+        collector's sight (``gc.freeze``). What start-up and the first batch built (contracts, SQLAlchemy tables,
+        pandas and pyarrow, imported by the first batch) lives as long as the process, yet every full collection
+        walks it again while every thread waits, the network thread's acks and receipts included: pauses that land
+        in the slowest messages' latency. The CLI sets it; tests leave their own process's collector alone."""
         self.engine = engine
         self.mqtt_url = mqtt_url
         self.settings = settings
         self.hub_id = hub_id
         self.clock = clock
+        self._freeze_heap = freeze_heap
         self.metrics = GatewayMetrics()
         self._inbox: queue.Queue[Message] = queue.Queue()
         self._dispatch_wanted = threading.Event()
@@ -154,6 +162,10 @@ class Gateway:
                     if outcome is None:
                         return  # stopped while the database was away: the batch stays unacknowledged
                     self._acknowledge(batch, outcome)
+                    if self._freeze_heap:
+                        gc.collect()  # the start-up's garbage is freed, not frozen
+                        gc.freeze()
+                        self._freeze_heap = False
                 if time.monotonic() >= next_offline_check:
                     self._check_offline(stop)
                     next_offline_check = time.monotonic() + self.settings.offline_check_s

@@ -27,7 +27,7 @@ def gateway() -> None:
 
     signal.signal(signal.SIGTERM, ask_to_stop)
     signal.signal(signal.SIGINT, ask_to_stop)
-    service = Gateway(engine, settings.resolved_mqtt_url, settings.gateway, hub_id=settings.hub_id)
+    service = Gateway(engine, settings.resolved_mqtt_url, settings.gateway, hub_id=settings.hub_id, freeze_heap=True)
     metrics = None
     if settings.gateway.metrics_port is not None:
         from prometheus_client import start_http_server
