@@ -8,6 +8,8 @@ publish transaction, the outbox is dispatched at least once with stable event id
 
 from __future__ import annotations
 
+import os
+import sys
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -60,6 +62,7 @@ class Pipeline(Hub):
         """``source`` is the connector to read, for a source not declared in ``sources.toml`` (a test's small
         API); by default it is built from the declaration of ``source_name``."""
         super().__init__(settings)
+        _arrow_on_system_malloc()
         self.source_name = source_name
         self._given_source = source
 
@@ -649,6 +652,22 @@ def _json_value(value: object) -> object:
     if pd.isna(value):
         return None
     return value.item() if hasattr(value, "item") else value
+
+
+def _arrow_on_system_malloc() -> None:
+    """Let Arrow (pyarrow, and pandas' text columns) allocate from the C library's malloc rather than its bundled
+    mimalloc, which reserves pages up front and keeps those a chunk freed for the chunks to come: a step's peak is
+    then one chunk's work above what its imports hold (bench_memory). Arrow reads the variable when it first needs
+    its pool, so a process that has not yet loaded pyarrow is told that way and never starts mimalloc; one that
+    has gets the system pool for what it allocates from now on. An operator's own choice of pool stands."""
+    if "ARROW_DEFAULT_MEMORY_POOL" in os.environ:
+        return
+    if "pyarrow" in sys.modules:
+        import pyarrow as pa
+
+        pa.set_memory_pool(pa.system_memory_pool())
+    else:
+        os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "system"
 
 
 def _chunks(parts: Sequence[str], size: int) -> Iterator[list[str]]:
