@@ -23,6 +23,8 @@ from exchange.objects import ObjectStore
 from exchange.tables import batches
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
     import pandas as pd
 
 __all__ = ["FRAME_PART_ROWS", "STAGING_REMOVED", "Batch", "BatchStaging", "batch_id_for", "json_bytes"]
@@ -172,12 +174,21 @@ class BatchStaging:
 
     def put_frame(self, batch: Batch, name: str, frame: pd.DataFrame) -> str:
         """Stage a typed frame as Parquet, so the next task reads the same dtypes the validator produced, in row
-        groups of ``FRAME_PART_ROWS`` that ``iter_frame`` reads one at a time."""
+        groups of ``FRAME_PART_ROWS`` that ``iter_frame`` reads one at a time. A stream's valid rows are staged as
+        one such frame per validation chunk, as validate judges them (``iter_frame`` reads them in order)."""
         key = f"staging/{batch.batch_id}/{name}.parquet"
+        self._put_frame(key, frame)
+        return key
+
+    def drop_rows(self, key: str, rows: npt.NDArray[np.intp]) -> None:
+        """Stage the frame at ``key`` again without its rows at ``rows`` (validate dropping the rows of one chunk
+        that a later chunk's rows supersede)."""
+        self._put_frame(key, self.read_frame(key).drop(index=rows).reset_index(drop=True))
+
+    def _put_frame(self, key: str, frame: pd.DataFrame) -> None:
         buffer = io.BytesIO()
         frame.to_parquet(buffer, index=False, compression="zstd", row_group_size=FRAME_PART_ROWS)
         self.store.put(key, buffer.getvalue())
-        return key
 
     def remove(self, batch: Batch) -> int:
         """Remove the batch's staged objects once nothing will read them again (it is snapshotted), and flag the
@@ -213,21 +224,24 @@ class BatchStaging:
             self.store.delete(key)
         return len(keys)
 
-    def read_frame(self, key: str) -> pd.DataFrame:
+    def read_frame(self, key: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """A staged frame, or only its ``columns``."""
         import pandas as pd
 
-        return pd.read_parquet(io.BytesIO(self.store.get(key)))
+        return pd.read_parquet(io.BytesIO(self.store.get(key)), columns=None if columns is None else list(columns))
 
-    def iter_frame(self, key: str) -> Iterator[pd.DataFrame]:
-        """A staged frame part by part (its row groups, in order, each with the dtypes ``read_frame`` gives), so a
-        reader of a year's stream holds one part of it at a time; a frame with no rows is one empty part."""
+    def iter_frame(self, keys: Sequence[str]) -> Iterator[pd.DataFrame]:
+        """Staged frames end to end, part by part (each one's row groups, in order, with the dtypes ``read_frame``
+        gives), so a reader of a year's stream holds one part of it at a time; a frame with no rows is one empty
+        part."""
         import pyarrow.parquet as pq
 
-        parquet = pq.ParquetFile(io.BytesIO(self.store.get(key)))
-        if parquet.num_row_groups == 0:
-            yield parquet.read().to_pandas()
-        for group in range(parquet.num_row_groups):
-            yield parquet.read_row_group(group).to_pandas()
+        for key in keys:
+            parquet = pq.ParquetFile(io.BytesIO(self.store.get(key)))
+            if parquet.num_row_groups == 0:
+                yield parquet.read().to_pandas()
+            for group in range(parquet.num_row_groups):
+                yield parquet.read_row_group(group).to_pandas()
 
 
 def _encode_part(records: Sequence[Mapping[str, object]]) -> bytes:

@@ -13,7 +13,7 @@ progress bars and analytics off, and writes nothing to disk.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from great_expectations.core.expectation_suite import ExpectationSuite
     from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResult
 
-__all__ = ["ValidationOutcome", "VerdictMemo", "merge_outcomes", "validate_frame"]
+__all__ = ["ChunkedOutcome", "ValidationOutcome", "VerdictMemo", "validate_frame"]
 
 _Mask = npt.NDArray[np.bool_]
 _Codes = npt.NDArray[np.signedinteger[Any]]
@@ -117,68 +117,102 @@ def validate_frame(
     )
 
 
-def merge_outcomes(contract: type[Contract], outcomes: Sequence[ValidationOutcome]) -> ValidationOutcome:
-    """One outcome for a stream validated in consecutive chunks (so memory holds one chunk's frame, not the
-    stream's): positions run on across chunks, and of valid rows of different chunks that share a key only the
-    latest (by the version field, then feed order) stays valid, the others quarantined as ``duplicate_key``.
+class ChunkedOutcome:
+    """One stream's verdicts, validated in consecutive chunks so that memory holds one chunk's frame, not the
+    stream's. Positions run on across chunks; of valid rows of different chunks that share a key only the latest
+    (by the version field, then feed order) stays valid, the others quarantined as ``duplicate_key``.
 
     Within a chunk the suite keeps the latest of any records sharing a key; across chunks only valid rows are
-    compared, as publish's newer-data-wins rule compares records that arrived in separate runs.
+    compared, as publish's newer-data-wins rule compares records that arrived in separate runs. The valid rows
+    themselves are not kept here (the caller stages each chunk's as it comes): per valid row only a 64-bit hash of
+    its key and its position, so that ``doubtful`` names the few rows whose key another chunk's row may share, and
+    ``supersede`` decides them on their real keys read back (two keys may share a hash).
     """
-    if len(outcomes) == 1:
-        return outcomes[0]
-    offsets = np.cumsum([0, *(outcome.rows for outcome in outcomes[:-1])])
-    valid = _concat_frames([outcome.valid for outcome in outcomes])
-    positions = np.concatenate([o.positions + at for o, at in zip(outcomes, offsets, strict=True)]).astype(np.intp)
-    quarantined = {p + int(at): r for o, at in zip(outcomes, offsets, strict=True) for p, r in o.quarantined.items()}
-    withheld = {p + int(at): w for o, at in zip(outcomes, offsets, strict=True) for p, w in o.withheld.items()}
-    results = Counter[str]()
-    for outcome in outcomes:
-        results.update(outcome.results)
-    superseded = _superseded(contract, valid, positions)
-    if superseded.size:
-        for position in positions[superseded].tolist():
-            quarantined[position] = [DUPLICATE_KEY]
-            withheld.pop(position, None)
-        results[DUPLICATE_KEY] += int(superseded.size)
-        kept = np.ones(len(valid), dtype=bool)
-        kept[superseded] = False
-        valid, positions = valid[kept].reset_index(drop=True), positions[kept]
-    return ValidationOutcome(
-        sum(outcome.rows for outcome in outcomes),
-        valid,
-        positions,
-        dict(sorted(quarantined.items())),
-        withheld,
-        {reason: results[reason] for reason in sorted(results)},
-    )
+
+    def __init__(self, contract: type[Contract]) -> None:
+        self.contract = contract
+        self.rows = 0
+        self.quarantined: dict[int, list[str]] = {}
+        self.withheld: dict[int, int] = {}
+        """Factors withheld from each published row, by its position in the stream."""
+        self.results = Counter[str]()
+        self._hashes: list[npt.NDArray[np.uint64]] = []
+        self._positions: list[npt.NDArray[np.intp]] = []
+
+    def add(self, outcome: ValidationOutcome) -> None:
+        """Take the next chunk's outcome (positions within the chunk); its valid rows are the chunk's part."""
+        offset = self.rows
+        self.rows += outcome.rows
+        self._hashes.append(_key_hashes(self.contract, outcome.valid))
+        self._positions.append((outcome.positions + offset).astype(np.intp))
+        self.quarantined.update((position + offset, reasons) for position, reasons in outcome.quarantined.items())
+        self.withheld.update((position + offset, len(factors)) for position, factors in outcome.withheld.items())
+        self.results.update(outcome.results)
+
+    def positions(self, part: int) -> npt.NDArray[np.intp]:
+        """Stream positions of the valid rows of chunk ``part``, in its valid frame's order."""
+        return self._positions[part]
+
+    @property
+    def valid_count(self) -> int:
+        return sum(len(positions) for positions in self._positions)
+
+    @property
+    def quarantined_count(self) -> int:
+        return len(self.quarantined)
+
+    def doubtful(self) -> dict[int, npt.NDArray[np.intp]]:
+        """Per chunk, the rows of its valid frame whose key hash a valid row elsewhere in the stream shares: the only
+        rows one may supersede (chunks without any are left out)."""
+        if len(self._hashes) < 2:
+            return {}
+        ordered = np.sort(np.concatenate(self._hashes))
+        shared = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+        found = {part: np.flatnonzero(np.isin(hashes, shared)) for part, hashes in enumerate(self._hashes)}
+        return {part: rows for part, rows in found.items() if rows.size}
+
+    def supersede(self, doubtful: Mapping[int, pd.DataFrame]) -> dict[int, npt.NDArray[np.intp]]:
+        """Given per chunk its doubtful rows' key and version columns (indexed by row of the chunk's valid frame),
+        quarantine those a later valid row of the same key supersedes; returns them per chunk, for the caller to
+        drop from the chunks' staged frames."""
+        import pandas as pd
+
+        if not doubtful:
+            return {}
+        key, version = list(self.contract.meta.primary_key), self.contract.meta.version_field
+        rows = pd.concat(
+            [
+                frame[[*key, version]].assign(
+                    _part=part, _row=frame.index.to_numpy(), _position=self._positions[part][frame.index]
+                )
+                for part, frame in doubtful.items()
+            ],
+            ignore_index=True,
+        ).sort_values([version, "_position"], kind="stable")
+        dropped = rows[rows.duplicated(subset=key, keep="last")]
+        superseded: dict[int, npt.NDArray[np.intp]] = {}
+        for part, rows_of_part in dropped.groupby("_part"):
+            at = np.sort(rows_of_part["_row"].to_numpy(dtype=np.intp))
+            superseded[int(part)] = at
+            for position in self._positions[int(part)][at].tolist():
+                self.quarantined[position] = [DUPLICATE_KEY]
+                self.withheld.pop(position, None)
+            self._positions[int(part)] = np.delete(self._positions[int(part)], at)
+            self._hashes[int(part)] = np.delete(self._hashes[int(part)], at)
+        self.results[DUPLICATE_KEY] += len(dropped)
+        self.quarantined = dict(sorted(self.quarantined.items()))
+        return superseded
 
 
-def _superseded(contract: type[Contract], valid: pd.DataFrame, positions: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
-    """Rows of ``valid`` whose key a later valid row (by version, then position) holds too."""
-    key = list(contract.meta.primary_key)
-    shared = valid.duplicated(subset=key, keep=False).to_numpy()
-    if not shared.any():
-        return np.zeros(0, dtype=np.intp)
-    rows = valid.loc[shared, [*key, contract.meta.version_field]].assign(_position=positions[shared])
-    rows = rows.sort_values([contract.meta.version_field, "_position"], kind="stable")
-    return np.sort(rows.index[rows.duplicated(subset=key, keep="last")].to_numpy(dtype=np.intp))
-
-
-def _concat_frames(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    """Frames of one contract end to end, column by column: a categorical stays one (its categories united), where
-    ``pd.concat`` would turn categoricals with different categories into Python objects."""
+def _key_hashes(contract: type[Contract], valid: pd.DataFrame) -> npt.NDArray[np.uint64]:
+    """A 64-bit hash of each valid row's key; the same key hashes alike in any chunk (a categorical hashes by its
+    values, not its codes)."""
     import pandas as pd
-    from pandas.api.types import union_categoricals
 
-    columns: dict[str, pd.Series | pd.Categorical] = {}
-    for name in frames[0].columns:
-        parts = [frame[name] for frame in frames]
-        if all(isinstance(part.dtype, pd.CategoricalDtype) for part in parts):
-            columns[name] = union_categoricals(parts, ignore_order=True)
-        else:
-            columns[name] = pd.concat(parts, ignore_index=True)
-    return pd.DataFrame(columns, copy=False)
+    hashes: npt.NDArray[np.uint64] = pd.util.hash_pandas_object(
+        valid[list(contract.meta.primary_key)], index=False
+    ).to_numpy(dtype=np.uint64)
+    return hashes
 
 
 def _reasons_by_row(rejected: Mapping[str, _Mask], rows: _Mask) -> dict[int, list[str]]:

@@ -155,3 +155,40 @@ def test_a_stream_validated_in_chunks_keeps_the_latest_of_a_key_across_them(
     assert set(held) == {json.dumps(first, sort_keys=True), json.dumps(bad, sort_keys=True)}
     assert held[json.dumps(first, sort_keys=True)] == ["duplicate_key"]
     assert "duplicate_key" not in held[json.dumps(bad, sort_keys=True)]
+
+
+def test_a_key_superseded_two_chunks_later_is_published_once_as_its_later_row(
+    pipe: Pipeline, plant: tuple[PlantSimulator, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Validation chunks of two records, each chunk's valid rows staged as it is judged: S1's reading 0 of chunk 1
+    is corrected in chunk 3, after its chunk was staged. The key is staged and published once, as its later
+    version, with one change-log entry, and the watermark moves to that version's update."""
+    simulator, _ = plant
+    monkeypatch.setattr(waterhub.pipeline, "CHUNK_RECORDS", 2)
+    monkeypatch.setattr(waterhub.pipeline, "VALIDATE_CHUNK_RECORDS", 2)
+    simulator.add_reading("S1", 3, T0 + timedelta(minutes=30))
+    simulator.readings["S1"].append({"station": "S1", "n": 0, "value": 7.5, "updated_at": "2026-11-22 08:40:00"})
+    batch_id = run(pipe, "run-1", T0 + timedelta(hours=1))
+
+    entry = pipe.manifest(batch_id)["streams"]["readings"]
+    parts = [
+        frame[["station", "n", "value"]].values.tolist() for frame in pipe.staging.iter_frame(entry["valid_parts"])
+    ]
+    assert parts == [[["S1", 1, 1.0]], [["S1", 2, 2.0], ["S1", 3, 3.0]], [["S1", 0, 7.5], ["S2", 0, 0.0]]]
+    assert (entry["valid"], entry["quarantined"], entry["reasons"]) == (5, 1, {"duplicate_key": 1})
+    with pipe.engine.connect() as conn:
+        table = dataset_table(PlantReading)
+        published = set(conn.execute(select(table.c.station, table.c.n, table.c.value)))
+        changes = conn.execute(
+            select(change_log.c.key, change_log.c.op).where(change_log.c.dataset == "plant.readings")
+        ).all()
+        s1_mark = read_watermark(conn, "plant", "readings", '{"station":"S1"}')
+    assert published == {("S1", 0, 7.5), ("S1", 1, 1.0), ("S1", 2, 2.0), ("S1", 3, 3.0), ("S2", 0, 0.0)}
+    assert sorted(tuple(change) for change in changes) == [
+        ('["S1",0]', "insert"),
+        ('["S1",1]', "insert"),
+        ('["S1",2]', "insert"),
+        ('["S1",3]', "insert"),
+        ('["S2",0]', "insert"),
+    ]
+    assert s1_mark == T0 + timedelta(minutes=40)

@@ -16,16 +16,11 @@ read whose digest is the memo's is not judged at all. Either is counted as ``alr
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
-    import pandas as pd
-
-__all__ = ["Judged", "boundary_positions", "content_digest"]
+__all__ = ["Judged", "content_digest"]
 
 
 @dataclass(frozen=True)
@@ -52,17 +47,3 @@ class Judged:
 def content_digest(hashes: Iterable[str]) -> str:
     """One digest of a whole read's records, whatever order the source sent them in."""
     return hashlib.sha256("\n".join(sorted(hashes)).encode()).hexdigest()
-
-
-def boundary_positions(
-    valid: pd.DataFrame, positions: npt.NDArray[np.intp], cursor_field: str, partition_keys: Sequence[str]
-) -> set[int]:
-    """Record positions of the valid rows holding their partition's highest cursor value: what a read from the
-    watermark those rows move it to gets again."""
-    if valid.empty:
-        return set()
-    cursor = valid[cursor_field]
-    highest = (
-        cursor.groupby([valid[key] for key in partition_keys]).transform("max") if partition_keys else cursor.max()
-    )
-    return {int(position) for position in positions[(cursor == highest).to_numpy()]}

@@ -8,6 +8,8 @@ publish transaction, the outbox is dispatched at least once with stable event id
 
 from __future__ import annotations
 
+import os
+import sys
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -25,17 +27,19 @@ from contracts.types import CLOCK_TOLERANCE
 from exchange.errors import BatchNotFoundError
 from exchange.staging import STAGING_REMOVED, Batch, BatchStaging
 from waterhub.hub import Hub
-from waterhub.judged import Judged, boundary_positions, content_digest
+from waterhub.judged import Judged, content_digest
 from waterhub.settings import Settings
 from waterhub.sources import build_source
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
     import pandas as pd
 
     from connectors.http import HttpStream, Source, SourceSession
     from exchange.quarantine import WithheldValue
     from exchange.runs import RunPublication
-    from quality.runner import ValidationOutcome, VerdictMemo
+    from quality.runner import ChunkedOutcome, ValidationOutcome, VerdictMemo
 
 __all__ = ["Pipeline", "run_interval_end", "send_outbox"]
 
@@ -58,6 +62,7 @@ class Pipeline(Hub):
         """``source`` is the connector to read, for a source not declared in ``sources.toml`` (a test's small
         API); by default it is built from the declaration of ``source_name``."""
         super().__init__(settings)
+        _arrow_on_system_malloc()
         self.source_name = source_name
         self._given_source = source
 
@@ -172,6 +177,11 @@ class Pipeline(Hub):
         batch = self._batch(batch_id, after="extracted", reads_staging=True)
         with self._bound(batch):
             streams = {stream.name: stream for stream in self.source.streams}
+            referenced = {
+                reference.dataset
+                for entry in batch.manifest["streams"].values()
+                for reference in _contract(entry).meta.references
+            }
             valid_keys: dict[str, set[str]] = {}
             memo: VerdictMemo | None = None  # GX's verdicts on the run's values, for its next chunks and streams
             entries: dict[str, dict[str, Any]] = {}
@@ -180,17 +190,18 @@ class Pipeline(Hub):
                     entries[name] = _nothing_to_judge(entry)  # no frame, no suite: nothing here is new
                     continue
                 # with pandas and GX: only for what is to be judged
-                from quality.runner import VerdictMemo, merge_outcomes, validate_frame
+                from quality.runner import ChunkedOutcome, VerdictMemo, validate_frame
 
                 contract = _contract(entry)
                 stream = streams[name]
-                chunks: list[ValidationOutcome] = []
+                outcome = ChunkedOutcome(contract)
+                parts: list[str] = []  # each chunk's valid rows, staged as it is judged
                 marks: list[dict[str, object]] = []
                 sizes: list[int] = []  # live records per staged part: which parts hold a given row
                 memo = memo or VerdictMemo()
                 withheld: list[WithheldValue] = []
-                for parts in _chunks(entry["raw"], VALIDATE_CHUNK_RECORDS // CHUNK_RECORDS):
-                    frame, chunk_marks, chunk_sizes = self._frame(stream, parts)
+                for raw in _chunks(entry["raw"], VALIDATE_CHUNK_RECORDS // CHUNK_RECORDS):
+                    frame, chunk_marks, chunk_sizes = self._frame(stream, raw)
                     sizes.extend(chunk_sizes)
                     chunk = validate_frame(
                         contract,
@@ -201,13 +212,17 @@ class Pipeline(Hub):
                     )
                     marks.extend(chunk_marks)
                     withheld.extend(_withheld_values(contract, frame, chunk))
-                    chunks.append(chunk)
-                    del frame  # the raw frame is the large part: only the chunk's typed valid rows are kept
-                outcome = merge_outcomes(contract, chunks)
-                del chunks
+                    outcome.add(chunk)
+                    parts.append(self.staging.put_frame(batch, f"{name}.valid.{len(parts):05d}", chunk.valid))
+                    del frame, chunk  # nothing of a chunk stays in memory but its keys' hashes and positions
+                self._drop_superseded(outcome, parts)
+                summary = _ValidSummary(contract, stream, keys=contract.meta.key in referenced)
+                for part, key in enumerate(parts):
+                    if summary.columns:
+                        summary.add(self.staging.read_frame(key, summary.columns), outcome.positions(part))
                 tombstones, unreadable = _tombstone_frame(contract, stream, marks)
-                if len(contract.meta.primary_key) == 1:
-                    valid_keys[contract.meta.key] = set(outcome.valid[contract.meta.primary_key[0]].astype(str))
+                if summary.keys is not None:
+                    valid_keys[contract.meta.key] = summary.keys
                 reasons = Counter(reason for row_reasons in outcome.quarantined.values() for reason in row_reasons)
                 held = self._quarantined(stream, entry["raw"], sizes, outcome.quarantined) + [
                     (["tombstone_unreadable"], mark) for mark in unreadable
@@ -248,19 +263,19 @@ class Pipeline(Hub):
                 entries[name] = {
                     "valid": outcome.valid_count,
                     "quarantined": outcome.quarantined_count,
-                    "withheld": sum(len(factors) for factors in outcome.withheld.values()),
+                    "withheld": sum(outcome.withheld.values()),
                     "reasons": dict(sorted(reasons.items())),
-                    "valid_frame": self.staging.put_frame(batch, f"{name}.valid", outcome.valid),
+                    "valid_parts": parts,
                     "tombstones": self.staging.put_frame(batch, f"{name}.tombstones", tombstones) if marks else None,
                     "is_complete": outcome.quarantined_count == 0
                     and not unreadable
                     and entry["fetched"] > 0
                     and "replayed" not in entry,
-                    "cursor_max": {} if "replayed" in entry else _cursor_max(contract, outcome.valid, streams[name]),
+                    "cursor_max": {} if "replayed" in entry else summary.cursor_max(),
                 }
                 if "replayed" not in entry:
                     judged = self._judged(
-                        stream, entry, sizes, outcome, complete=not outcome.quarantined and not unreadable
+                        stream, entry, sizes, summary, complete=not outcome.quarantined and not unreadable
                     )
                     entries[name]["judged"] = judged.as_manifest()
             self.staging.update(batch, status="validated", streams=entries)
@@ -284,7 +299,7 @@ class Pipeline(Hub):
             entries: dict[str, dict[str, Any]] = {}
             with self.engine.begin() as conn:
                 for name, entry in batch.manifest["streams"].items():
-                    if entry["valid_frame"] is None:  # nothing was judged: nothing to publish
+                    if entry["valid_parts"] is None:  # nothing was judged: nothing to publish
                         entries[name] = _nothing_published(conn, entry, batch.run_id)
                         continue
                     from exchange.publish import publish_parts
@@ -293,7 +308,7 @@ class Pipeline(Hub):
                     result = publish_parts(
                         conn,
                         _contract(entry),
-                        self.staging.iter_frame(entry["valid_frame"]),  # a part at a time: a year's stream is large
+                        self.staging.iter_frame(entry["valid_parts"]),  # a part at a time: a year's stream is large
                         run_id=batch.run_id,
                         now=now,
                         tombstones=tombstones,
@@ -435,7 +450,7 @@ class Pipeline(Hub):
         stream: HttpStream,
         entry: Mapping[str, Any],
         sizes: Sequence[int],
-        outcome: ValidationOutcome,
+        summary: _ValidSummary,
         *,
         complete: bool,
     ) -> Judged:
@@ -448,11 +463,22 @@ class Pipeline(Hub):
         field = stream.contract.meta.cursor_field
         if stream.cursor is None or field is None:
             return Judged(version, content=entry["content"] if complete else None)
-        if outcome.valid.empty:
+        positions = summary.boundary()
+        if not positions:
             return Judged.from_manifest(entry["judged_before"], version) or Judged(version)
-        positions = boundary_positions(outcome.valid, outcome.positions, field, list(stream.parent_keys))
         boundary = {payload_hash(record) for _, record in self._live_records(stream, entry["raw"], sizes, positions)}
         return Judged(version, boundary=frozenset(boundary))
+
+    def _drop_superseded(self, outcome: ChunkedOutcome, parts: Sequence[str]) -> None:
+        """Drop from the chunks' staged valid rows those a row of the same key in another chunk supersedes, deciding
+        on the keys and versions of the few rows whose key hash another shares (read back from their parts)."""
+        meta = outcome.contract.meta
+        columns = [*meta.primary_key, meta.version_field]
+        doubtful = {
+            part: self.staging.read_frame(parts[part], columns).iloc[rows] for part, rows in outcome.doubtful().items()
+        }
+        for part, rows in outcome.supersede(doubtful).items():
+            self.staging.drop_rows(parts[part], rows)
 
     def manifest(self, batch_id: str) -> dict[str, Any]:
         """What the run did, per stream: the demo's summary and an operator's first look."""
@@ -527,7 +553,7 @@ def _nothing_to_judge(entry: Mapping[str, Any]) -> dict[str, Any]:
         "quarantined": 0,
         "withheld": 0,
         "reasons": {},
-        "valid_frame": None,
+        "valid_parts": None,
         "tombstones": None,
         "is_complete": False,
         "cursor_max": {},
@@ -633,6 +659,22 @@ def _json_value(value: object) -> object:
     return value.item() if hasattr(value, "item") else value
 
 
+def _arrow_on_system_malloc() -> None:
+    """Let Arrow (pyarrow, and pandas' text columns) allocate from the C library's malloc rather than its bundled
+    mimalloc, which reserves pages up front and keeps those a chunk freed for the chunks to come: a step's peak is
+    then one chunk's work above what its imports hold (bench_memory). Arrow reads the variable when it first needs
+    its pool, so a process that has not yet loaded pyarrow is told that way and never starts mimalloc; one that
+    has gets the system pool for what it allocates from now on. An operator's own choice of pool stands."""
+    if "ARROW_DEFAULT_MEMORY_POOL" in os.environ:
+        return
+    if "pyarrow" in sys.modules:
+        import pyarrow as pa
+
+        pa.set_memory_pool(pa.system_memory_pool())
+    else:
+        os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "system"
+
+
 def _chunks(parts: Sequence[str], size: int) -> Iterator[list[str]]:
     """Staged parts in consecutive runs of ``size``; a stream always has at least one part, so one chunk."""
     for start in range(0, len(parts), size):
@@ -704,17 +746,53 @@ def _tombstone_frame(
     return pd.DataFrame(rows, columns=names), unreadable
 
 
-def _cursor_max(contract: type[Contract], valid: pd.DataFrame, stream: HttpStream) -> dict[str, str]:
-    """Per partition, the highest cursor value among valid rows: the most its watermark may advance to once they
-    are published. Empty for a stream read in full each run."""
-    field = contract.meta.cursor_field
-    if stream.cursor is None or field is None or valid.empty:
-        return {}
-    if not stream.parent_keys:
-        return {"": valid[field].max().to_pydatetime().isoformat()}
-    partitions = [stream.partition_of(row) for row in valid[list(stream.parent_keys)].to_dict("records")]
-    highest = valid[field].groupby(partitions).max()
-    return {str(partition): value.to_pydatetime().isoformat() for partition, value in highest.items()}
+class _ValidSummary:
+    """What the manifest and the batch's later streams need of a stream's valid rows, gathered one staged part at
+    a time: each partition's highest cursor value with the positions of the rows holding it (how far its
+    watermark may move, and what the next read gets again: ``waterhub.judged``), and, for a dataset another
+    stream of the batch refers to, its keys. Nothing for a stream read in full each run."""
+
+    def __init__(self, contract: type[Contract], stream: HttpStream, *, keys: bool) -> None:
+        self.stream = stream
+        self.field = contract.meta.cursor_field if stream.cursor is not None else None
+        primary_key = contract.meta.primary_key
+        self.key = primary_key[0] if keys and len(primary_key) == 1 else None
+        self.keys: set[str] | None = None if self.key is None else set()
+        self._highest: dict[str, tuple[pd.Timestamp, set[int]]] = {}
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns it reads of a part (none: nothing to gather)."""
+        names = [] if self.field is None else [self.field, *self.stream.parent_keys]
+        return names + ([self.key] if self.key is not None and self.key not in names else [])
+
+    def add(self, valid: pd.DataFrame, positions: npt.NDArray[np.intp]) -> None:
+        """Take a part's valid rows (``columns`` of them) and their positions in the stream."""
+        import numpy as np
+
+        if self.keys is not None and self.key is not None:
+            self.keys.update(valid[self.key].astype(str))
+        if self.field is None or valid.empty:
+            return
+        rows = valid[list(self.stream.parent_keys)].to_dict("records") if self.stream.parent_keys else None
+        partitions = np.asarray([""] * len(valid) if rows is None else [self.stream.partition_of(r) for r in rows])
+        cursor = valid[self.field]
+        at = (cursor == cursor.groupby(partitions).transform("max")).to_numpy()
+        for partition, value, position in zip(partitions[at], cursor[at], positions[at].tolist(), strict=True):
+            held = self._highest.get(partition)
+            if held is None or value > held[0]:
+                self._highest[partition] = (value, {position})
+            elif value == held[0]:
+                held[1].add(position)
+
+    def cursor_max(self) -> dict[str, str]:
+        """Per partition, the highest cursor value among valid rows: the most its watermark may advance to once
+        they are published."""
+        return {partition: value.to_pydatetime().isoformat() for partition, (value, _) in self._highest.items()}
+
+    def boundary(self) -> set[int]:
+        """Stream positions of the valid rows holding their partition's highest cursor value."""
+        return {position for _, positions in self._highest.values() for position in positions}
 
 
 def _watermarks_after(entry: Mapping[str, Any], interval_end: datetime) -> dict[str, datetime]:

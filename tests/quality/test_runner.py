@@ -189,6 +189,49 @@ def test_of_equal_updates_of_one_key_the_last_sent_is_kept() -> None:
     assert outcome.valid["name"].tolist() == ["second"]
 
 
+def test_across_chunks_only_the_latest_row_of_a_key_stays_valid_and_only_it_is_kept() -> None:
+    """Three chunks, each validated alone with its own categories: 44010001 of chunk 1 is corrected in chunk 3,
+    and 44010002 of chunk 1 is sent again in chunk 2 with an older update. Of each, the later version stays: in
+    chunk 3 for the first, in chunk 1 for the second; the rows it supersedes are quarantined as ``duplicate_key``
+    at their positions in the stream."""
+    chunks = [
+        [_station(name="first"), _station(station_code="44010002", updated_at="2026-11-20 09:00:00")],
+        [_station(station_code="44010003"), _station(station_code="44010002", name="older")],
+        [_station(station_code="44010004"), _station(name="corrected", updated_at="2026-11-20 10:00:00")],
+    ]
+    merged = runner.ChunkedOutcome(WaterQualityStation)
+    valid = []
+    for records in chunks:
+        outcome = validate_frame(WaterQualityStation, pd.DataFrame(records))
+        merged.add(outcome)
+        valid.append(outcome.valid)
+    doubtful = merged.doubtful()
+    assert {part: rows.tolist() for part, rows in doubtful.items()} == {0: [0, 1], 1: [1], 2: [1]}
+    dropped = merged.supersede({part: valid[part].iloc[rows] for part, rows in doubtful.items()})
+
+    assert {part: rows.tolist() for part, rows in dropped.items()} == {0: [0], 1: [1]}
+    assert merged.quarantined == {0: ["duplicate_key"], 3: ["duplicate_key"]}
+    assert merged.results["duplicate_key"] == 2
+    kept = pd.concat([frame.drop(index=dropped.get(part, [])) for part, frame in enumerate(valid)])
+    assert kept[["station_code", "name"]].values.tolist() == [
+        ["44010002", "猎德"],
+        ["44010003", "猎德"],
+        ["44010004", "猎德"],
+        ["44010001", "corrected"],
+    ]
+    assert [merged.positions(part).tolist() for part in range(3)] == [[1], [2], [4, 5]]
+    assert merged.valid_count == 4
+
+
+def test_chunks_that_share_no_key_leave_nothing_to_read_back() -> None:
+    merged = runner.ChunkedOutcome(WaterQualityStation)
+    for code in ("44010001", "44010002"):
+        merged.add(validate_frame(WaterQualityStation, pd.DataFrame([_station(station_code=code)])))
+    assert merged.doubtful() == {}
+    assert merged.supersede({}) == {}
+    assert (merged.valid_count, merged.quarantined) == (2, {})
+
+
 def test_keys_that_differ_only_in_surrounding_space_are_one_key() -> None:
     frame = pd.DataFrame([_station(station_code="44010001"), _station(station_code=" 44010001 ")])
     assert validate_frame(WaterQualityStation, frame).quarantined == {0: ["duplicate_key"]}
