@@ -145,6 +145,7 @@ def registered() -> Iterator[None]:
     import contracts.registry
     from exchange.tables import dataset_table, metadata
 
+    contracts.registry._load()  # restored below, a registry saved before it loaded would come back empty, and stay so
     saved = dict(contracts.registry._REGISTRY)
     for contract in (PlantStation, PlantReading):
         contracts.registry.register(contract)
