@@ -263,23 +263,21 @@ def publish_parts(
 
     new_last_seq = first_seq + inserted + updated + deleted - 1
     event_id = event_id_for(meta.key, epoch, first_seq, new_last_seq)
-    conn.execute(
-        outbox.insert().values(
-            event_id=event_id,
-            dataset=meta.key,
-            contract_version=meta.version,
-            run_id=run_id,
-            first_seq=first_seq,
-            last_seq=new_last_seq,
-            inserted=inserted,
-            updated=updated,
-            deleted=deleted,
-            created_at=now,
-            dispatched_at=None,
-            attempts=0,
-        )
+    new_event = outbox.insert().values(
+        event_id=event_id,
+        dataset=meta.key,
+        contract_version=meta.version,
+        run_id=run_id,
+        first_seq=first_seq,
+        last_seq=new_last_seq,
+        inserted=inserted,
+        updated=updated,
+        deleted=deleted,
+        created_at=now,
+        dispatched_at=None,
+        attempts=0,
     )
-    conn.execute(
+    catalogued = (
         datasets.update()
         .where(datasets.c.key == meta.key)
         .values(
@@ -296,6 +294,12 @@ def publish_parts(
             last_run_id=run_id,
         )
     )
+    if conn.dialect.name == "postgresql":
+        # One statement (the outbox row as a data-modifying WITH): a round trip fewer per dataset of a micro-batch.
+        conn.execute(catalogued.add_cte(new_event.cte("new_event")))
+    else:
+        conn.execute(new_event)
+        conn.execute(catalogued)
     if conn.dialect.name == "postgresql" and inserted + updated + deleted >= ANALYZE_AFTER_ROWS:
         _analyze(conn, table, change_log)
     return PublishResult(
