@@ -263,21 +263,21 @@ def publish_parts(
 
     new_last_seq = first_seq + inserted + updated + deleted - 1
     event_id = event_id_for(meta.key, epoch, first_seq, new_last_seq)
-    new_event = outbox.insert().values(
-        event_id=event_id,
-        dataset=meta.key,
-        contract_version=meta.version,
-        run_id=run_id,
-        first_seq=first_seq,
-        last_seq=new_last_seq,
-        inserted=inserted,
-        updated=updated,
-        deleted=deleted,
-        created_at=now,
-        dispatched_at=None,
-        attempts=0,
-    )
-    catalogued = (
+    new_event, catalogued = (
+        outbox.insert().values(
+            event_id=event_id,
+            dataset=meta.key,
+            contract_version=meta.version,
+            run_id=run_id,
+            first_seq=first_seq,
+            last_seq=new_last_seq,
+            inserted=inserted,
+            updated=updated,
+            deleted=deleted,
+            created_at=now,
+            dispatched_at=None,
+            attempts=0,
+        ),
         datasets.update()
         .where(datasets.c.key == meta.key)
         .values(
@@ -292,7 +292,7 @@ def publish_parts(
             ),
             last_published_at=now,
             last_run_id=run_id,
-        )
+        ),
     )
     if conn.dialect.name == "postgresql":
         # One statement (the outbox row as a data-modifying WITH): a round trip fewer per dataset of a micro-batch.
