@@ -142,9 +142,16 @@ def canonical_value(contract: type[Contract], spec: FieldSpec, value: object) ->
 
 
 def _is_missing(value: object) -> bool:
+    if value is None:
+        return True
+    kind = type(value)
+    if kind is float:
+        return math.isnan(value)  # type: ignore[arg-type]  # a float, by the line above
+    if kind is str or kind is int or kind is datetime:  # what most values are: decided without pandas' markers
+        return False
     import pandas as pd
 
-    if value is None or value is pd.NA or value is pd.NaT:
+    if value is pd.NA or value is pd.NaT:
         return True
     return isinstance(value, float | np.floating) and math.isnan(value)
 

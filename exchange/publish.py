@@ -263,7 +263,7 @@ def publish_parts(
 
     new_last_seq = first_seq + inserted + updated + deleted - 1
     event_id = event_id_for(meta.key, epoch, first_seq, new_last_seq)
-    conn.execute(
+    new_event, catalogued = (
         outbox.insert().values(
             event_id=event_id,
             dataset=meta.key,
@@ -277,9 +277,7 @@ def publish_parts(
             created_at=now,
             dispatched_at=None,
             attempts=0,
-        )
-    )
-    conn.execute(
+        ),
         datasets.update()
         .where(datasets.c.key == meta.key)
         .values(
@@ -294,8 +292,14 @@ def publish_parts(
             ),
             last_published_at=now,
             last_run_id=run_id,
-        )
+        ),
     )
+    if conn.dialect.name == "postgresql":
+        # One statement (the outbox row as a data-modifying WITH): a round trip fewer per dataset of a micro-batch.
+        conn.execute(catalogued.add_cte(new_event.cte("new_event")))
+    else:
+        conn.execute(new_event)
+        conn.execute(catalogued)
     if conn.dialect.name == "postgresql" and inserted + updated + deleted >= ANALYZE_AFTER_ROWS:
         _analyze(conn, table, change_log)
     return PublishResult(

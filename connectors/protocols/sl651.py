@@ -662,11 +662,12 @@ def _decode_number(raw: bytes, at: int, definition: int, name: str) -> Decimal |
         return None
     skip = 1 if raw[at] == 0xFF else 0
     digits = _bcd_digits(raw, at + skip, size - skip, f"value of element {name}")
-    return Decimal((skip, tuple(int(d) for d in digits), -(definition & 0x07)))
+    # Read from text: a tuple of digits costs several times more, and a frame carries dozens of values.
+    return Decimal(f"{'-' if skip else ''}{digits}E-{definition & 0x07}")
 
 
 def _decimal(units: int, decimals: int) -> Decimal:
-    return Decimal((0, tuple(int(d) for d in str(units)), -decimals))
+    return Decimal(f"{units}E-{decimals}")
 
 
 def _all_ff(chunk: bytes) -> bool:
@@ -675,6 +676,8 @@ def _all_ff(chunk: bytes) -> bool:
 
 def _bcd_digits(raw: bytes, at: int, size: int, what: str) -> str:
     digits = raw[at : at + size].hex()
+    if digits.isdigit():  # the usual case, checked in C; the walk below only says where a bad nibble is
+        return digits
     for index, digit in enumerate(digits):
         if digit > "9":
             raise BadBcdDigitError(
@@ -686,11 +689,17 @@ def _bcd_digits(raw: bytes, at: int, size: int, what: str) -> str:
 def _decode_time(raw: bytes, at: int, size: int, what: str) -> datetime:
     """BCD ``YYMMDDhhmm[ss]`` in Beijing time, returned in UTC (trap 5)."""
     digits = _bcd_digits(raw, at, size, what)
-    # The observation time (5 bytes) has no seconds: they are zero.
-    fields = [int(digits[i : i + 2]) for i in range(0, len(digits), 2)] + [0] * (6 - size)
-    year, month, day, hour, minute, second = fields
+    second = int(digits[10:12]) if size == 6 else 0  # the observation time (5 bytes) has no seconds
     try:
-        local = datetime(2000 + year, month, day, hour, minute, second, tzinfo=BEIJING)
+        local = datetime(
+            2000 + int(digits[:2]),
+            int(digits[2:4]),
+            int(digits[4:6]),
+            int(digits[6:8]),
+            int(digits[8:10]),
+            second,
+            tzinfo=BEIJING,
+        )
     except ValueError:
         shown = "-".join(digits[i : i + 2] for i in range(0, len(digits), 2))
         raise BadFieldError(_PROTOCOL, f"{what} {shown} (YY-MM-DD-hh-mm-ss) is not a real time", offset=at) from None

@@ -34,7 +34,7 @@ from typing import Final
 from connectors.protocols import BadFieldError, BadFrameError, DecodeError, device_json, hj212, sl651
 from contracts import Contract
 from contracts.hydrology import RainfallRecord, ReservoirRecord, RiverRecord
-from contracts.types import as_utc
+from contracts.types import BEIJING, as_utc
 from contracts.water_quality import FACTOR_CODES, WaterQualitySample
 from exchange.gateway.registry import Device
 from exchange.gateway.topics import DeviceTopic, down_topic, parse_up_topic
@@ -264,8 +264,9 @@ def _qn_time(qn: str | None) -> datetime | None:
     """``QN`` is the request's time to the millisecond, ``YYYYMMDDhhmmsszzz`` in Beijing time."""
     if qn is None or len(qn) != 17 or not qn.isdigit():
         return None
-    try:
-        local = datetime.strptime(qn[:14] + "+0800", "%Y%m%d%H%M%S%z").replace(microsecond=int(qn[14:]) * 1000)
+    try:  # sliced, not strptime: several times cheaper, and every HJ 212 message has a QN
+        year, month, day, hour, minute, second = int(qn[:4]), *(int(qn[i : i + 2]) for i in range(4, 14, 2))
+        local = datetime(year, month, day, hour, minute, second, int(qn[14:]) * 1000, tzinfo=BEIJING)
     except ValueError:
         return None
     return as_utc(local)

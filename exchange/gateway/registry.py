@@ -176,9 +176,11 @@ def record_seen(
     conn: Connection, known: Mapping[str, Device], seen: Mapping[str, datetime], *, run_id: str, now: datetime
 ) -> PublishResult | None:
     """Move each device's last-seen time forward; a device that was offline is published as back online."""
-    if seen:
-        # One statement for the whole batch (executemany, pipelined by the driver): a batch names hundreds of
-        # devices, and a round trip per device cost more than the batch's own publish.
+    if seen and conn.dialect.name == "postgresql":
+        # One statement, the batch's devices as two binary arrays: an executemany is one statement per device
+        # (hundreds a batch), each waiting for the server's turn on a busy machine.
+        conn.exec_driver_sql(_SEEN_SQL, {"ids": list(seen), "ats": [_aware_utc(at) for at in seen.values()]})
+    elif seen:
         conn.execute(
             devices.update()
             .where(devices.c.device_id == bindparam("seen_id"))
@@ -192,6 +194,21 @@ def record_seen(
         if (device := known[device_id]).state == "offline"
     ]
     return _publish_states(conn, back, "online", run_id=run_id, now=now)
+
+
+_SEEN_SQL = (
+    "UPDATE devices SET last_seen_at = seen.at, state = 'online'"
+    " FROM unnest(%(ids)b::varchar[], %(ats)b::timestamptz[]) AS seen(id, at)"
+    " WHERE devices.device_id = seen.id AND (devices.last_seen_at IS NULL OR devices.last_seen_at < seen.at)"
+)
+
+
+def _aware_utc(at: datetime) -> datetime:
+    """What ``UtcDateTime`` would bind: the raw driver call skips it, and a naive time would be read in the
+    session's zone."""
+    if at.tzinfo is None:
+        raise ValueError(f"naive datetime {at!r}: attach a zone before storing")
+    return at.astimezone(UTC)
 
 
 def mark_offline(conn: Connection, *, run_id: str, now: datetime) -> PublishResult | None:
