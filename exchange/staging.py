@@ -162,15 +162,13 @@ class BatchStaging:
         return key
 
     def iter_records(self, keys: Sequence[str]) -> Iterator[list[dict[str, Any]]]:
-        """The staged records part by part, in the order they were read. Lines end at ``\n`` only: JSON escapes
-        every newline inside a string, but not U+2028, U+2029 or U+0085, which ``str.splitlines`` would also break
-        a record at."""
+        """The staged records part by part, in the order they were read."""
         for key in keys:
             yield _decode_part(self.store.get(key))
 
     def record_lines(self, key: str) -> list[str]:
         """A staged part's records as their JSON text, one line each: a reader after a few of them parses only those."""
-        return [line for line in self.store.get(key).decode().split("\n") if line]
+        return _part_lines(self.store.get(key))
 
     def put_frame(self, batch: Batch, name: str, frame: pd.DataFrame) -> str:
         """Stage a typed frame as Parquet, so the next task reads the same dtypes the validator produced, in row
@@ -263,8 +261,14 @@ def _decode_part(body: bytes) -> list[dict[str, Any]]:
     try:
         records: list[dict[str, Any]] = _FAST_DECODER.decode(b"[" + body.rstrip(b"\n").replace(b"\n", b",") + b"]")
     except msgspec.DecodeError:
-        return [json.loads(line) for line in body.decode().split("\n") if line]
+        return [json.loads(line) for line in _part_lines(body)]
     return records
+
+
+def _part_lines(body: bytes) -> list[str]:
+    """A staged part's records as their JSON text, one line each. Lines end at ``\n`` only: JSON escapes every
+    newline inside a string, but not U+2028, U+2029 or U+0085, which ``str.splitlines`` would also break a record at."""
+    return [line for line in body.decode().split("\n") if line]
 
 
 def _flag_removed(conn: Connection, batch_ids: Iterable[str]) -> None:
