@@ -60,10 +60,26 @@ print(json.dumps({"seconds": elapsed, "records": records, "peak_rss_mib": round(
 """One sync in a fresh process: extract, validate and publish, timed from the first request to the commit."""
 
 BARE = """
-import json, sys, time
+import json, sqlite3, sys, time
 import httpx
-base_url, paths_json, page_size, token_path, paging, client_id, secret = sys.argv[1:8]
+base_url, paths_json, page_size, token_path, paging, client_id, secret, store_path = sys.argv[1:9]
 paths, page_size = json.loads(paths_json), int(page_size)
+store = sqlite3.connect(store_path) if store_path else None
+
+def kept(path, rows):
+    if store is None or not rows:
+        return
+    table = "t_" + path.rsplit("/", 1)[-1].replace("-", "_")
+    names = list(rows[0])
+    columns = ", ".join(f'"{name}"' for name in names)
+    store.execute(f'create table if not exists "{table}" ({columns})')
+    marks = ", ".join("?" for _ in names)
+    values = [[cell(row.get(name)) for name in names] for row in rows]
+    store.executemany(f'insert into "{table}" ({columns}) values ({marks})', values)
+
+def cell(value):
+    return json.dumps(value) if isinstance(value, (dict, list)) else value
+
 started = time.perf_counter()
 records = 0
 with httpx.Client(base_url=base_url, timeout=60) as client:
@@ -77,18 +93,25 @@ with httpx.Client(base_url=base_url, timeout=60) as client:
                 params = {"page_size": page_size} | ({"cursor": cursor} if cursor else {})
                 data = client.get(path, params=params, headers=headers).json()["data"]
                 records += len(data["records"])
+                kept(path, data["records"])
                 cursor = data.get("next_cursor")
                 if not cursor:
                     break
             else:
                 data = client.get(path, params={"page": page, "page_size": page_size}, headers=headers).json()["data"]
                 records += len(data["items"])
+                kept(path, data["items"])
                 if len(data["items"]) < page_size or page * page_size >= data["total"]:
                     break
                 page += 1
+if store is not None:
+    store.commit()
+    store.close()
 print(json.dumps({"seconds": time.perf_counter() - started, "records": records}))
 """
-"""The baseline: the same pages, fetched with bare httpx and counted, nothing checked or stored."""
+"""The baseline: the same pages, fetched with bare httpx and counted, nothing checked or stored. Given a file
+(``store_path``), the floor of any hub instead: each record also written once, as it came, into a SQLite table of
+its path (one ``executemany`` a page, one commit): no staging, checks, versions or change log."""
 
 
 @dataclass(frozen=True)
@@ -208,15 +231,27 @@ def _sync(source: str, base_url: str, page_size: int) -> dict[str, float]:
 def measure_sync(sync: Sync) -> dict[str, float]:
     with simulator(sync.simulator) as base_url:
         paths, size = json.dumps(sync.paths), str(sync.page_size)
-        bare = _child(BARE, base_url, paths, size, sync.token_path, sync.paging, CLIENT_ID, SECRET)
+        walk = (base_url, paths, size, sync.token_path, sync.paging, CLIENT_ID, SECRET)
+        bare = _child(BARE, *walk, "")
+        with tempfile.TemporaryDirectory(prefix="bench-floor-") as folder:
+            floor = _child(BARE, *walk, str(Path(folder) / "floor.sqlite"))
         hub = _sync(sync.source, base_url, sync.page_size)
     hub_rate, bare_rate = hub["records"] / hub["seconds"], bare["records"] / bare["seconds"]
+    floor_rate = floor["records"] / floor["seconds"]
     print(
         f"{sync.name}: {hub['records']:.0f} records in {hub['seconds']:.1f} s ({hub_rate:,.0f}/s, peak "
         f"{hub['peak_rss_mib']:.0f} MiB); bare httpx {bare['records']:.0f} records in {bare['seconds']:.2f} s "
-        f"({bare_rate:,.0f}/s): ratio {hub_rate / bare_rate:.2f}"
+        f"({bare_rate:,.0f}/s): ratio {hub_rate / bare_rate:.2f}; bare httpx storing each record as it came "
+        f"{floor_rate:,.0f}/s: ratio {floor_rate / bare_rate:.2f}"
     )
-    return {"records": hub["records"], "hub_per_s": hub_rate, "bare_per_s": bare_rate, "ratio": hub_rate / bare_rate}
+    return {
+        "records": hub["records"],
+        "hub_per_s": hub_rate,
+        "bare_per_s": bare_rate,
+        "floor_per_s": floor_rate,
+        "ratio": hub_rate / bare_rate,
+        "floor_ratio": floor_rate / bare_rate,
+    }
 
 
 def measure_memory(scale: float, days: int) -> dict[str, float]:
@@ -253,9 +288,13 @@ def main() -> None:
     result: dict[str, object] = {}
     if not options.memory_only:
         measured = {sync.source: measure_sync(sync) for sync in syncs(options.hydrology_stations)}
-        hub_s, bare_s = (sum(s["records"] / s[rate] for s in measured.values()) for rate in ("hub_per_s", "bare_per_s"))
+        hub_s, bare_s, floor_s = (
+            sum(s["records"] / s[rate] for s in measured.values())
+            for rate in ("hub_per_s", "bare_per_s", "floor_per_s")
+        )
         result |= {
             "sync_vs_bare_ratio": round(bare_s / hub_s, 3),
+            "floor_vs_bare_ratio": round(bare_s / floor_s, 3),
             **{f"{name}_sync_vs_bare_ratio": round(s["ratio"], 3) for name, s in measured.items()},
             "syncs": {name: {k: round(v, 3) for k, v in s.items()} for name, s in measured.items()},
             "hydrology_stations": options.hydrology_stations,
