@@ -68,6 +68,7 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
+    Executable,
     FromClause,
     Integer,
     MetaData,
@@ -299,7 +300,7 @@ def publish_parts(
 
 
 @lru_cache(maxsize=256)
-def _event_statements(dialect: str, table: Table) -> tuple[ClauseElement, ...]:
+def _event_statements(dialect: str, table: Table) -> tuple[Executable, ...]:
     """The outbox row of a publish and its dataset's catalogue update, built once per table with their values as
     parameters (building them anew cost a micro-batch more than running them). On PostgreSQL one statement (the
     outbox row as a data-modifying WITH): a round trip fewer per dataset of a micro-batch."""
