@@ -6,6 +6,11 @@ records per second, same run, same simulator: the whole workload, static registe
 issue 18 words it; each sync's own ratio is ``<source>_sync_vs_bare_ratio``), and a year of dynamic data peaks at no
 more than 1.5× the memory of one month (``year_vs_month_memory_ratio``).
 
+Beside the baseline, the floor of any hub: the same bare httpx walk also writing each record once, as it came, into
+SQLite (``floor_vs_bare_ratio``): no staging, checks, versions or change log. What the hub spends on a record beyond
+that floor is what 0.5× must leave room for; each sync prints microseconds a record for bare, floor and the hub's
+extract, validate and publish.
+
 Each entry of ``syncs()`` is one sync measured that way: the provincial river-chief platform's static registers at
 Guangzhou scale (1,368 rivers ... 3,120 chiefs, cursor pages), and a day of hydrology (288 five-minute reports from
 ``--hydrology-stations`` stations, page-numbered pages; Guangdong's 4,000 stations make 1.1 million readings, more
@@ -50,12 +55,16 @@ quality.gx.load_great_expectations()  # GX's import, and the one collection that
 now = datetime.now(UTC)
 started = time.perf_counter()
 batch_id = pipeline.extract(run_id="bench", interval_end=now, now=now)
+extracted = time.perf_counter()
 counts = pipeline.validate(batch_id, now=now)
+validated = time.perf_counter()
 pipeline.publish(batch_id, now=now)
 elapsed = time.perf_counter() - started
 peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 records = sum(c["valid"] + c["quarantined"] for c in counts.values())
-print(json.dumps({"seconds": elapsed, "records": records, "peak_rss_mib": round(peak_kib / 1024, 1)}))
+stages = {"extract_s": extracted - started, "validate_s": validated - extracted}
+stages["publish_s"] = started + elapsed - validated
+print(json.dumps({"seconds": elapsed, "records": records, "peak_rss_mib": round(peak_kib / 1024, 1)} | stages))
 """
 """One sync in a fresh process: extract, validate and publish, timed from the first request to the commit."""
 
@@ -66,13 +75,20 @@ base_url, paths_json, page_size, token_path, paging, client_id, secret, store_pa
 paths, page_size = json.loads(paths_json), int(page_size)
 store = sqlite3.connect(store_path) if store_path else None
 
+tables = {}
+
 def kept(path, rows):
     if store is None or not rows:
         return
     table = "t_" + path.rsplit("/", 1)[-1].replace("-", "_")
-    names = list(rows[0])
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    known = tables.setdefault(table, [])
+    for name in names:
+        if name not in known:
+            action = "alter table {} add column {}" if known else "create table {} ({})"
+            store.execute(action.format(f'"{table}"', f'"{name}"'))
+            known.append(name)
     columns = ", ".join(f'"{name}"' for name in names)
-    store.execute(f'create table if not exists "{table}" ({columns})')
     marks = ", ".join("?" for _ in names)
     values = [[cell(row.get(name)) for name in names] for row in rows]
     store.executemany(f'insert into "{table}" ({columns}) values ({marks})', values)
@@ -238,11 +254,20 @@ def measure_sync(sync: Sync) -> dict[str, float]:
         hub = _sync(sync.source, base_url, sync.page_size)
     hub_rate, bare_rate = hub["records"] / hub["seconds"], bare["records"] / bare["seconds"]
     floor_rate = floor["records"] / floor["seconds"]
+    per_record_us = {
+        f"{name}_us_per_record": 1e6 * seconds / hub["records"]
+        for name, seconds in (
+            ("bare", bare["seconds"]),
+            ("floor", floor["seconds"]),
+            *((stage, hub[f"{stage}_s"]) for stage in ("extract", "validate", "publish")),
+        )
+    }
     print(
         f"{sync.name}: {hub['records']:.0f} records in {hub['seconds']:.1f} s ({hub_rate:,.0f}/s, peak "
         f"{hub['peak_rss_mib']:.0f} MiB); bare httpx {bare['records']:.0f} records in {bare['seconds']:.2f} s "
         f"({bare_rate:,.0f}/s): ratio {hub_rate / bare_rate:.2f}; bare httpx storing each record as it came "
-        f"{floor_rate:,.0f}/s: ratio {floor_rate / bare_rate:.2f}"
+        f"{floor_rate:,.0f}/s: ratio {floor_rate / bare_rate:.2f}; µs a record: "
+        + ", ".join(f"{name.removesuffix('_us_per_record')} {value:.1f}" for name, value in per_record_us.items())
     )
     return {
         "records": hub["records"],
@@ -251,6 +276,7 @@ def measure_sync(sync: Sync) -> dict[str, float]:
         "floor_per_s": floor_rate,
         "ratio": hub_rate / bare_rate,
         "floor_ratio": floor_rate / bare_rate,
+        **per_record_us,
     }
 
 
