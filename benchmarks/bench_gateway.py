@@ -62,7 +62,7 @@ from exchange.gateway.local_broker import LocalMosquitto
 from exchange.gateway.registry import register_devices
 from exchange.gateway.topics import ALL_UPLINKS
 from exchange.subscriber import ALL_CHANGES
-from exchange.tables import change_log, dataset_table, ensure_schema
+from exchange.tables import change_log, dataset_table, datasets, ensure_schema
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 HUB_USER, HUB_PASSWORD = "waterhub", "bench-secret"
@@ -304,11 +304,10 @@ def _wait_until_answering(observer: Observer, broker: LocalMosquitto, probe: Sim
 
 
 def _stored(engine: Engine) -> int:
+    """Rows stored, as the catalogue counts them (kept exact by every publish, under the dataset's lock): counting the
+    growing tables themselves twice a second was PostgreSQL work on the cores the gateway is measured on."""
     with engine.connect() as conn:
-        return sum(
-            conn.scalar(select(func.count()).select_from(dataset_table(contract))) or 0
-            for contract in DATASETS.values()
-        )
+        return int(conn.scalar(select(func.sum(datasets.c.row_count)).where(datasets.c.key.in_(list(DATASETS)))) or 0)
 
 
 def _wait_stored(engine: Engine, count: int, timeout_s: float) -> None:
